@@ -1,0 +1,25 @@
+//! Domain rules of confab, free of I/O.
+//!
+//! This crate knows what a conference, a participant and an account are, how
+//! untrusted request parameters become typed values, and which rule of the
+//! Twilio 2010-04-01 Conference API applies when. It never reads the clock,
+//! never touches a socket or a file and never spawns: the caller passes the
+//! current time and fresh randomness in. That keeps every rule testable with a
+//! table of plain unit tests.
+
+pub mod endpoint;
+pub mod error;
+pub mod model;
+pub mod params;
+pub mod request;
+pub mod room;
+pub mod sid;
+pub mod time;
+
+pub use error::ApiError;
+pub use model::{
+    Account, Beep, Conference, ConferenceStatus, EndReason, HttpMethod, JitterBufferSize,
+    Participant, ParticipantStatus,
+};
+pub use sid::{Sid, SidKind, SidStyle};
+pub use time::Timestamp;

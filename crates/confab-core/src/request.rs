@@ -1,0 +1,439 @@
+//! The three write operations' parameters, parsed and validated.
+//!
+//! Every parameter Twilio documents for Create Participant, Update Participant
+//! and Update Conference is read and checked here, so a bad value is refused
+//! before anything changes. Parameters that confab accepts but does not act on
+//! yet (recording, machine detection, BYOC …) are still validated.
+
+use crate::endpoint::Endpoint;
+use crate::error::{codes, ApiError};
+use crate::model::{Beep, HttpMethod, JitterBufferSize};
+use crate::params::Params;
+
+const REGIONS: &[&str] = &["us1", "us2", "ie1", "de1", "sg1", "br1", "au1", "jp1"];
+const CALL_EVENTS: &[&str] = &["initiated", "ringing", "answered", "completed"];
+const CONFERENCE_EVENTS: &[&str] = &[
+    "start",
+    "end",
+    "join",
+    "leave",
+    "mute",
+    "hold",
+    "modify",
+    "speaker",
+    "announcement",
+];
+const RECORDING_EVENTS: &[&str] = &[
+    "started",
+    "in-progress",
+    "paused",
+    "resumed",
+    "stopped",
+    "completed",
+    "failed",
+    "absent",
+];
+const CONFERENCE_RECORDING_EVENTS: &[&str] = &["in-progress", "completed", "failed", "absent"];
+
+/// Create Participant, parsed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateParticipant {
+    /// Caller ID.
+    pub from: String,
+    /// The raw `To`.
+    pub to: String,
+    /// `To`, parsed.
+    pub endpoint: Endpoint,
+    /// Participant label.
+    pub label: Option<String>,
+    /// Join muted.
+    pub muted: bool,
+    /// Beep behaviour.
+    pub beep: Beep,
+    /// Start the conference on joining.
+    pub start_conference_on_enter: bool,
+    /// End the conference on leaving.
+    pub end_conference_on_exit: bool,
+    /// Wait music URL (`Some("")` for silence).
+    pub wait_url: Option<String>,
+    /// Method for `wait_url`.
+    pub wait_method: HttpMethod,
+    /// `Coaching` as sent.
+    pub coaching: Option<bool>,
+    /// `CallSidToCoach` as sent.
+    pub call_sid_to_coach: Option<String>,
+    /// Jitter buffer depth.
+    pub jitter_buffer_size: JitterBufferSize,
+    /// Ring timeout, 5..=600 s.
+    pub timeout_secs: u32,
+    /// Record the participant.
+    pub record: bool,
+    /// Call progress webhook.
+    pub status_callback: Option<String>,
+    /// Method for `status_callback`.
+    pub status_callback_method: HttpMethod,
+    /// Call progress events (default `completed`).
+    pub status_callback_events: Vec<String>,
+    /// Conference-level settings; the first participant's win.
+    pub conference: ConferenceSettings,
+}
+
+/// Conference-level settings carried by Create Participant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConferenceSettings {
+    /// Participant limit, 2..=250.
+    pub max_participants: u32,
+    /// `ConferenceRecord`.
+    pub record: String,
+    /// `ConferenceTrim`.
+    pub trim: String,
+    /// `ConferenceStatusCallback`.
+    pub status_callback: Option<String>,
+    /// `ConferenceStatusCallbackMethod`.
+    pub status_callback_method: HttpMethod,
+    /// `ConferenceStatusCallbackEvent` (default `start end`).
+    pub status_callback_events: Vec<String>,
+    /// Mixing region.
+    pub region: Option<String>,
+}
+
+impl CreateParticipant {
+    /// Parses and validates a Create Participant request.
+    pub fn parse(p: &Params) -> Result<CreateParticipant, ApiError> {
+        let from = required(p, "From", codes::MISSING_FROM)?;
+        let to = required(p, "To", codes::MISSING_TO)?;
+        let endpoint = Endpoint::parse(&to)?;
+        validate_unused_create_params(p)?;
+        let conference = ConferenceSettings {
+            max_participants: p
+                .int("MaxParticipants", 2..=250, 20422)?
+                .map_or(250, |n| n as u32),
+            record: p
+                .one_of(
+                    "ConferenceRecord",
+                    &["true", "false", "record-from-start", "do-not-record"],
+                )?
+                .unwrap_or("false")
+                .to_owned(),
+            trim: p
+                .one_of("ConferenceTrim", &["trim-silence", "do-not-trim"])?
+                .unwrap_or("trim-silence")
+                .to_owned(),
+            status_callback: p.url("ConferenceStatusCallback", false)?,
+            status_callback_method: p
+                .method("ConferenceStatusCallbackMethod")?
+                .unwrap_or(HttpMethod::Post),
+            status_callback_events: p
+                .list_of("ConferenceStatusCallbackEvent", CONFERENCE_EVENTS)?
+                .unwrap_or_else(|| vec!["start".into(), "end".into()]),
+            region: p.one_of("Region", REGIONS)?.map(str::to_owned),
+        };
+        Ok(CreateParticipant {
+            from,
+            to,
+            endpoint,
+            label: p.text("Label").filter(|l| !l.is_empty()).map(str::to_owned),
+            muted: p.bool("Muted").unwrap_or(false),
+            beep: beep(p)?,
+            start_conference_on_enter: p.bool("StartConferenceOnEnter").unwrap_or(true),
+            end_conference_on_exit: p.bool("EndConferenceOnExit").unwrap_or(false),
+            wait_url: p.url("WaitUrl", true)?,
+            wait_method: p.method("WaitMethod")?.unwrap_or(HttpMethod::Post),
+            coaching: p.bool("Coaching"),
+            call_sid_to_coach: p
+                .text("CallSidToCoach")
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned),
+            jitter_buffer_size: jitter(p)?,
+            timeout_secs: p
+                .int("Timeout", 5..=600, codes::INVALID_TIMEOUT)?
+                .map_or(60, |n| n as u32),
+            record: p.bool("Record").unwrap_or(false),
+            status_callback: p.url("StatusCallback", false)?,
+            status_callback_method: p
+                .method("StatusCallbackMethod")?
+                .unwrap_or(HttpMethod::Post),
+            status_callback_events: p
+                .list_of("StatusCallbackEvent", CALL_EVENTS)?
+                .unwrap_or_else(|| vec!["completed".into()]),
+            conference,
+        })
+    }
+}
+
+/// Update Participant, parsed: `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ParticipantUpdate {
+    /// `Muted`.
+    pub muted: Option<bool>,
+    /// `Hold`.
+    pub hold: Option<bool>,
+    /// `HoldUrl` (`Some(None)` restores the built-in music).
+    pub hold_url: Option<Option<String>>,
+    /// `HoldMethod`.
+    pub hold_method: Option<HttpMethod>,
+    /// `AnnounceUrl`: play this to the participant.
+    pub announce_url: Option<String>,
+    /// `AnnounceMethod`.
+    pub announce_method: Option<HttpMethod>,
+    /// `WaitUrl` (`Some("")` for silence).
+    pub wait_url: Option<String>,
+    /// `WaitMethod`.
+    pub wait_method: Option<HttpMethod>,
+    /// `BeepOnExit`.
+    pub beep_on_exit: Option<bool>,
+    /// `EndConferenceOnExit`.
+    pub end_conference_on_exit: Option<bool>,
+    /// `Coaching`.
+    pub coaching: Option<bool>,
+    /// `CallSidToCoach`.
+    pub call_sid_to_coach: Option<String>,
+}
+
+impl ParticipantUpdate {
+    /// Parses and validates an Update Participant request.
+    pub fn parse(p: &Params) -> Result<ParticipantUpdate, ApiError> {
+        Ok(ParticipantUpdate {
+            muted: p.bool("Muted"),
+            hold: p.bool("Hold"),
+            hold_url: p
+                .url("HoldUrl", true)?
+                .map(|u| Some(u).filter(|u| !u.is_empty())),
+            hold_method: p.method("HoldMethod")?,
+            announce_url: p.url("AnnounceUrl", false)?,
+            announce_method: p.method("AnnounceMethod")?,
+            wait_url: p.url("WaitUrl", true)?,
+            wait_method: p.method("WaitMethod")?,
+            beep_on_exit: p.bool("BeepOnExit"),
+            end_conference_on_exit: p.bool("EndConferenceOnExit"),
+            coaching: p.bool("Coaching"),
+            call_sid_to_coach: p
+                .text("CallSidToCoach")
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned),
+        })
+    }
+}
+
+/// Update Conference, parsed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConferenceUpdate {
+    /// `Status=completed`: end the conference.
+    pub end: bool,
+    /// `AnnounceUrl`: play this to everyone.
+    pub announce_url: Option<String>,
+    /// `AnnounceMethod`.
+    pub announce_method: Option<HttpMethod>,
+}
+
+impl ConferenceUpdate {
+    /// Parses and validates an Update Conference request.
+    pub fn parse(p: &Params) -> Result<ConferenceUpdate, ApiError> {
+        Ok(ConferenceUpdate {
+            end: p.one_of("Status", &["completed"])?.is_some(),
+            announce_url: p.url("AnnounceUrl", false)?,
+            announce_method: p.method("AnnounceMethod")?,
+        })
+    }
+
+    /// What an update means for a conference that already completed: ending
+    /// it again changes nothing; announcing into it is refused (16001).
+    pub fn check_completed(&self) -> Result<(), ApiError> {
+        if self.announce_url.is_some() {
+            return Err(ApiError::conference_rule(
+                codes::CONFERENCE_NOT_BRIDGED,
+                "The conference has completed; nothing can be announced into it",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn required(p: &Params, name: &str, code: u32) -> Result<String, ApiError> {
+    match p.text(name).map(str::trim) {
+        Some(v) if !v.is_empty() => Ok(v.to_owned()),
+        _ => Err(ApiError::invalid(
+            code,
+            format!("Missing required parameter {name}"),
+        )),
+    }
+}
+
+fn beep(p: &Params) -> Result<Beep, ApiError> {
+    let Some(raw) = p.text("Beep") else {
+        return Ok(Beep::True);
+    };
+    Beep::parse(raw)
+        .ok_or_else(|| ApiError::invalid_param("Beep", "must be true, false, onEnter or onExit"))
+}
+
+fn jitter(p: &Params) -> Result<JitterBufferSize, ApiError> {
+    let Some(raw) = p.text("JitterBufferSize") else {
+        return Ok(JitterBufferSize::Large);
+    };
+    JitterBufferSize::parse(raw).ok_or_else(|| {
+        ApiError::invalid_param("JitterBufferSize", "must be off, small, medium or large")
+    })
+}
+
+/// Checks the parameters confab accepts but does not act on yet, so that a
+/// malformed value is still refused the way Twilio would refuse it.
+fn validate_unused_create_params(p: &Params) -> Result<(), ApiError> {
+    for name in [
+        "RecordingStatusCallback",
+        "ConferenceRecordingStatusCallback",
+        "AmdStatusCallback",
+        "ClientNotificationUrl",
+    ] {
+        p.url(name, false)?;
+    }
+    for name in [
+        "RecordingStatusCallbackMethod",
+        "ConferenceRecordingStatusCallbackMethod",
+        "AmdStatusCallbackMethod",
+    ] {
+        p.method(name)?;
+    }
+    p.list_of("RecordingStatusCallbackEvent", RECORDING_EVENTS)?;
+    p.list_of(
+        "ConferenceRecordingStatusCallbackEvent",
+        CONFERENCE_RECORDING_EVENTS,
+    )?;
+    p.one_of("RecordingChannels", &["mono", "dual"])?;
+    p.one_of("RecordingTrack", &["inbound", "outbound", "both"])?;
+    p.one_of("Trim", &["trim-silence", "do-not-trim"])?;
+    p.one_of("MachineDetection", &["Enable", "DetectMessageEnd"])?;
+    p.int("TimeLimit", 1..=86_400, 20422)?;
+    p.int("MachineDetectionTimeout", 3..=600, 20422)?;
+    p.int("MachineDetectionSpeechThreshold", 1000..=6000, 20422)?;
+    p.int("MachineDetectionSpeechEndThreshold", 500..=5000, 20422)?;
+    p.int("MachineDetectionSilenceTimeout", 2000..=10_000, 20422)?;
+    if let Some(byoc) = p.text("Byoc").filter(|b| !b.is_empty()) {
+        let hex = byoc.strip_prefix("BY").unwrap_or("");
+        if !(hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit())) {
+            return Err(ApiError::invalid_param("Byoc", "must be a BY… trunk SID"));
+        }
+    }
+    if let Some(name) = p.text("CallerDisplayName") {
+        if !(2..=255).contains(&name.chars().count()) {
+            return Err(ApiError::invalid_param(
+                "CallerDisplayName",
+                "must be 2 to 255 characters",
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> Params {
+        Params::from_pairs(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+    }
+
+    #[test]
+    fn create_requires_from_and_to() {
+        let err = CreateParticipant::parse(&params(&[("To", "sim:a")])).unwrap_err();
+        assert_eq!((err.status, err.code), (400, codes::MISSING_FROM));
+        let err = CreateParticipant::parse(&params(&[("From", "+15550001")])).unwrap_err();
+        assert_eq!((err.status, err.code), (400, codes::MISSING_TO));
+    }
+
+    #[test]
+    fn create_defaults_follow_twilio() {
+        let c = CreateParticipant::parse(&params(&[
+            ("From", "x"),
+            ("To", "sim:a"),
+            ("Foo", "ignored"),
+        ]))
+        .expect("valid");
+        assert_eq!(c.beep, Beep::True);
+        assert!(c.start_conference_on_enter && !c.end_conference_on_exit && !c.muted);
+        assert_eq!(c.timeout_secs, 60);
+        assert_eq!(c.jitter_buffer_size, JitterBufferSize::Large);
+        assert_eq!(c.conference.max_participants, 250);
+        assert_eq!(c.conference.status_callback_events, vec!["start", "end"]);
+        assert_eq!(c.status_callback_events, vec!["completed"]);
+    }
+
+    #[test]
+    fn create_rejects_bad_values_with_their_codes() {
+        let base = [("From", "x"), ("To", "sim:a")];
+        let cases: &[(&str, &str, u32)] = &[
+            ("Timeout", "3", codes::INVALID_TIMEOUT),
+            ("WaitUrl", "not a url", codes::INVALID_URL),
+            ("WaitMethod", "PUT", codes::INVALID_METHOD),
+            ("MaxParticipants", "1", 20422),
+            ("MaxParticipants", "251", 20422),
+            ("Beep", "loud", 20422),
+            ("JitterBufferSize", "huge", 20422),
+            ("Region", "mars1", 20422),
+            ("StatusCallbackEvent", "answered exploded", 20422),
+            ("ConferenceStatusCallbackEvent", "start nope", 20422),
+            ("Byoc", "BYxyz", 20422),
+            ("MachineDetectionSpeechThreshold", "10", 20422),
+        ];
+        for (name, value, code) in cases {
+            let mut p = params(&base);
+            p.push(*name, *value);
+            let err = CreateParticipant::parse(&p).expect_err(name);
+            assert_eq!(err.code, *code, "{name}={value}");
+            assert_eq!(err.status, 400);
+        }
+    }
+
+    #[test]
+    fn update_reads_every_seed_field() {
+        let u = ParticipantUpdate::parse(&params(&[
+            ("Muted", "true"),
+            ("Hold", "True"),
+            ("HoldUrl", "https://example.com/hold.wav"),
+            ("HoldMethod", "POST"),
+            ("AnnounceUrl", "https://example.com/a.xml"),
+            ("AnnounceMethod", "GET"),
+            ("WaitUrl", ""),
+            ("WaitMethod", "GET"),
+            ("BeepOnExit", "false"),
+            ("EndConferenceOnExit", "TRUE"),
+            ("Coaching", "false"),
+            ("CallSidToCoach", "CA00000000000000000000000000000001"),
+        ]))
+        .expect("valid");
+        assert_eq!(u.muted, Some(true));
+        assert_eq!(u.hold, Some(true));
+        assert_eq!(
+            u.hold_url,
+            Some(Some("https://example.com/hold.wav".into()))
+        );
+        assert_eq!(u.hold_method, Some(HttpMethod::Post));
+        assert_eq!(u.announce_method, Some(HttpMethod::Get));
+        assert_eq!(u.wait_url, Some(String::new()));
+        assert_eq!(u.beep_on_exit, Some(false));
+        assert_eq!(u.end_conference_on_exit, Some(true));
+        assert_eq!(u.coaching, Some(false));
+        assert!(u.call_sid_to_coach.is_some());
+    }
+
+    #[test]
+    fn conference_update_accepts_only_completed() {
+        assert!(
+            ConferenceUpdate::parse(&params(&[("Status", "completed")]))
+                .expect("valid")
+                .end
+        );
+        assert_eq!(
+            ConferenceUpdate::parse(&params(&[("Status", "in-progress")]))
+                .unwrap_err()
+                .code,
+            20422
+        );
+        let announce = ConferenceUpdate::parse(&params(&[("AnnounceUrl", "http://x.test/a.mp3")]))
+            .expect("valid");
+        assert_eq!(
+            announce.check_completed().unwrap_err().code,
+            codes::CONFERENCE_NOT_BRIDGED
+        );
+    }
+}

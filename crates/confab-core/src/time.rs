@@ -1,0 +1,111 @@
+//! Instants as the API shows them.
+//!
+//! Times are kept as milliseconds since the Unix epoch in UTC and written in
+//! RFC 2822 with a zero-padded day and `+0000`, the exact form Twilio emits
+//! (`Tue, 24 Sep 2024 21:00:00 +0000`). Date filters are `YYYY-MM-DD` in UTC.
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+/// Milliseconds since the Unix epoch, UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    /// RFC 2822 text, e.g. `Fri, 18 Feb 2011 21:07:19 +0000`.
+    pub fn rfc2822(self) -> String {
+        let at = DateTime::<Utc>::from_timestamp_millis(self.0).unwrap_or_default();
+        at.format("%a, %d %b %Y %H:%M:%S +0000").to_string()
+    }
+
+    /// The time `ms` milliseconds later.
+    pub fn plus_millis(self, ms: i64) -> Timestamp {
+        Timestamp(self.0.saturating_add(ms))
+    }
+}
+
+/// A UTC calendar day given in a date filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Day {
+    start: Timestamp,
+}
+
+impl Day {
+    /// Parses `YYYY-MM-DD`.
+    pub fn parse(s: &str) -> Option<Day> {
+        let date = NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()?;
+        let start = date.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis();
+        Some(Day {
+            start: Timestamp(start),
+        })
+    }
+
+    /// The first millisecond of the day.
+    pub fn start(self) -> Timestamp {
+        self.start
+    }
+
+    /// The first millisecond of the next day.
+    pub fn end(self) -> Timestamp {
+        self.start.plus_millis(86_400_000)
+    }
+}
+
+/// A range of instants, `[from, until)`, built from the three forms of a date
+/// filter (`X=D`, `X<=D`, `X>=D`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DateRange {
+    /// Inclusive lower bound.
+    pub from: Option<Timestamp>,
+    /// Exclusive upper bound.
+    pub until: Option<Timestamp>,
+}
+
+impl DateRange {
+    /// Narrows the range to the day `on`.
+    pub fn on(&mut self, day: Day) {
+        self.at_or_after(day);
+        self.at_or_before(day);
+    }
+
+    /// Keeps instants on or after the start of `day`.
+    pub fn at_or_after(&mut self, day: Day) {
+        self.from = Some(self.from.map_or(day.start(), |f| f.max(day.start())));
+    }
+
+    /// Keeps instants on or before `day` (the whole day included).
+    pub fn at_or_before(&mut self, day: Day) {
+        self.until = Some(self.until.map_or(day.end(), |u| u.min(day.end())));
+    }
+
+    /// Whether no bound is set.
+    pub fn is_unbounded(&self) -> bool {
+        self.from.is_none() && self.until.is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc2822_has_padded_day_and_utc_offset() {
+        // 2011-02-04T09:07:19Z
+        assert_eq!(
+            Timestamp(1_296_810_439_000).rfc2822(),
+            "Fri, 04 Feb 2011 09:07:19 +0000"
+        );
+    }
+
+    #[test]
+    fn day_filters_cover_whole_days() {
+        let day = Day::parse("2024-09-24").expect("valid date");
+        let mut range = DateRange::default();
+        range.on(day);
+        assert_eq!(
+            range.until.map(|u| u.0 - range.from.map_or(0, |f| f.0)),
+            Some(86_400_000)
+        );
+        assert!(Day::parse("2024-13-01").is_none());
+        assert!(Day::parse("yesterday").is_none());
+    }
+}
