@@ -10,6 +10,7 @@
 pub mod endpoint;
 pub mod error;
 pub mod model;
+pub mod page;
 pub mod params;
 pub mod request;
 pub mod room;

@@ -1,0 +1,126 @@
+//! Durable storage for confab.
+//!
+//! [`Store`] is what the server needs from a database: write batches that are
+//! durable when they are acknowledged, and the reads behind the API's fetch
+//! and list operations. [`SqliteStore`] is the embedded default; the SQL is
+//! kept portable (`$n` parameters, `ON CONFLICT` upserts, row-value
+//! comparisons, partial indexes) so that a PostgreSQL implementation can share
+//! it.
+//!
+//! Writes are group-committed: concurrent batches queue up for one writer,
+//! which applies everything waiting in a single transaction and acknowledges
+//! each batch only after that transaction is committed (and, with SQLite's
+//! `synchronous=FULL`, on disk). One fsync thus covers many API requests.
+
+mod rows;
+mod sqlite;
+
+use confab_core::page::{Page, PageRequest};
+use confab_core::time::DateRange;
+use confab_core::{Account, Conference, ConferenceStatus, Participant};
+use futures::future::BoxFuture;
+
+pub use sqlite::SqliteStore;
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database reported an error.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Applying the schema failed.
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored row does not decode into a record.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    /// The writer task is gone (the store is shutting down).
+    #[error("the store is closed")]
+    Closed,
+}
+
+/// One record to write.
+#[derive(Debug, Clone)]
+pub enum Write {
+    /// Insert a new account.
+    Account(Account),
+    /// Insert or replace a conference.
+    Conference(Conference),
+    /// Insert or replace a participant.
+    Participant(Participant),
+}
+
+/// Filters of List Conferences.
+#[derive(Debug, Clone, Default)]
+pub struct ConferenceFilter {
+    /// Exact room name.
+    pub friendly_name: Option<String>,
+    /// Status.
+    pub status: Option<ConferenceStatus>,
+    /// `DateCreated`, `DateCreated<`, `DateCreated>`.
+    pub created: DateRange,
+    /// `DateUpdated`, `DateUpdated<`, `DateUpdated>`.
+    pub updated: DateRange,
+}
+
+/// Filters of List Participants.
+#[derive(Debug, Clone, Default)]
+pub struct ParticipantFilter {
+    /// `Muted`.
+    pub muted: Option<bool>,
+    /// `Hold`.
+    pub hold: Option<bool>,
+    /// `Coaching`.
+    pub coaching: Option<bool>,
+}
+
+/// What confab needs from a database.
+pub trait Store: Send + Sync + 'static {
+    /// Applies `batch` atomically; resolves once it is durable.
+    fn write(&self, batch: Vec<Write>) -> BoxFuture<'_, Result<(), StoreError>>;
+
+    /// The account with this SID.
+    fn account<'a>(&'a self, sid: &'a str) -> BoxFuture<'a, Result<Option<Account>, StoreError>>;
+
+    /// All accounts, oldest first.
+    fn accounts(&self) -> BoxFuture<'_, Result<Vec<Account>, StoreError>>;
+
+    /// A conference of an account.
+    fn conference<'a>(
+        &'a self,
+        account: &'a str,
+        sid: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Conference>, StoreError>>;
+
+    /// A page of an account's conferences, newest first.
+    fn list_conferences<'a>(
+        &'a self,
+        account: &'a str,
+        filter: &'a ConferenceFilter,
+        page: &'a PageRequest,
+    ) -> BoxFuture<'a, Result<Page<Conference>, StoreError>>;
+
+    /// The active participant of a conference named by call SID or label.
+    fn participant<'a>(
+        &'a self,
+        account: &'a str,
+        conference: &'a str,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Participant>, StoreError>>;
+
+    /// A page of a conference's active participants, in joining order.
+    fn list_participants<'a>(
+        &'a self,
+        account: &'a str,
+        conference: &'a str,
+        filter: &'a ParticipantFilter,
+        page: &'a PageRequest,
+    ) -> BoxFuture<'a, Result<Page<Participant>, StoreError>>;
+
+    /// Every conference not yet completed, with its active participants
+    /// (used at start to close what a crash left open).
+    fn live_conferences(
+        &self,
+    ) -> BoxFuture<'_, Result<Vec<(Conference, Vec<Participant>)>, StoreError>>;
+}

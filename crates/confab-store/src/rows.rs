@@ -1,0 +1,401 @@
+//! SQL text and row decoding shared by the store's queries.
+//!
+//! Queries are built as text with `$n` placeholders plus a list of
+//! [`Bind`] values, which both SQLite and PostgreSQL accept.
+
+use confab_core::model::{Beep, HttpMethod, JitterBufferSize};
+use confab_core::page::{Cursor, PageRequest};
+use confab_core::time::{DateRange, Timestamp};
+use confab_core::{
+    Account, Conference, ConferenceStatus, EndReason, Participant, ParticipantStatus, Sid, SidStyle,
+};
+use sqlx::sqlite::SqliteRow;
+use sqlx::Row;
+
+use crate::{ConferenceFilter, ParticipantFilter, StoreError};
+
+pub(crate) const CONFERENCE_COLUMNS: &str = "sid, account_sid, friendly_name, status, region, date_created, \
+    date_updated, reason_ended, call_sid_ending, end_detail, max_participants, announce_url, announce_method, \
+    status_callback, status_callback_method, status_callback_events, record, trim_silence";
+
+pub(crate) const PARTICIPANT_COLUMNS: &str = "call_sid, conference_sid, account_sid, label, status, muted, hold, \
+    coaching, call_sid_to_coach, start_conference_on_enter, end_conference_on_exit, beep, hold_url, hold_method, \
+    announce_url, announce_method, wait_url, wait_method, jitter_buffer_size, from_endpoint, to_endpoint, \
+    timeout_secs, status_callback, status_callback_method, status_callback_events, record, date_created, date_updated";
+
+/// Statuses of participants who are no longer listed.
+const INACTIVE: &str = "('complete', 'failed')";
+
+/// A value bound to a placeholder.
+#[derive(Debug, Clone)]
+pub(crate) enum Bind {
+    Text(String),
+    OptText(Option<String>),
+    Int(i64),
+    Bool(bool),
+}
+
+/// SQL text under construction with its bound values.
+#[derive(Debug, Default)]
+pub(crate) struct Query {
+    pub(crate) sql: String,
+    pub(crate) binds: Vec<Bind>,
+}
+
+impl Query {
+    pub(crate) fn new(sql: &str) -> Query {
+        Query {
+            sql: sql.to_owned(),
+            binds: Vec::new(),
+        }
+    }
+
+    /// Appends `sql`, replacing each `?` with the next `$n` and binding the
+    /// next value of `binds` to it.
+    pub(crate) fn push(&mut self, sql: &str, binds: impl IntoIterator<Item = Bind>) -> &mut Query {
+        let mut binds = binds.into_iter();
+        for ch in sql.chars() {
+            if ch != '?' {
+                self.sql.push(ch);
+                continue;
+            }
+            let bind = binds
+                .next()
+                .expect("our SQL has one bind value per placeholder");
+            self.binds.push(bind);
+            self.sql.push_str(&format!("${}", self.binds.len()));
+        }
+        self
+    }
+}
+
+pub(crate) fn conference_upsert(c: &Conference) -> Query {
+    let mut q = Query::new("");
+    q.push(
+        &format!(
+            "INSERT INTO conferences ({CONFERENCE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (sid) DO UPDATE SET status = excluded.status, region = excluded.region, \
+             date_updated = excluded.date_updated, reason_ended = excluded.reason_ended, \
+             call_sid_ending = excluded.call_sid_ending, end_detail = excluded.end_detail, \
+             max_participants = excluded.max_participants, announce_url = excluded.announce_url, \
+             announce_method = excluded.announce_method, status_callback = excluded.status_callback, \
+             status_callback_method = excluded.status_callback_method, \
+             status_callback_events = excluded.status_callback_events, record = excluded.record, \
+             trim_silence = excluded.trim_silence"
+        ),
+        [
+            Bind::Text(c.sid.to_string()),
+            Bind::Text(c.account_sid.to_string()),
+            Bind::Text(c.friendly_name.clone()),
+            Bind::Text(c.status.as_str().into()),
+            Bind::Text(c.region.clone()),
+            Bind::Int(c.date_created.0),
+            Bind::Int(c.date_updated.0),
+            Bind::OptText(c.reason_ended.map(|r| r.as_str().into())),
+            Bind::OptText(c.call_sid_ending.as_ref().map(Sid::to_string)),
+            Bind::OptText(c.end_detail.clone()),
+            Bind::Int(i64::from(c.max_participants)),
+            Bind::OptText(c.announce_url.clone()),
+            Bind::Text(c.announce_method.as_str().into()),
+            Bind::OptText(c.status_callback.clone()),
+            Bind::Text(c.status_callback_method.as_str().into()),
+            Bind::Text(c.status_callback_events.join(" ")),
+            Bind::Text(c.record.clone()),
+            Bind::Text(c.trim.clone()),
+        ],
+    );
+    q
+}
+
+pub(crate) fn participant_upsert(p: &Participant) -> Query {
+    let mut q = Query::new("");
+    q.push(
+        &format!(
+            "INSERT INTO participants ({PARTICIPANT_COLUMNS}) VALUES \
+             (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (call_sid) DO UPDATE SET label = excluded.label, status = excluded.status, \
+             muted = excluded.muted, hold = excluded.hold, coaching = excluded.coaching, \
+             call_sid_to_coach = excluded.call_sid_to_coach, \
+             start_conference_on_enter = excluded.start_conference_on_enter, \
+             end_conference_on_exit = excluded.end_conference_on_exit, beep = excluded.beep, \
+             hold_url = excluded.hold_url, hold_method = excluded.hold_method, \
+             announce_url = excluded.announce_url, announce_method = excluded.announce_method, \
+             wait_url = excluded.wait_url, wait_method = excluded.wait_method, \
+             jitter_buffer_size = excluded.jitter_buffer_size, date_updated = excluded.date_updated"
+        ),
+        [
+            Bind::Text(p.call_sid.to_string()),
+            Bind::Text(p.conference_sid.to_string()),
+            Bind::Text(p.account_sid.to_string()),
+            Bind::OptText(p.label.clone()),
+            Bind::Text(p.status.as_str().into()),
+            Bind::Bool(p.muted),
+            Bind::Bool(p.hold),
+            Bind::Bool(p.coaching),
+            Bind::OptText(p.call_sid_to_coach.as_ref().map(Sid::to_string)),
+            Bind::Bool(p.start_conference_on_enter),
+            Bind::Bool(p.end_conference_on_exit),
+            Bind::Text(p.beep.as_str().into()),
+            Bind::OptText(p.hold_url.clone()),
+            Bind::Text(p.hold_method.as_str().into()),
+            Bind::OptText(p.announce_url.clone()),
+            Bind::Text(p.announce_method.as_str().into()),
+            Bind::OptText(p.wait_url.clone()),
+            Bind::Text(p.wait_method.as_str().into()),
+            Bind::Text(p.jitter_buffer_size.as_str().into()),
+            Bind::Text(p.from.clone()),
+            Bind::Text(p.to.clone()),
+            Bind::Int(i64::from(p.timeout_secs)),
+            Bind::OptText(p.status_callback.clone()),
+            Bind::Text(p.status_callback_method.as_str().into()),
+            Bind::Text(p.status_callback_events.join(" ")),
+            Bind::Bool(p.record),
+            Bind::Int(p.date_created.0),
+            Bind::Int(p.date_updated.0),
+        ],
+    );
+    q
+}
+
+pub(crate) fn account_insert(a: &Account) -> Query {
+    let mut q = Query::new("");
+    q.push(
+        "INSERT INTO accounts (sid, auth_token, style, friendly_name, date_created) VALUES (?, ?, ?, ?, ?)",
+        [
+            Bind::Text(a.sid.to_string()),
+            Bind::Text(a.auth_token.clone()),
+            Bind::Text(a.style.as_str().into()),
+            Bind::Text(a.friendly_name.clone()),
+            Bind::Int(a.date_created.0),
+        ],
+    );
+    q
+}
+
+/// List Conferences: newest first, keyset paging on (date_created, sid).
+pub(crate) fn conference_list(
+    account: &str,
+    f: &ConferenceFilter,
+    page: &PageRequest,
+) -> (Query, bool) {
+    let mut q = Query::new(&format!(
+        "SELECT {CONFERENCE_COLUMNS} FROM conferences WHERE "
+    ));
+    q.push("account_sid = ?", [Bind::Text(account.into())]);
+    if let Some(name) = &f.friendly_name {
+        q.push(" AND friendly_name = ?", [Bind::Text(name.clone())]);
+    }
+    if let Some(status) = f.status {
+        q.push(" AND status = ?", [Bind::Text(status.as_str().into())]);
+    }
+    push_range(&mut q, "date_created", &f.created);
+    push_range(&mut q, "date_updated", &f.updated);
+    let anchor = "(SELECT date_created, sid FROM conferences WHERE sid = ?)";
+    page_clause(
+        &mut q,
+        page,
+        ("(date_created, sid) < ", "(date_created, sid) > "),
+        anchor,
+        "date_created DESC, sid DESC",
+        "date_created ASC, sid ASC",
+    )
+}
+
+/// List Participants: active ones in joining order, keyset paging on (date_created, call_sid).
+pub(crate) fn participant_list(
+    account: &str,
+    conference: &str,
+    f: &ParticipantFilter,
+    page: &PageRequest,
+) -> (Query, bool) {
+    let mut q = Query::new(&format!(
+        "SELECT {PARTICIPANT_COLUMNS} FROM participants WHERE "
+    ));
+    q.push(
+        "account_sid = ? AND conference_sid = ?",
+        [Bind::Text(account.into()), Bind::Text(conference.into())],
+    );
+    q.push(&format!(" AND status NOT IN {INACTIVE}"), []);
+    for (column, value) in [
+        ("muted", f.muted),
+        ("hold", f.hold),
+        ("coaching", f.coaching),
+    ] {
+        if let Some(v) = value {
+            q.push(&format!(" AND {column} = ?"), [Bind::Bool(v)]);
+        }
+    }
+    let anchor = "(SELECT date_created, call_sid FROM participants WHERE call_sid = ?)";
+    page_clause(
+        &mut q,
+        page,
+        ("(date_created, call_sid) > ", "(date_created, call_sid) < "),
+        anchor,
+        "date_created ASC, call_sid ASC",
+        "date_created DESC, call_sid DESC",
+    )
+}
+
+pub(crate) fn participant_by_key(account: &str, conference: &str, key: &str) -> Query {
+    let mut q = Query::new(&format!(
+        "SELECT {PARTICIPANT_COLUMNS} FROM participants WHERE "
+    ));
+    q.push(
+        &format!("account_sid = ? AND conference_sid = ? AND status NOT IN {INACTIVE} AND (call_sid = ? OR label = ?)"),
+        [
+            Bind::Text(account.into()),
+            Bind::Text(conference.into()),
+            Bind::Text(key.to_ascii_lowercase()),
+            Bind::Text(key.into()),
+        ],
+    );
+    q.push(" ORDER BY date_created DESC LIMIT 1", []);
+    q
+}
+
+fn push_range(q: &mut Query, column: &str, range: &DateRange) {
+    if let Some(from) = range.from {
+        q.push(&format!(" AND {column} >= ?"), [Bind::Int(from.0)]);
+    }
+    if let Some(until) = range.until {
+        q.push(&format!(" AND {column} < ?"), [Bind::Int(until.0)]);
+    }
+}
+
+/// Adds the cursor condition, order and limit. Returns whether the rows come
+/// back in reverse list order (a "page before" query), to be flipped.
+fn page_clause(
+    q: &mut Query,
+    page: &PageRequest,
+    (after, before): (&str, &str),
+    anchor: &str,
+    order: &str,
+    reverse_order: &str,
+) -> (Query, bool) {
+    let limit = i64::from(page.size) + 1;
+    let reversed = match &page.cursor {
+        Cursor::Offset(offset) => {
+            q.push(
+                &format!(" ORDER BY {order} LIMIT ? OFFSET ?"),
+                [Bind::Int(limit), Bind::Int(*offset as i64)],
+            );
+            false
+        }
+        Cursor::After(sid) => {
+            q.push(
+                &format!(" AND {after}{anchor} ORDER BY {order} LIMIT ?"),
+                [Bind::Text(sid.clone()), Bind::Int(limit)],
+            );
+            false
+        }
+        Cursor::Before(sid) => {
+            q.push(
+                &format!(" AND {before}{anchor} ORDER BY {reverse_order} LIMIT ?"),
+                [Bind::Text(sid.clone()), Bind::Int(limit)],
+            );
+            true
+        }
+    };
+    (std::mem::take(q), reversed)
+}
+
+fn corrupt(what: &str, value: &str) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {value:?}"))
+}
+
+fn method(row: &SqliteRow, column: &str) -> Result<HttpMethod, StoreError> {
+    let raw: String = row.try_get(column)?;
+    HttpMethod::parse(&raw).ok_or_else(|| corrupt(column, &raw))
+}
+
+fn events(row: &SqliteRow, column: &str) -> Result<Vec<String>, StoreError> {
+    let raw: String = row.try_get(column)?;
+    Ok(raw.split_whitespace().map(str::to_owned).collect())
+}
+
+fn opt_sid(row: &SqliteRow, column: &str) -> Result<Option<Sid>, StoreError> {
+    Ok(row
+        .try_get::<Option<String>, _>(column)?
+        .map(Sid::from_stored))
+}
+
+pub(crate) fn account_from_row(row: &SqliteRow) -> Result<Account, StoreError> {
+    let style: String = row.try_get("style")?;
+    Ok(Account {
+        sid: Sid::from_stored(row.try_get("sid")?),
+        auth_token: row.try_get("auth_token")?,
+        style: SidStyle::parse(&style).ok_or_else(|| corrupt("style", &style))?,
+        friendly_name: row.try_get("friendly_name")?,
+        date_created: Timestamp(row.try_get("date_created")?),
+    })
+}
+
+pub(crate) fn conference_from_row(row: &SqliteRow) -> Result<Conference, StoreError> {
+    let status: String = row.try_get("status")?;
+    let reason: Option<String> = row.try_get("reason_ended")?;
+    let max: i64 = row.try_get("max_participants")?;
+    Ok(Conference {
+        sid: Sid::from_stored(row.try_get("sid")?),
+        account_sid: Sid::from_stored(row.try_get("account_sid")?),
+        friendly_name: row.try_get("friendly_name")?,
+        status: ConferenceStatus::parse(&status).ok_or_else(|| corrupt("status", &status))?,
+        region: row.try_get("region")?,
+        date_created: Timestamp(row.try_get("date_created")?),
+        date_updated: Timestamp(row.try_get("date_updated")?),
+        reason_ended: match reason {
+            None => None,
+            Some(r) => Some(EndReason::parse(&r).ok_or_else(|| corrupt("reason_ended", &r))?),
+        },
+        call_sid_ending: opt_sid(row, "call_sid_ending")?,
+        end_detail: row.try_get("end_detail")?,
+        max_participants: u32::try_from(max)
+            .map_err(|_| corrupt("max_participants", &max.to_string()))?,
+        announce_url: row.try_get("announce_url")?,
+        announce_method: method(row, "announce_method")?,
+        status_callback: row.try_get("status_callback")?,
+        status_callback_method: method(row, "status_callback_method")?,
+        status_callback_events: events(row, "status_callback_events")?,
+        record: row.try_get("record")?,
+        trim: row.try_get("trim_silence")?,
+    })
+}
+
+pub(crate) fn participant_from_row(row: &SqliteRow) -> Result<Participant, StoreError> {
+    let status: String = row.try_get("status")?;
+    let beep: String = row.try_get("beep")?;
+    let jitter: String = row.try_get("jitter_buffer_size")?;
+    let timeout: i64 = row.try_get("timeout_secs")?;
+    Ok(Participant {
+        call_sid: Sid::from_stored(row.try_get("call_sid")?),
+        conference_sid: Sid::from_stored(row.try_get("conference_sid")?),
+        account_sid: Sid::from_stored(row.try_get("account_sid")?),
+        label: row.try_get("label")?,
+        status: ParticipantStatus::parse(&status).ok_or_else(|| corrupt("status", &status))?,
+        muted: row.try_get("muted")?,
+        hold: row.try_get("hold")?,
+        coaching: row.try_get("coaching")?,
+        call_sid_to_coach: opt_sid(row, "call_sid_to_coach")?,
+        start_conference_on_enter: row.try_get("start_conference_on_enter")?,
+        end_conference_on_exit: row.try_get("end_conference_on_exit")?,
+        beep: Beep::parse(&beep).ok_or_else(|| corrupt("beep", &beep))?,
+        hold_url: row.try_get("hold_url")?,
+        hold_method: method(row, "hold_method")?,
+        announce_url: row.try_get("announce_url")?,
+        announce_method: method(row, "announce_method")?,
+        wait_url: row.try_get("wait_url")?,
+        wait_method: method(row, "wait_method")?,
+        jitter_buffer_size: JitterBufferSize::parse(&jitter)
+            .ok_or_else(|| corrupt("jitter_buffer_size", &jitter))?,
+        from: row.try_get("from_endpoint")?,
+        to: row.try_get("to_endpoint")?,
+        timeout_secs: u32::try_from(timeout)
+            .map_err(|_| corrupt("timeout_secs", &timeout.to_string()))?,
+        status_callback: row.try_get("status_callback")?,
+        status_callback_method: method(row, "status_callback_method")?,
+        status_callback_events: events(row, "status_callback_events")?,
+        record: row.try_get("record")?,
+        queue_time_ms: None,
+        date_created: Timestamp(row.try_get("date_created")?),
+        date_updated: Timestamp(row.try_get("date_updated")?),
+    })
+}

@@ -1,0 +1,291 @@
+//! The embedded SQLite store.
+//!
+//! One writer task owns the only writing connection and group-commits (see
+//! the crate docs); a small pool of connections serves reads, which WAL mode
+//! lets run beside the writer. `synchronous=FULL` makes every commit durable
+//! before it is acknowledged.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use confab_core::page::{Page, PageRequest};
+use confab_core::{Account, Conference, Participant};
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{Connection, Sqlite, SqliteConnection};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::rows::{self, Bind, Query};
+use crate::{ConferenceFilter, ParticipantFilter, Store, StoreError, Write};
+
+/// Most batches one transaction takes; bounds the latency of a group.
+const MAX_GROUP: usize = 512;
+
+/// A batch waiting for the writer, with the channel that acknowledges it.
+struct Job {
+    batch: Vec<Write>,
+    done: oneshot::Sender<Result<(), StoreError>>,
+}
+
+/// SQLite in WAL mode at a file path.
+#[derive(Clone)]
+pub struct SqliteStore {
+    reads: SqlitePool,
+    writer: mpsc::Sender<Job>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file, applies the schema and
+    /// starts the writer task. Must be called inside a tokio runtime.
+    pub async fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let options = SqliteConnectOptions::from_str("sqlite://")?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let mut write_conn = SqliteConnection::connect_with(&options).await?;
+        sqlx::migrate!("./migrations")
+            .run_direct(&mut write_conn)
+            .await?;
+        let reads = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.read_only(true))
+            .await?;
+        let (writer, jobs) = mpsc::channel(4096);
+        tokio::spawn(write_loop(write_conn, jobs));
+        Ok(SqliteStore { reads, writer })
+    }
+
+    async fn fetch_all(&self, q: Query) -> Result<Vec<SqliteRow>, StoreError> {
+        Ok(bind_all(&q).fetch_all(&self.reads).await?)
+    }
+
+    async fn fetch_optional(&self, q: Query) -> Result<Option<SqliteRow>, StoreError> {
+        Ok(bind_all(&q).fetch_optional(&self.reads).await?)
+    }
+
+    async fn page<T>(
+        &self,
+        (q, reversed): (Query, bool),
+        size: u32,
+        decode: fn(&SqliteRow) -> Result<T, StoreError>,
+    ) -> Result<Page<T>, StoreError> {
+        let rows = self.fetch_all(q).await?;
+        let has_more = rows.len() > size as usize;
+        let mut items = rows
+            .iter()
+            .take(size as usize)
+            .map(decode)
+            .collect::<Result<Vec<_>, _>>()?;
+        if reversed {
+            // A "page before" query walks backwards from the anchor, which is
+            // itself after this page, so a next page always exists.
+            items.reverse();
+            return Ok(Page {
+                items,
+                has_next: true,
+            });
+        }
+        Ok(Page {
+            items,
+            has_next: has_more,
+        })
+    }
+}
+
+fn bind_all(q: &Query) -> sqlx::query::Query<'_, Sqlite, sqlx::sqlite::SqliteArguments<'_>> {
+    let mut query = sqlx::query(&q.sql);
+    for bind in &q.binds {
+        query = match bind {
+            Bind::Text(v) => query.bind(v.as_str()),
+            Bind::OptText(v) => query.bind(v.as_deref()),
+            Bind::Int(v) => query.bind(*v),
+            Bind::Bool(v) => query.bind(*v),
+        };
+    }
+    query
+}
+
+fn write_query(write: &Write) -> Query {
+    match write {
+        Write::Account(a) => rows::account_insert(a),
+        Write::Conference(c) => rows::conference_upsert(c),
+        Write::Participant(p) => rows::participant_upsert(p),
+    }
+}
+
+/// The writer: takes every job waiting, commits them in one transaction and
+/// acknowledges each. If the group fails, each job is retried alone so that
+/// one bad batch cannot fail the others.
+async fn write_loop(mut conn: SqliteConnection, mut jobs: mpsc::Receiver<Job>) {
+    let mut group = Vec::with_capacity(MAX_GROUP);
+    while jobs.recv_many(&mut group, MAX_GROUP).await > 0 {
+        let all: Vec<&Write> = group.iter().flat_map(|j| j.batch.iter()).collect();
+        match commit(&mut conn, &all).await {
+            Ok(()) => {
+                for job in group.drain(..) {
+                    let _ = job.done.send(Ok(()));
+                }
+            }
+            Err(_) => {
+                for job in group.drain(..) {
+                    let alone: Vec<&Write> = job.batch.iter().collect();
+                    let result = commit(&mut conn, &alone).await;
+                    if let Err(e) = &result {
+                        tracing::error!(error = %e, "write failed");
+                    }
+                    let _ = job.done.send(result);
+                }
+            }
+        }
+    }
+}
+
+async fn commit(conn: &mut SqliteConnection, writes: &[&Write]) -> Result<(), StoreError> {
+    let mut tx = conn.begin().await?;
+    for write in writes {
+        bind_all(&write_query(write)).execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+impl Store for SqliteStore {
+    fn write(&self, batch: Vec<Write>) -> BoxFuture<'_, Result<(), StoreError>> {
+        async move {
+            if batch.is_empty() {
+                return Ok(());
+            }
+            let (done, acked) = oneshot::channel();
+            self.writer
+                .send(Job { batch, done })
+                .await
+                .map_err(|_| StoreError::Closed)?;
+            acked.await.map_err(|_| StoreError::Closed)?
+        }
+        .boxed()
+    }
+
+    fn account<'a>(&'a self, sid: &'a str) -> BoxFuture<'a, Result<Option<Account>, StoreError>> {
+        async move {
+            let mut q = Query::new(
+                "SELECT sid, auth_token, style, friendly_name, date_created FROM accounts WHERE ",
+            );
+            q.push("sid = ?", [Bind::Text(sid.into())]);
+            self.fetch_optional(q)
+                .await?
+                .as_ref()
+                .map(rows::account_from_row)
+                .transpose()
+        }
+        .boxed()
+    }
+
+    fn accounts(&self) -> BoxFuture<'_, Result<Vec<Account>, StoreError>> {
+        async move {
+            let q = Query::new(
+                "SELECT sid, auth_token, style, friendly_name, date_created FROM accounts ORDER BY date_created, sid",
+            );
+            self.fetch_all(q).await?.iter().map(rows::account_from_row).collect()
+        }
+        .boxed()
+    }
+
+    fn conference<'a>(
+        &'a self,
+        account: &'a str,
+        sid: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Conference>, StoreError>> {
+        async move {
+            let mut q = Query::new(&format!(
+                "SELECT {} FROM conferences WHERE ",
+                rows::CONFERENCE_COLUMNS
+            ));
+            q.push(
+                "account_sid = ? AND sid = ?",
+                [Bind::Text(account.into()), Bind::Text(sid.into())],
+            );
+            self.fetch_optional(q)
+                .await?
+                .as_ref()
+                .map(rows::conference_from_row)
+                .transpose()
+        }
+        .boxed()
+    }
+
+    fn list_conferences<'a>(
+        &'a self,
+        account: &'a str,
+        filter: &'a ConferenceFilter,
+        page: &'a PageRequest,
+    ) -> BoxFuture<'a, Result<Page<Conference>, StoreError>> {
+        self.page(
+            rows::conference_list(account, filter, page),
+            page.size,
+            rows::conference_from_row,
+        )
+        .boxed()
+    }
+
+    fn participant<'a>(
+        &'a self,
+        account: &'a str,
+        conference: &'a str,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Participant>, StoreError>> {
+        async move {
+            let row = self
+                .fetch_optional(rows::participant_by_key(account, conference, key))
+                .await?;
+            row.as_ref().map(rows::participant_from_row).transpose()
+        }
+        .boxed()
+    }
+
+    fn list_participants<'a>(
+        &'a self,
+        account: &'a str,
+        conference: &'a str,
+        filter: &'a ParticipantFilter,
+        page: &'a PageRequest,
+    ) -> BoxFuture<'a, Result<Page<Participant>, StoreError>> {
+        self.page(
+            rows::participant_list(account, conference, filter, page),
+            page.size,
+            rows::participant_from_row,
+        )
+        .boxed()
+    }
+
+    fn live_conferences(
+        &self,
+    ) -> BoxFuture<'_, Result<Vec<(Conference, Vec<Participant>)>, StoreError>> {
+        async move {
+            let q = Query::new(&format!(
+                "SELECT {} FROM conferences WHERE status <> 'completed' ORDER BY date_created",
+                rows::CONFERENCE_COLUMNS
+            ));
+            let mut live = Vec::new();
+            for row in self.fetch_all(q).await? {
+                let conference = rows::conference_from_row(&row)?;
+                let mut pq = Query::new(&format!("SELECT {} FROM participants WHERE ", rows::PARTICIPANT_COLUMNS));
+                pq.push(
+                    "conference_sid = ? AND status NOT IN ('complete', 'failed') ORDER BY date_created",
+                    [Bind::Text(conference.sid.to_string())],
+                );
+                let participants = self.fetch_all(pq).await?.iter().map(rows::participant_from_row).collect::<Result<_, _>>()?;
+                live.push((conference, participants));
+            }
+            Ok(live)
+        }
+        .boxed()
+    }
+}
