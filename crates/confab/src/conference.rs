@@ -1,0 +1,318 @@
+//! Live conferences: one actor task per conference, and the registry that
+//! finds them.
+//!
+//! The actor owns the conference's [`Room`] and is the only code that changes
+//! it, so the operations on one conference are applied in arrival order. For
+//! each command it applies the rule engine, writes what changed through the
+//! store, and only then answers; afterwards it acts on the events (placing
+//! call legs today, driving the mixer once media arrives). A conference that
+//! completes deregisters before it answers, so the next request for its room
+//! name opens a new conference.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use confab_core::endpoint::Endpoint;
+use confab_core::request::{ConferenceUpdate, CreateParticipant, ParticipantUpdate};
+use confab_core::room::{CallProgress, Event, Outcome, Room};
+use confab_core::{
+    Account, ApiError, Conference, ConferenceStatus, HttpMethod, Participant, Sid, SidKind,
+};
+use confab_store::{Store, Write};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::clock;
+use crate::sim;
+
+/// A reply channel for one command.
+type Reply<T> = oneshot::Sender<Result<T, ApiError>>;
+
+/// What an actor can be asked to do.
+pub enum Command {
+    /// Create Participant.
+    Add(Box<CreateParticipant>, Reply<Participant>),
+    /// Update Participant.
+    Update(String, ParticipantUpdate, Reply<Participant>),
+    /// Delete Participant.
+    Remove(String, Reply<()>),
+    /// Update Conference.
+    UpdateConference(ConferenceUpdate, Reply<Conference>),
+    /// A call leg reports progress.
+    Progress(Sid, CallProgress),
+}
+
+/// A way to reach one live conference's actor.
+#[derive(Clone)]
+pub struct Handle {
+    tx: mpsc::Sender<Command>,
+    /// The account that owns the conference.
+    account: Arc<str>,
+}
+
+/// The actor is gone: the conference completed (or failed) meanwhile.
+#[derive(Debug)]
+pub struct Gone;
+
+impl Handle {
+    /// Whether the conference belongs to `account`.
+    pub fn belongs_to(&self, account: &str) -> bool {
+        &*self.account == account
+    }
+
+    /// Sends a command and waits for its answer.
+    pub async fn ask<T>(
+        &self,
+        make: impl FnOnce(Reply<T>) -> Command,
+    ) -> Result<Result<T, ApiError>, Gone> {
+        let (reply, answer) = oneshot::channel();
+        self.tx.send(make(reply)).await.map_err(|_| Gone)?;
+        answer.await.map_err(|_| Gone)
+    }
+
+    /// Sends a command without waiting (call progress).
+    pub async fn tell(&self, command: Command) -> Result<(), Gone> {
+        self.tx.send(command).await.map_err(|_| Gone)
+    }
+}
+
+#[derive(Default)]
+struct Registry {
+    by_sid: HashMap<String, Handle>,
+    by_name: HashMap<(String, String), String>,
+}
+
+/// All live conferences of this server.
+pub struct Conferences {
+    registry: Mutex<Registry>,
+    store: Arc<dyn Store>,
+}
+
+impl Conferences {
+    /// An empty registry writing through `store`.
+    pub fn new(store: Arc<dyn Store>) -> Arc<Conferences> {
+        Arc::new(Conferences {
+            registry: Mutex::default(),
+            store,
+        })
+    }
+
+    /// The actor of a live conference.
+    pub fn live(&self, sid: &str) -> Option<Handle> {
+        self.lock().by_sid.get(sid).cloned()
+    }
+
+    /// The live conference named `name` in `account`, opened (in `init`) if
+    /// there is none. The first participant's conference settings apply.
+    pub fn open(
+        self: &Arc<Self>,
+        account: &Account,
+        name: &str,
+        first: &CreateParticipant,
+    ) -> Handle {
+        let mut registry = self.lock();
+        let key = (account.sid.to_string(), name.to_owned());
+        if let Some(handle) = registry
+            .by_name
+            .get(&key)
+            .and_then(|sid| registry.by_sid.get(sid))
+        {
+            return handle.clone();
+        }
+        let now = clock::now();
+        let settings = &first.conference;
+        let conference = Conference {
+            sid: Sid::mint(account.style, SidKind::Conference, rand::random()),
+            account_sid: account.sid.clone(),
+            friendly_name: name.to_owned(),
+            status: ConferenceStatus::Init,
+            region: settings.region.clone().unwrap_or_else(|| "us1".into()),
+            date_created: now,
+            date_updated: now,
+            reason_ended: None,
+            call_sid_ending: None,
+            end_detail: None,
+            max_participants: settings.max_participants,
+            announce_url: None,
+            announce_method: HttpMethod::Post,
+            status_callback: settings.status_callback.clone(),
+            status_callback_method: settings.status_callback_method,
+            status_callback_events: settings.status_callback_events.clone(),
+            record: settings.record.clone(),
+            trim: settings.trim.clone(),
+        };
+        let sid = conference.sid.to_string();
+        let (tx, rx) = mpsc::channel(256);
+        let handle = Handle {
+            tx,
+            account: Arc::from(account.sid.as_str()),
+        };
+        registry.by_sid.insert(sid.clone(), handle.clone());
+        registry.by_name.insert(key, sid);
+        let actor = Actor {
+            room: Room::new(conference, Vec::new()),
+            persisted: false,
+            conferences: self.clone(),
+            me: handle.clone(),
+        };
+        tokio::spawn(actor.run(rx));
+        handle
+    }
+
+    /// Completes the conferences a previous run left live (their calls ended
+    /// with that process). Runs before the server accepts requests.
+    pub async fn recover(&self) -> Result<usize, confab_store::StoreError> {
+        let live = self.store.live_conferences().await?;
+        let count = live.len();
+        for (conference, participants) in live {
+            let mut room = Room::new(conference, participants);
+            let outcome = room.end_after_restart(clock::now());
+            self.store.write(writes(&room, &outcome, true)).await?;
+        }
+        Ok(count)
+    }
+
+    fn deregister(&self, c: &Conference) {
+        let mut registry = self.lock();
+        registry.by_sid.remove(c.sid.as_str());
+        let key = (c.account_sid.to_string(), c.friendly_name.clone());
+        if registry.by_name.get(&key).map(String::as_str) == Some(c.sid.as_str()) {
+            registry.by_name.remove(&key);
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Registry> {
+        // A panic while holding this lock cannot leave the maps half-updated
+        // (each critical section is a few inserts/removes), so keep serving.
+        self.registry
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// The task that owns one conference.
+struct Actor {
+    room: Room,
+    /// Whether the conference row exists in the store yet.
+    persisted: bool,
+    conferences: Arc<Conferences>,
+    /// Our own address, handed to call legs so they can report progress.
+    me: Handle,
+}
+
+impl Actor {
+    async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+        while let Some(command) = rx.recv().await {
+            self.handle(command).await;
+            if self.room.is_completed() || (!self.persisted && self.room.participants().is_empty())
+            {
+                break;
+            }
+        }
+        self.conferences.deregister(self.room.conference());
+    }
+
+    async fn handle(&mut self, command: Command) {
+        let now = clock::now();
+        match command {
+            Command::Add(req, reply) => {
+                let call_sid = Sid::mint(
+                    style_of(self.room.conference()),
+                    SidKind::Call,
+                    rand::random(),
+                );
+                let result = self.room.add_participant(now, call_sid, &req);
+                let answer = self.commit(result, |o| o.participants[0].clone()).await;
+                let placed = answer.as_ref().ok().map(|p| p.call_sid.clone());
+                let _ = reply.send(answer);
+                if let Some(call_sid) = placed {
+                    self.place_call(call_sid, &req);
+                }
+            }
+            Command::Update(key, update, reply) => {
+                let result = self.room.update_participant(now, &key, &update);
+                let _ = reply.send(self.commit(result, |o| o.participants[0].clone()).await);
+            }
+            Command::Remove(key, reply) => {
+                let result = self.room.remove_participant(now, &key);
+                let _ = reply.send(self.commit(result, |_| ()).await);
+            }
+            Command::UpdateConference(update, reply) => {
+                let result = self.room.update_conference(now, &update);
+                let conference = self.room.conference().clone();
+                let _ = reply.send(self.commit(result, |_| conference).await);
+            }
+            Command::Progress(call_sid, progress) => {
+                let outcome = self.room.call_progress(now, &call_sid, progress);
+                if let Err(e) = self.commit(Ok(outcome), |_| ()).await {
+                    tracing::error!(error = %e, %call_sid, "could not record call progress");
+                }
+            }
+        }
+    }
+
+    /// Writes an outcome through the store, deregisters a conference that
+    /// ended (so the room name is free before anyone hears back), and maps
+    /// the outcome to the answer.
+    async fn commit<T>(
+        &mut self,
+        result: Result<Outcome, ApiError>,
+        answer: impl FnOnce(&Outcome) -> T,
+    ) -> Result<T, ApiError> {
+        let outcome = result?;
+        let batch = writes(&self.room, &outcome, !self.persisted);
+        if let Err(e) = self.conferences.store.write(batch).await {
+            tracing::error!(error = %e, conference = %self.room.conference().sid, "write failed");
+            return Err(ApiError::internal("The change could not be stored"));
+        }
+        self.persisted = true;
+        if self.room.is_completed() {
+            self.conferences.deregister(self.room.conference());
+        }
+        self.publish(&outcome.events);
+        Ok(answer(&outcome))
+    }
+
+    /// Acts on what happened. The mixer will be driven from here.
+    fn publish(&self, events: &[Event]) {
+        for event in events {
+            tracing::debug!(conference = %self.room.conference().sid, ?event, "conference event");
+        }
+    }
+
+    fn place_call(&self, call_sid: Sid, req: &CreateParticipant) {
+        match &req.endpoint {
+            Endpoint::Sim(spec) => {
+                sim::place(self.me.clone(), call_sid, spec.clone(), req.timeout_secs)
+            }
+            Endpoint::Sip(uri) => {
+                // SIP calling arrives with the SIP issue; until then the leg
+                // fails the way an unreachable endpoint would.
+                tracing::warn!(%uri, "SIP endpoints are not supported yet; the call fails");
+                let me = self.me.clone();
+                tokio::spawn(async move {
+                    let _ = me
+                        .tell(Command::Progress(call_sid, CallProgress::Failed))
+                        .await;
+                });
+            }
+        }
+    }
+}
+
+fn style_of(c: &Conference) -> confab_core::SidStyle {
+    if confab_core::sid::is_uuid(c.sid.as_str()) {
+        confab_core::SidStyle::SignalWire
+    } else {
+        confab_core::SidStyle::Twilio
+    }
+}
+
+/// The records an outcome changed, conference first (participants refer to it).
+fn writes(room: &Room, outcome: &Outcome, include_conference: bool) -> Vec<Write> {
+    let mut batch = Vec::with_capacity(outcome.participants.len() + 1);
+    if include_conference || outcome.conference_changed {
+        batch.push(Write::Conference(room.conference().clone()));
+    }
+    batch.extend(outcome.participants.iter().cloned().map(Write::Participant));
+    batch
+}

@@ -1,0 +1,113 @@
+//! Settings for `confab serve`: flags, `CONFAB_*` environment variables and
+//! an optional TOML file, in that order of precedence, then defaults.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+
+/// The TOML file's keys (all optional).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Data directory.
+    pub data_dir: Option<PathBuf>,
+    /// Plain HTTP listen address.
+    pub listen: Option<String>,
+    /// HTTPS listen address.
+    pub tls_listen: Option<String>,
+    /// PEM certificate chain for HTTPS.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for HTTPS.
+    pub tls_key: Option<PathBuf>,
+}
+
+/// What was given on the command line or in the environment.
+#[derive(Debug, Default, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Directory for the database and other state [default: ./confab-data].
+    #[arg(long, env = "CONFAB_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address for the plain HTTP API [default: 127.0.0.1:8080].
+    #[arg(long, env = "CONFAB_LISTEN")]
+    pub listen: Option<String>,
+    /// Address for the HTTPS API (needs --tls-cert and --tls-key).
+    #[arg(long, env = "CONFAB_TLS_LISTEN")]
+    pub tls_listen: Option<String>,
+    /// PEM certificate chain for HTTPS.
+    #[arg(long, env = "CONFAB_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for HTTPS.
+    #[arg(long, env = "CONFAB_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// A TOML file with the same settings (data_dir, listen, tls_listen, tls_cert, tls_key).
+    #[arg(long, env = "CONFAB_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+/// Resolved settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Plain HTTP address.
+    pub listen: SocketAddr,
+    /// HTTPS address, certificate and key.
+    pub tls: Option<(SocketAddr, PathBuf, PathBuf)>,
+}
+
+impl Config {
+    /// The database file inside the data directory.
+    pub fn database(&self) -> PathBuf {
+        self.data_dir.join("confab.db")
+    }
+
+    /// Merges flags/environment over the file over defaults.
+    pub fn resolve(args: ServeArgs) -> anyhow::Result<Config> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let data_dir = args
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("confab-data"));
+        let listen = parse_addr(
+            &args
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| "127.0.0.1:8080".into()),
+        )?;
+        let tls = match (
+            args.tls_listen.or(file.tls_listen),
+            args.tls_cert.or(file.tls_cert),
+            args.tls_key.or(file.tls_key),
+        ) {
+            (None, None, None) => None,
+            (Some(addr), Some(cert), Some(key)) => Some((parse_addr(&addr)?, cert, key)),
+            _ => bail!("HTTPS needs all three of --tls-listen, --tls-cert and --tls-key"),
+        };
+        Ok(Config {
+            data_dir,
+            listen,
+            tls,
+        })
+    }
+}
+
+/// The data directory for the `accounts` commands.
+pub fn data_dir(arg: Option<PathBuf>) -> PathBuf {
+    arg.unwrap_or_else(|| PathBuf::from("confab-data"))
+}
+
+fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+}
+
+fn parse_addr(s: &str) -> anyhow::Result<SocketAddr> {
+    s.parse()
+        .with_context(|| format!("{s:?} is not a HOST:PORT address (e.g. 127.0.0.1:8080)"))
+}

@@ -1,0 +1,112 @@
+//! `confab serve`: open the store, close what a crash left open, make sure an
+//! account exists, then serve HTTP (and HTTPS) until SIGINT or SIGTERM.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use confab_core::SidStyle;
+use confab_store::{SqliteStore, Store};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::state::{create_account, AppState};
+
+/// Runs the server until a shutdown signal.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.database()).await?);
+    let state = AppState::new(store.clone());
+    let recovered = state.conferences.recover().await?;
+    if recovered > 0 {
+        tracing::warn!(
+            recovered,
+            "completed conferences left in progress by the previous run"
+        );
+    }
+    if store.accounts().await?.is_empty() {
+        let account = create_account(store.as_ref(), SidStyle::Twilio, "Default account").await?;
+        print_first_start(&config, &account);
+    }
+
+    let shutdown = CancellationToken::new();
+    tokio::spawn(wait_for_signal(shutdown.clone()));
+    let app = crate::app(state);
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    println!("confab listening on http://{}", listener.local_addr()?);
+    let plain = axum::serve(listener, app.clone())
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+
+    let Some((addr, cert, key)) = config.tls.clone() else {
+        plain.await?;
+        return Ok(());
+    };
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert, &key)
+        .await
+        .with_context(|| {
+            format!(
+                "loading TLS certificate {} and key {}",
+                cert.display(),
+                key.display()
+            )
+        })?;
+    let handle = axum_server::Handle::new();
+    let tls_server = axum_server::bind_rustls(addr, tls)
+        .handle(handle.clone())
+        .serve(app.into_make_service());
+    println!("confab listening on https://{addr}");
+    let stop_tls = shutdown.clone();
+    tokio::spawn(async move {
+        stop_tls.cancelled().await;
+        handle.graceful_shutdown(Some(Duration::from_secs(5)));
+    });
+    let (plain_result, tls_result) = tokio::join!(plain, tls_server);
+    plain_result?;
+    tls_result?;
+    Ok(())
+}
+
+fn print_first_start(config: &Config, account: &confab_core::Account) {
+    let base = format!(
+        "http://{}/2010-04-01/Accounts/{}",
+        config.listen, account.sid
+    );
+    println!("confab: first start; created the default account");
+    println!("  Account SID: {}", account.sid);
+    println!("  Auth token:  {}", account.auth_token);
+    println!("  Try it:");
+    println!(
+        "    curl -u {}:{} -d From=+15550100 -d To=sim:alice {base}/Conferences/my-room/Participants.json",
+        account.sid, account.auth_token
+    );
+}
+
+async fn wait_for_signal(shutdown: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot listen for SIGTERM");
+                    let _ = ctrl_c.await;
+                    shutdown.cancel();
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down");
+    shutdown.cancel();
+}

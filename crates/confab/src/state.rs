@@ -1,0 +1,128 @@
+//! What every request handler shares: the store, the account cache and the
+//! registry of live conferences.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use confab_core::request::CreateParticipant;
+use confab_core::{Account, ApiError, Participant, Sid, SidKind, SidStyle};
+use confab_store::{Store, StoreError, Write};
+
+use crate::clock;
+use crate::conference::{Command, Conferences, Handle};
+
+/// Shared server state.
+pub struct AppState {
+    /// The database.
+    pub store: Arc<dyn Store>,
+    /// Accounts seen so far. Accounts are only ever added (also by
+    /// `confab accounts create` in another process), so a miss goes to the
+    /// store and a hit never goes stale.
+    accounts: RwLock<HashMap<String, Account>>,
+    /// Live conferences.
+    pub conferences: Arc<Conferences>,
+}
+
+impl AppState {
+    /// State over a store.
+    pub fn new(store: Arc<dyn Store>) -> Arc<AppState> {
+        let conferences = Conferences::new(store.clone());
+        Arc::new(AppState {
+            store,
+            accounts: RwLock::default(),
+            conferences,
+        })
+    }
+
+    /// Maps a storage failure to the API's 500.
+    pub fn store_error(e: StoreError) -> ApiError {
+        tracing::error!(error = %e, "store failure");
+        ApiError::internal("A storage error occurred")
+    }
+
+    /// The account with this SID.
+    pub async fn account(&self, sid: &str) -> Result<Option<Account>, ApiError> {
+        if let Some(account) = self
+            .accounts
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(sid)
+        {
+            return Ok(Some(account.clone()));
+        }
+        let Some(account) = self.store.account(sid).await.map_err(Self::store_error)? else {
+            return Ok(None);
+        };
+        let mut cache = self
+            .accounts
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        cache.insert(sid.to_owned(), account.clone());
+        Ok(Some(account))
+    }
+
+    /// The live conference `sid` of `account`.
+    pub fn live_conference(&self, account: &str, sid: &str) -> Option<Handle> {
+        self.conferences.live(sid).filter(|h| h.belongs_to(account))
+    }
+
+    /// Create Participant: `segment` is a conference SID (which must be
+    /// live) or a room name (whose live conference is joined, or opened).
+    pub async fn add_participant(
+        &self,
+        account: &Account,
+        segment: &str,
+        create: CreateParticipant,
+    ) -> Result<Participant, ApiError> {
+        let not_active = || {
+            ApiError::conference_rule(
+                confab_core::error::codes::CONFERENCE_NOT_ACTIVE,
+                format!("Conference {segment} does not exist or is completed"),
+            )
+        };
+        if let Some(sid) = Sid::parse(SidKind::Conference, segment) {
+            let handle = self
+                .live_conference(account.sid.as_str(), sid.as_str())
+                .ok_or_else(not_active)?;
+            return handle
+                .ask(|reply| Command::Add(Box::new(create), reply))
+                .await
+                .map_err(|_| not_active())?;
+        }
+        if segment.trim().is_empty() || segment.chars().count() > 128 {
+            return Err(ApiError::invalid(
+                20422,
+                "A conference FriendlyName must be 1 to 128 characters",
+            ));
+        }
+        // The conference found by name may complete before our request
+        // reaches it; then the name is free and the next try opens a new one.
+        for _ in 0..3 {
+            let handle = self.conferences.open(account, segment, &create);
+            let request = Box::new(create.clone());
+            if let Ok(answer) = handle.ask(|reply| Command::Add(request, reply)).await {
+                return answer;
+            }
+        }
+        Err(ApiError::internal(
+            "The conference kept ending while the participant was being added",
+        ))
+    }
+}
+
+/// Creates an account with fresh credentials and stores it.
+pub async fn create_account(
+    store: &dyn Store,
+    style: SidStyle,
+    friendly_name: &str,
+) -> Result<Account, StoreError> {
+    let account = Account {
+        sid: Sid::mint(style, SidKind::Account, rand::random()),
+        auth_token: format!("{:032x}", rand::random::<u128>()),
+        style,
+        friendly_name: friendly_name.to_owned(),
+        date_created: clock::now(),
+    };
+    store.write(vec![Write::Account(account.clone())]).await?;
+    Ok(account)
+}
