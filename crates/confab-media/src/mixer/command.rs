@@ -1,0 +1,148 @@
+//! The vocabulary a conference uses to steer its mixer: participant and source ids, commands,
+//! the events a tick reports back, and the errors a command can meet.
+//!
+//! Commands are plain values so that the conference actor can queue them to the media thread
+//! that owns the mixer; [`Mixer::handle_command`] applies one between two ticks.
+
+use std::fmt;
+
+use super::Mixer;
+use crate::g711::Codec;
+use crate::source::AudioSource;
+
+/// Identifies a participant inside one mixer; chosen by the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MixerParticipantId(pub u32);
+
+/// Identifies a playing source (announcement, beep); chosen by the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SourceId(pub u32);
+
+/// Who hears a source started with [`Mixer::start_source`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceTarget {
+    /// Everyone not on hold (a conference announcement).
+    Everyone,
+    /// Everyone not on hold but this participant (the enter beep of a joiner).
+    EveryoneExcept(MixerParticipantId),
+    /// This participant only (a participant announcement), even on hold.
+    Participant(MixerParticipantId),
+}
+
+/// What a participant hears before the conference starts.
+#[derive(Debug, Clone)]
+pub enum WaitAudio {
+    /// The built-in wait music, shared by everyone waiting.
+    Default,
+    /// Nothing (Twilio's `waitUrl=""`).
+    Silent,
+    /// Its own source (a `waitUrl` of its own); [`MixerEvent::WaitAudioFinished`] when a
+    /// one-shot source ends.
+    Custom(AudioSource),
+}
+
+/// A state change for the mixer, as sent from a conference to its media thread.
+#[derive(Debug, Clone)]
+pub enum MixerCommand {
+    /// See [`Mixer::add_participant`].
+    AddParticipant {
+        id: MixerParticipantId,
+        codec: Codec,
+    },
+    /// See [`Mixer::remove_participant`].
+    RemoveParticipant(MixerParticipantId),
+    /// See [`Mixer::set_muted`].
+    SetMuted { id: MixerParticipantId, muted: bool },
+    /// See [`Mixer::set_held`].
+    SetHeld { id: MixerParticipantId, held: bool },
+    /// See [`Mixer::set_hold_audio`].
+    SetHoldAudio {
+        id: MixerParticipantId,
+        source: Option<AudioSource>,
+    },
+    /// See [`Mixer::set_coaching`].
+    SetCoaching {
+        id: MixerParticipantId,
+        target: Option<MixerParticipantId>,
+    },
+    /// See [`Mixer::set_wait_audio`].
+    SetWaitAudio {
+        id: MixerParticipantId,
+        wait: WaitAudio,
+    },
+    /// See [`Mixer::set_started`].
+    SetStarted(bool),
+    /// See [`Mixer::start_source`].
+    StartSource {
+        id: SourceId,
+        target: SourceTarget,
+        source: AudioSource,
+    },
+    /// See [`Mixer::stop_source`].
+    StopSource(SourceId),
+}
+
+/// Something that happened during a tick, for the conference to act on (e.g. send an
+/// `announcement-end` callback or play the next verb of a hold TwiML document).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MixerEvent {
+    /// A source started with [`Mixer::start_source`] played its last frame and was removed.
+    SourceFinished(SourceId),
+    /// A participant's one-shot hold source ended; it now hears silence.
+    HoldAudioFinished(MixerParticipantId),
+    /// A participant's one-shot wait source ended; it now hears silence.
+    WaitAudioFinished(MixerParticipantId),
+}
+
+/// Why a command was refused. The mixer's state is unchanged when one is returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MixerError {
+    /// No participant with this id.
+    UnknownParticipant(MixerParticipantId),
+    /// A participant with this id already exists.
+    DuplicateParticipant(MixerParticipantId),
+    /// A participant cannot coach itself.
+    CoachingSelf(MixerParticipantId),
+    /// A source with this id is already playing.
+    DuplicateSource(SourceId),
+    /// No source with this id is playing.
+    UnknownSource(SourceId),
+}
+
+impl Mixer {
+    /// Applies a command; see the method each variant names. Call between ticks.
+    pub fn handle_command(&mut self, command: MixerCommand) -> Result<(), MixerError> {
+        match command {
+            MixerCommand::AddParticipant { id, codec } => self.add_participant(id, codec),
+            MixerCommand::RemoveParticipant(id) => self.remove_participant(id),
+            MixerCommand::SetMuted { id, muted } => self.set_muted(id, muted),
+            MixerCommand::SetHeld { id, held } => self.set_held(id, held),
+            MixerCommand::SetHoldAudio { id, source } => self.set_hold_audio(id, source),
+            MixerCommand::SetCoaching { id, target } => self.set_coaching(id, target),
+            MixerCommand::SetWaitAudio { id, wait } => self.set_wait_audio(id, wait),
+            MixerCommand::SetStarted(started) => {
+                self.set_started(started);
+                Ok(())
+            }
+            MixerCommand::StartSource { id, target, source } => {
+                self.start_source(id, target, source)
+            }
+            MixerCommand::StopSource(id) => self.stop_source(id),
+        }
+    }
+}
+
+impl fmt::Display for MixerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::UnknownParticipant(id) => write!(f, "no participant {}", id.0),
+            Self::DuplicateParticipant(id) => write!(f, "participant {} already exists", id.0),
+            Self::CoachingSelf(id) => write!(f, "participant {} cannot coach itself", id.0),
+            Self::DuplicateSource(id) => write!(f, "source {} is already playing", id.0),
+            Self::UnknownSource(id) => write!(f, "no source {} is playing", id.0),
+        }
+    }
+}
+
+impl std::error::Error for MixerError {}
