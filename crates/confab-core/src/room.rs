@@ -547,8 +547,13 @@ fn participant_not_found(key: &str) -> ApiError {
     )
 }
 
+/// A request error rather than a malformed value, so 400 in both dialects.
 fn coach_target_required() -> ApiError {
-    ApiError::invalid(20422, "CallSidToCoach is required when Coaching is true")
+    ApiError::new(
+        400,
+        20422,
+        "CallSidToCoach is required when Coaching is true",
+    )
 }
 
 #[cfg(test)]

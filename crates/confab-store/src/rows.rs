@@ -7,7 +7,8 @@ use confab_core::model::{Beep, HttpMethod, JitterBufferSize};
 use confab_core::page::{Cursor, PageRequest};
 use confab_core::time::{DateRange, Timestamp};
 use confab_core::{
-    Account, Conference, ConferenceStatus, EndReason, Participant, ParticipantStatus, Sid, SidStyle,
+    Account, Conference, ConferenceStatus, EndReason, Participant, ParticipantStatus, Sid, SidKind,
+    SidStyle,
 };
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
@@ -245,7 +246,7 @@ pub(crate) fn participant_by_key(account: &str, conference: &str, key: &str) -> 
         [
             Bind::Text(account.into()),
             Bind::Text(conference.into()),
-            Bind::Text(key.to_ascii_lowercase()),
+            Bind::Text(Sid::parse(SidKind::Call, key).map_or_else(|| key.to_owned(), |sid| sid.to_string())),
             Bind::Text(key.into()),
         ],
     );
