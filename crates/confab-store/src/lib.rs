@@ -77,8 +77,11 @@ pub struct ParticipantFilter {
 
 /// What confab needs from a database.
 pub trait Store: Send + Sync + 'static {
-    /// Applies `batch` atomically; resolves once it is durable.
-    fn write(&self, batch: Vec<Write>) -> BoxFuture<'_, Result<(), StoreError>>;
+    /// Queues `batch` to be applied atomically and returns a future that
+    /// resolves once it is durable. Batches are applied in the order of the
+    /// calls to `write` (the queueing happens before this returns), so a
+    /// caller may keep issuing writes without awaiting each one.
+    fn write(&self, batch: Vec<Write>) -> BoxFuture<'static, Result<(), StoreError>>;
 
     /// The account with this SID.
     fn account<'a>(&'a self, sid: &'a str) -> BoxFuture<'a, Result<Option<Account>, StoreError>>;

@@ -36,7 +36,9 @@ struct Job {
 #[derive(Clone)]
 pub struct SqliteStore {
     reads: SqlitePool,
-    writer: mpsc::Sender<Job>,
+    /// Unbounded so that queueing is synchronous and keeps call order; the
+    /// callers (conference actors) bound how much they have in flight.
+    writer: mpsc::UnboundedSender<Job>,
 }
 
 impl SqliteStore {
@@ -58,7 +60,7 @@ impl SqliteStore {
             .max_connections(4)
             .connect_with(options.read_only(true))
             .await?;
-        let (writer, jobs) = mpsc::channel(4096);
+        let (writer, jobs) = mpsc::unbounded_channel();
         tokio::spawn(write_loop(write_conn, jobs));
         Ok(SqliteStore { reads, writer })
     }
@@ -124,7 +126,7 @@ fn write_query(write: &Write) -> Query {
 /// The writer: takes every job waiting, commits them in one transaction and
 /// acknowledges each. If the group fails, each job is retried alone so that
 /// one bad batch cannot fail the others.
-async fn write_loop(mut conn: SqliteConnection, mut jobs: mpsc::Receiver<Job>) {
+async fn write_loop(mut conn: SqliteConnection, mut jobs: mpsc::UnboundedReceiver<Job>) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while jobs.recv_many(&mut group, MAX_GROUP).await > 0 {
         let all: Vec<&Write> = group.iter().flat_map(|j| j.batch.iter()).collect();
@@ -158,16 +160,14 @@ async fn commit(conn: &mut SqliteConnection, writes: &[&Write]) -> Result<(), St
 }
 
 impl Store for SqliteStore {
-    fn write(&self, batch: Vec<Write>) -> BoxFuture<'_, Result<(), StoreError>> {
+    fn write(&self, batch: Vec<Write>) -> BoxFuture<'static, Result<(), StoreError>> {
+        if batch.is_empty() {
+            return futures::future::ready(Ok(())).boxed();
+        }
+        let (done, acked) = oneshot::channel();
+        let queued = self.writer.send(Job { batch, done });
         async move {
-            if batch.is_empty() {
-                return Ok(());
-            }
-            let (done, acked) = oneshot::channel();
-            self.writer
-                .send(Job { batch, done })
-                .await
-                .map_err(|_| StoreError::Closed)?;
+            queued.map_err(|_| StoreError::Closed)?;
             acked.await.map_err(|_| StoreError::Closed)?
         }
         .boxed()

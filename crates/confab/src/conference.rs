@@ -167,6 +167,7 @@ impl Conferences {
             let mut room = Room::new(conference, participants);
             let outcome = room.end_after_restart(clock::now());
             self.store.write(writes(&room, &outcome, true)).await?;
+            tracing::info!(conference = %room.conference().sid, "completed after restart");
         }
         Ok(count)
     }
@@ -202,7 +203,7 @@ struct Actor {
 impl Actor {
     async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
         while let Some(command) = rx.recv().await {
-            self.handle(command).await;
+            self.handle(command);
             if self.room.is_completed() || (!self.persisted && self.room.participants().is_empty())
             {
                 break;
@@ -211,7 +212,7 @@ impl Actor {
         self.conferences.deregister(self.room.conference());
     }
 
-    async fn handle(&mut self, command: Command) {
+    fn handle(&mut self, command: Command) {
         let now = clock::now();
         match command {
             Command::Add(req, reply) => {
@@ -221,55 +222,78 @@ impl Actor {
                     rand::random(),
                 );
                 let result = self.room.add_participant(now, call_sid, &req);
-                let answer = self.commit(result, |o| o.participants[0].clone()).await;
-                let placed = answer.as_ref().ok().map(|p| p.call_sid.clone());
-                let _ = reply.send(answer);
-                if let Some(call_sid) = placed {
-                    self.place_call(call_sid, &req);
+                let placed = self.commit(result, |o| o.participants[0].clone(), reply);
+                if let Some(outcome) = placed {
+                    self.place_call(outcome.participants[0].call_sid.clone(), &req);
                 }
             }
             Command::Update(key, update, reply) => {
                 let result = self.room.update_participant(now, &key, &update);
-                let _ = reply.send(self.commit(result, |o| o.participants[0].clone()).await);
+                self.commit(result, |o| o.participants[0].clone(), reply);
             }
             Command::Remove(key, reply) => {
                 let result = self.room.remove_participant(now, &key);
-                let _ = reply.send(self.commit(result, |_| ()).await);
+                self.commit(result, |_| (), reply);
             }
             Command::UpdateConference(update, reply) => {
                 let result = self.room.update_conference(now, &update);
                 let conference = self.room.conference().clone();
-                let _ = reply.send(self.commit(result, |_| conference).await);
+                self.commit(result, |_| conference, reply);
             }
             Command::Progress(call_sid, progress) => {
                 let outcome = self.room.call_progress(now, &call_sid, progress);
-                if let Err(e) = self.commit(Ok(outcome), |_| ()).await {
-                    tracing::error!(error = %e, %call_sid, "could not record call progress");
-                }
+                let (reply, acked) = oneshot::channel();
+                self.commit(Ok(outcome), |_| (), reply);
+                tokio::spawn(async move {
+                    if let Ok(Err(e)) = acked.await {
+                        tracing::error!(error = %e, %call_sid, "could not record call progress");
+                    }
+                });
             }
         }
     }
 
-    /// Writes an outcome through the store, deregisters a conference that
-    /// ended (so the room name is free before anyone hears back), and maps
-    /// the outcome to the answer.
-    async fn commit<T>(
+    /// Queues the outcome's records for the store, deregisters a conference
+    /// that ended (so its room name is free before anyone hears back), acts
+    /// on the events, and answers `reply` once the records are durable. The
+    /// actor goes on with the next command meanwhile: the store applies
+    /// writes in queue order, so a conference's writes stay ordered while
+    /// they share group commits.
+    fn commit<T: Send + 'static>(
         &mut self,
         result: Result<Outcome, ApiError>,
         answer: impl FnOnce(&Outcome) -> T,
-    ) -> Result<T, ApiError> {
-        let outcome = result?;
-        let batch = writes(&self.room, &outcome, !self.persisted);
-        if let Err(e) = self.conferences.store.write(batch).await {
-            tracing::error!(error = %e, conference = %self.room.conference().sid, "write failed");
-            return Err(ApiError::internal("The change could not be stored"));
-        }
+        reply: Reply<T>,
+    ) -> Option<Outcome> {
+        let outcome = match result {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                let _ = reply.send(Err(e));
+                return None;
+            }
+        };
+        let durable = self
+            .conferences
+            .store
+            .write(writes(&self.room, &outcome, !self.persisted));
         self.persisted = true;
         if self.room.is_completed() {
             self.conferences.deregister(self.room.conference());
         }
         self.publish(&outcome.events);
-        Ok(answer(&outcome))
+        let value = answer(&outcome);
+        let conference = self.room.conference().sid.clone();
+        tokio::spawn(async move {
+            let answer = match durable.await {
+                Ok(()) => Ok(value),
+                Err(e) => {
+                    tracing::error!(error = %e, %conference, "write failed");
+                    Err(ApiError::internal("The change could not be stored"))
+                }
+            };
+            let _ = reply.send(answer);
+        });
+        Some(outcome)
     }
 
     /// Acts on what happened. The mixer will be driven from here.
