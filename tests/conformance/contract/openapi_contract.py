@@ -5,6 +5,8 @@ Adjustments to the spec (each justified by the spec's own examples; listed in PA
   * `conference_enum_reason_conference_ended` also allows null: the schema references the enum
     without `nullable`, but the spec's in-progress examples carry `"reason_conference_ended": null`
     and the description says "When a conference is in progress, will be `null`".
+  * list envelopes: `format: uri` is dropped from the page URIs, which every spec example gives
+    as relative paths (`/2010-04-01/...`); a strict RFC 3986 check rejects those.
 For accounts with UUID SIDs (SignalWire style) addressed under /2010-04-01, the `^XX[0-9a-fA-F]{32}$`
 SID patterns also accept a UUID (`uuid_sids=True`): everything else in the schema still applies.
 """
@@ -17,6 +19,8 @@ import jsonschema
 
 PATCHES = [
     "conference_enum_reason_conference_ended: null allowed (spec examples and description say null while in progress)",
+    "list envelopes: `format: uri` dropped from uri/first_page_uri/next_page_uri/previous_page_uri (every spec "
+    "example, and every client, uses relative URIs such as /2010-04-01/...; a strict RFC 3986 'uri' rejects them)",
 ]
 META_KEYS = {"end", "first_page_uri", "next_page_uri", "last_page_uri", "page", "page_size", "previous_page_uri",
              "total", "num_pages", "start", "uri"}
@@ -54,6 +58,15 @@ def load_spec(path):
         spec = json.load(f)
     schemas = spec["components"]["schemas"]
     schemas["conference_enum_reason_conference_ended"]["nullable"] = True
+    for item in spec["paths"].values():
+        for op in item.values():
+            if not isinstance(op, dict):
+                continue
+            for resp in op.get("responses", {}).values():
+                sch = resp.get("content", {}).get("application/json", {}).get("schema", {})
+                if sch.get("title", "").startswith("List"):
+                    for k in ("uri", "first_page_uri", "next_page_uri", "previous_page_uri"):
+                        sch.get("properties", {}).get(k, {}).pop("format", None)
     return spec
 
 
