@@ -75,6 +75,9 @@ pub struct ParticipantFilter {
     pub coaching: Option<bool>,
 }
 
+/// A conference that is not completed, with its active participants.
+pub type LiveConference = (Conference, Vec<Participant>);
+
 /// What confab needs from a database.
 pub trait Store: Send + Sync + 'static {
     /// Queues `batch` to be applied atomically and returns a future that
@@ -123,7 +126,5 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every conference not yet completed, with its active participants
     /// (used at start to close what a crash left open).
-    fn live_conferences(
-        &self,
-    ) -> BoxFuture<'_, Result<Vec<(Conference, Vec<Participant>)>, StoreError>>;
+    fn live_conferences(&self) -> BoxFuture<'_, Result<Vec<LiveConference>, StoreError>>;
 }

@@ -21,7 +21,7 @@ use sqlx::{Connection, Sqlite, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::rows::{self, Bind, Query};
-use crate::{ConferenceFilter, ParticipantFilter, Store, StoreError, Write};
+use crate::{ConferenceFilter, LiveConference, ParticipantFilter, Store, StoreError, Write};
 
 /// Most batches one transaction takes; bounds the latency of a group.
 const MAX_GROUP: usize = 512;
@@ -265,9 +265,7 @@ impl Store for SqliteStore {
         .boxed()
     }
 
-    fn live_conferences(
-        &self,
-    ) -> BoxFuture<'_, Result<Vec<(Conference, Vec<Participant>)>, StoreError>> {
+    fn live_conferences(&self) -> BoxFuture<'_, Result<Vec<LiveConference>, StoreError>> {
         async move {
             let q = Query::new(&format!(
                 "SELECT {} FROM conferences WHERE status <> 'completed' ORDER BY date_created",
