@@ -89,6 +89,23 @@ fn conference_sid(segment: &str) -> Option<Sid> {
     Sid::parse(SidKind::Conference, segment)
 }
 
+/// The SID of a conference of this account (live or completed) named by a
+/// path segment; 404 naming `path` otherwise.
+async fn existing_conference(
+    state: &AppState,
+    req: &ApiRequest,
+    segment: &str,
+    path: &str,
+) -> Result<Sid, ApiError> {
+    let sid = conference_sid(segment).ok_or_else(|| ApiError::not_found(path))?;
+    let stored = state
+        .store
+        .conference(account_sid(req), sid.as_str())
+        .await
+        .map_err(AppState::store_error)?;
+    stored.map(|c| c.sid).ok_or_else(|| ApiError::not_found(path))
+}
+
 async fn list_conferences(state: &AppState, req: &ApiRequest) -> Result<Response, ApiError> {
     let p = &req.params;
     let mut filter = ConferenceFilter {
@@ -205,15 +222,7 @@ async fn list_participants(
         "{}/Conferences/{segment}/Participants.json",
         render::account_base(req.dialect, account_sid(req))
     );
-    let sid = conference_sid(segment).ok_or_else(|| ApiError::not_found(&list_path))?;
-    let conference = state
-        .store
-        .conference(account_sid(req), sid.as_str())
-        .await
-        .map_err(AppState::store_error)?;
-    if conference.is_none() {
-        return Err(ApiError::not_found(&list_path));
-    }
+    let sid = existing_conference(state, req, segment, &list_path).await?;
     let items = state
         .store
         .list_participants(account_sid(req), sid.as_str(), &filter, &page)
@@ -320,16 +329,7 @@ async fn list_recordings(
         "{}/Conferences/{segment}/Recordings.json",
         render::account_base(req.dialect, account_sid(req))
     );
-    let sid = conference_sid(segment).ok_or_else(|| ApiError::not_found(&path))?;
-    if state
-        .store
-        .conference(account_sid(req), sid.as_str())
-        .await
-        .map_err(AppState::store_error)?
-        .is_none()
-    {
-        return Err(ApiError::not_found(&path));
-    }
+    existing_conference(state, req, segment, &path).await?;
     let page = PageRequest::parse(&req.params)?;
     let cx = ListContext {
         path,
