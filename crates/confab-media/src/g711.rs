@@ -103,6 +103,15 @@ impl Codec {
         }
     }
 
+    /// Whether any byte of `payload` has a [`magnitude_code`](Self::magnitude_code) of at least
+    /// `code`. Scans in blocks and stops at the first loud block, so it is cheap both for a
+    /// silent payload (a vectorised scan) and for speech (an early exit).
+    pub fn reaches_magnitude_code(self, payload: &[u8], code: u8) -> bool {
+        payload
+            .chunks(32)
+            .any(|block| self.peak_magnitude_code(block) >= code)
+    }
+
     /// The largest [`magnitude_code`](Self::magnitude_code) in a payload (0 for an empty one).
     /// A cheap peak meter in the encoded domain, used to skip decoding silent participants.
     pub fn peak_magnitude_code(self, payload: &[u8]) -> u8 {
@@ -339,6 +348,9 @@ mod tests {
             assert_eq!(codec.peak_magnitude_code(&payload), expected);
             assert_eq!(codec.peak_magnitude_code(&[codec.silence(); 160]), 0);
             assert_eq!(codec.peak_magnitude_code(&[]), 0);
+            assert!(codec.reaches_magnitude_code(&payload, expected));
+            assert!(!codec.reaches_magnitude_code(&payload, expected + 1));
+            assert!(!codec.reaches_magnitude_code(&[], 0));
         }
     }
 

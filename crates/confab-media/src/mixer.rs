@@ -114,6 +114,8 @@ pub struct Mixer {
     gate: ActivityGate,
     /// Participants, sorted by id.
     participants: Vec<Participant>,
+    /// The same ids in the same order, compact, for fast lookups.
+    ids: Vec<MixerParticipantId>,
     /// Whether the conference has started (mixing) or participants still wait.
     started: bool,
     /// Playing announcements and beeps.
@@ -174,6 +176,7 @@ impl Mixer {
             builtin: config.builtin,
             gate: ActivityGate::new(config.activity_threshold, config.activity_hangover_frames),
             participants: Vec::new(),
+            ids: Vec::new(),
             started: false,
             sources: Vec::new(),
             mix: [0; FRAME_SAMPLES],
@@ -193,11 +196,12 @@ impl Mixer {
         id: MixerParticipantId,
         codec: Codec,
     ) -> Result<(), MixerError> {
-        let Err(index) = self.participants.binary_search_by_key(&id, |p| p.id) else {
+        let Err(index) = self.ids.binary_search(&id) else {
             return Err(MixerError::DuplicateParticipant(id));
         };
         let participant = Participant::new(id, codec, self.builtin.hold_music());
         self.participants.insert(index, participant);
+        self.ids.insert(index, id);
         Ok(())
     }
 
@@ -206,6 +210,7 @@ impl Mixer {
     pub fn remove_participant(&mut self, id: MixerParticipantId) -> Result<(), MixerError> {
         let index = self.index_of(id)?;
         self.participants.remove(index);
+        self.ids.remove(index);
         self.sources
             .retain(|s| s.target != SourceTarget::Participant(id));
         Ok(())
@@ -306,14 +311,16 @@ impl Mixer {
         id: MixerParticipantId,
         payload: &[u8],
     ) -> Result<(), MixerError> {
-        self.participant_mut(id)?.set_encoded_input(payload);
+        let gate = self.gate;
+        self.participant_mut(id)?.set_encoded_input(payload, &gate);
         Ok(())
     }
 
     /// Gives a participant's input for the coming tick as linear samples (simulated callers,
     /// tests). Same rules as [`handle_payload`](Self::handle_payload).
     pub fn handle_pcm(&mut self, id: MixerParticipantId, pcm: &[i16]) -> Result<(), MixerError> {
-        self.participant_mut(id)?.set_pcm_input(pcm);
+        let gate = self.gate;
+        self.participant_mut(id)?.set_pcm_input(pcm, &gate);
         Ok(())
     }
 
@@ -421,7 +428,9 @@ impl Mixer {
                     .then_some(MixerEvent::WaitAudioFinished(p.id)),
                 Base::Mix => None,
             };
-            events.extend(finished);
+            if let Some(event) = finished {
+                events.push_back(event);
+            }
         }
     }
 
@@ -552,8 +561,8 @@ impl Mixer {
     }
 
     fn index_of(&self, id: MixerParticipantId) -> Result<usize, MixerError> {
-        self.participants
-            .binary_search_by_key(&id, |p| p.id)
+        self.ids
+            .binary_search(&id)
             .map_err(|_| MixerError::UnknownParticipant(id))
     }
 

@@ -26,6 +26,8 @@ pub(super) enum Base {
 pub(super) enum Input {
     /// Nothing (no packet, or the jitter buffer had nothing to play).
     None,
+    /// A payload too quiet to be mixed; it was not kept.
+    Quiet,
     /// An encoded payload of this many bytes, in `encoded_in`.
     Encoded(usize),
     /// Linear samples, in `pcm_in`.
@@ -61,6 +63,8 @@ pub(super) struct Participant {
     pub(super) hold: AudioSource,
     /// Input for the current tick.
     pub(super) input: Input,
+    /// Whether that input reaches the activity threshold.
+    pub(super) loud: bool,
     /// Encoded input bytes (valid per `input`).
     pub(super) encoded_in: [u8; FRAME_SAMPLES],
     /// Linear input: given directly, or decoded from `encoded_in` when needed.
@@ -97,6 +101,7 @@ impl Participant {
             wait: WaitAudio::Default,
             hold,
             input: Input::None,
+            loud: false,
             encoded_in: [0; FRAME_SAMPLES],
             pcm_in: SILENT_FRAME,
             hangover: 0,
@@ -111,39 +116,45 @@ impl Participant {
         }
     }
 
-    /// Copies an encoded payload in as this tick's input (at most one frame of it).
-    pub(super) fn set_encoded_input(&mut self, payload: &[u8]) {
-        let n = payload.len().min(FRAME_SAMPLES);
-        self.encoded_in[..n].copy_from_slice(&payload[..n]);
-        self.input = Input::Encoded(n);
+    /// Takes an encoded payload (at most one frame of it) as this tick's input. Loudness is
+    /// judged right away, while the payload is in cache; a quiet payload that cannot be mixed
+    /// (no hangover left) is not even copied.
+    pub(super) fn set_encoded_input(&mut self, payload: &[u8], gate: &ActivityGate) {
+        let payload = &payload[..payload.len().min(FRAME_SAMPLES)];
+        self.loud = match gate.threshold {
+            None => true,
+            Some(_) => {
+                let code = gate.threshold_codes[self.codec.index()];
+                self.codec.reaches_magnitude_code(payload, code)
+            }
+        };
+        if !self.loud && self.hangover == 0 {
+            self.input = Input::Quiet;
+            return;
+        }
+        self.encoded_in[..payload.len()].copy_from_slice(payload);
+        self.input = Input::Encoded(payload.len());
     }
 
-    /// Copies linear samples in as this tick's input (at most one frame, padded with zeros).
-    pub(super) fn set_pcm_input(&mut self, pcm: &[i16]) {
+    /// Takes linear samples (at most one frame, padded with zeros) as this tick's input.
+    pub(super) fn set_pcm_input(&mut self, pcm: &[i16], gate: &ActivityGate) {
         let n = pcm.len().min(FRAME_SAMPLES);
         self.pcm_in[..n].copy_from_slice(&pcm[..n]);
         self.pcm_in[n..].fill(0);
+        self.loud = match gate.threshold {
+            None => true,
+            Some(t) => self.pcm_in.iter().any(|s| s.unsigned_abs() >= t),
+        };
         self.input = Input::Pcm;
     }
 
-    /// Whether this tick's input is loud enough (or recent enough) to be mixed, updating the
-    /// hangover. `None` thresholds mix any input.
+    /// Whether this tick's input is to be mixed: loud, or within the hangover after a loud
+    /// frame. Call once per tick; it counts the hangover down.
     pub(super) fn input_is_active(&mut self, gate: &ActivityGate) -> bool {
-        let loud = match self.input {
-            Input::None => return false,
-            Input::Encoded(n) => match gate.threshold {
-                None => true,
-                Some(_) => {
-                    let peak = self.codec.peak_magnitude_code(&self.encoded_in[..n]);
-                    peak >= gate.threshold_codes[self.codec.index()]
-                }
-            },
-            Input::Pcm => match gate.threshold {
-                None => true,
-                Some(t) => self.pcm_in.iter().any(|s| s.unsigned_abs() >= t),
-            },
-        };
-        if loud {
+        if self.input == Input::None {
+            return false;
+        }
+        if self.loud {
             self.hangover = gate.hangover_frames;
             return true;
         }
@@ -184,22 +195,35 @@ impl Participant {
     /// Builds the private frame from `base - own + private`, clamped, and encodes it. `base` is
     /// `None` for a held participant, who hears only its private audio.
     pub(super) fn render_private(&mut self, base: Option<&[i32; FRAME_SAMPLES]>) {
-        let private = self.private.iter();
-        match (base, self.contributes) {
-            (Some(base), true) => {
-                let sum = base.iter().zip(&self.pcm_in).zip(private);
-                for (out, ((&b, &own), &p)) in self.heard.iter_mut().zip(sum) {
-                    *out = clamp(b - i32::from(own) + p);
+        // Each combination gets its own straight loop, so a talker without private audio never
+        // reads the (all-zero) private buffer.
+        let private = self.has_private.then_some(&self.private);
+        let own = self.contributes.then_some(&self.pcm_in);
+        let heard = &mut self.heard;
+        match (base, own, private) {
+            (Some(base), Some(own), Some(private)) => {
+                for i in 0..FRAME_SAMPLES {
+                    heard[i] = clamp(base[i] - i32::from(own[i]) + private[i]);
                 }
             }
-            (Some(base), false) => {
-                for (out, (&b, &p)) in self.heard.iter_mut().zip(base.iter().zip(private)) {
-                    *out = clamp(b + p);
+            (Some(base), Some(own), None) => {
+                for i in 0..FRAME_SAMPLES {
+                    heard[i] = clamp(base[i] - i32::from(own[i]));
                 }
             }
-            (None, _) => {
-                for (out, &p) in self.heard.iter_mut().zip(private) {
-                    *out = clamp(p);
+            (Some(base), None, Some(private)) => {
+                for i in 0..FRAME_SAMPLES {
+                    heard[i] = clamp(base[i] + private[i]);
+                }
+            }
+            (Some(base), None, None) => {
+                for i in 0..FRAME_SAMPLES {
+                    heard[i] = clamp(base[i]);
+                }
+            }
+            (None, _, private) => {
+                for i in 0..FRAME_SAMPLES {
+                    heard[i] = clamp(private.map_or(0, |p| p[i]));
                 }
             }
         }
