@@ -4,10 +4,12 @@
 //! The actor owns the conference's [`Room`] and is the only code that changes
 //! it, so the operations on one conference are applied in arrival order. For
 //! each command it applies the rule engine, writes what changed through the
-//! store, and only then answers; afterwards it acts on the events (placing
-//! call legs today, driving the mixer once media arrives). A conference that
-//! completes deregisters before it answers, so the next request for its room
-//! name opens a new conference.
+//! store, and only then answers; afterwards it acts on the events: it places
+//! call legs and drives the conference's mixer on its media thread (see
+//! [`crate::media`]). Media commands are queued before the reply is released,
+//! so what the API reports is what callers hear from the next 20 ms tick on.
+//! A conference that completes deregisters before it answers, so the next
+//! request for its room name opens a new conference.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -18,10 +20,13 @@ use confab_core::room::{CallProgress, Event, Outcome, Room};
 use confab_core::{
     Account, ApiError, Conference, ConferenceStatus, HttpMethod, Participant, Sid, SidKind,
 };
+use confab_media::mixer::{SourceTarget, WaitAudio};
+use confab_media::{Codec, JitterBufferSize, MixerCommand, MixerParticipantId, SourceId};
 use confab_store::{Store, Write};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::clock;
+use crate::media::{ConferenceMedia, Media, SimPeer};
 use crate::sim;
 
 /// A reply channel for one command.
@@ -85,14 +90,17 @@ struct Registry {
 pub struct Conferences {
     registry: Mutex<Registry>,
     store: Arc<dyn Store>,
+    /// Where conferences get their mixers and simulated callers their sockets.
+    media: Arc<Media>,
 }
 
 impl Conferences {
-    /// An empty registry writing through `store`.
-    pub fn new(store: Arc<dyn Store>) -> Arc<Conferences> {
+    /// An empty registry writing through `store`, mixing on `media`.
+    pub fn new(store: Arc<dyn Store>, media: Arc<Media>) -> Arc<Conferences> {
         Arc::new(Conferences {
             registry: Mutex::default(),
             store,
+            media,
         })
     }
 
@@ -153,6 +161,9 @@ impl Conferences {
             persisted: false,
             conferences: self.clone(),
             me: handle.clone(),
+            media: self.media.open_conference(),
+            legs: HashMap::new(),
+            next_media_id: 0,
         };
         tokio::spawn(actor.run(rx));
         handle
@@ -198,6 +209,22 @@ struct Actor {
     conferences: Arc<Conferences>,
     /// Our own address, handed to call legs so they can report progress.
     me: Handle,
+    /// The conference's mixer on its media thread; closed when the actor ends.
+    media: ConferenceMedia,
+    /// Media of each participant whose call was placed, by call SID.
+    legs: HashMap<String, MediaLeg>,
+    /// Source of mixer participant and source ids.
+    next_media_id: u32,
+}
+
+/// A participant's media: its mixer id and, for a simulated caller, its RTP peer.
+struct MediaLeg {
+    /// The participant's id in the mixer (also used by coaches that target it).
+    id: MixerParticipantId,
+    /// The simulated caller's endpoint; dropping it ends the caller's RTP.
+    peer: Option<SimPeer>,
+    /// Whether the participant is in the mixer (its call connected).
+    joined: bool,
 }
 
 impl Actor {
@@ -280,7 +307,7 @@ impl Actor {
         if self.room.is_completed() {
             self.conferences.deregister(self.room.conference());
         }
-        self.publish(&outcome.events);
+        self.publish(&outcome);
         let value = answer(&outcome);
         let conference = self.room.conference().sid.clone();
         tokio::spawn(async move {
@@ -296,16 +323,149 @@ impl Actor {
         Some(outcome)
     }
 
-    /// Acts on what happened. The mixer will be driven from here.
-    fn publish(&self, events: &[Event]) {
-        for event in events {
+    /// Acts on what happened: every event that changes what someone hears
+    /// becomes a mixer command, queued for the next tick.
+    fn publish(&mut self, outcome: &Outcome) {
+        for event in &outcome.events {
             tracing::debug!(conference = %self.room.conference().sid, ?event, "conference event");
+            match event {
+                Event::Joined(sid) => self.join_media(sid),
+                Event::Left(sid, _) => self.leave_media(sid, outcome),
+                Event::Started => self.media.command(MixerCommand::SetStarted(true)),
+                Event::Muted(sid, muted) => {
+                    if let Some(id) = self.joined_id(sid) {
+                        let muted = *muted;
+                        self.media.command(MixerCommand::SetMuted { id, muted });
+                    }
+                }
+                Event::Held(sid, held) => {
+                    if let Some(id) = self.joined_id(sid) {
+                        let held = *held;
+                        self.media.command(MixerCommand::SetHeld { id, held });
+                    }
+                }
+                Event::Modified(sid) => {
+                    if self.joined_id(sid).is_some() {
+                        self.sync_roles(sid);
+                    }
+                }
+                Event::AnnounceToParticipant(..) | Event::AnnounceToConference(_) => {
+                    // Playing announcements needs their audio fetched over HTTP, which
+                    // confab does not do yet; the request is recorded but not heard.
+                    tracing::info!(
+                        ?event,
+                        "announcement not played: fetching audio is not supported yet"
+                    );
+                }
+                Event::CallStatus(..) | Event::Ended(_) => {}
+            }
         }
     }
 
-    fn place_call(&self, call_sid: Sid, req: &CreateParticipant) {
+    /// A participant's call connected: its RTP joins the mixer with its current state, and
+    /// the others hear the enter beep.
+    fn join_media(&mut self, sid: &Sid) {
+        let Some(p) = self.room.participant(sid.as_str()) else {
+            return;
+        };
+        let (muted, held, beep) = (p.muted, p.hold, p.beep.on_enter());
+        let jitter = JitterBufferSize::parse(p.jitter_buffer_size.as_str()).unwrap_or_default();
+        let Some(leg) = self.legs.get_mut(sid.as_str()) else {
+            return;
+        };
+        let Some(peer) = &leg.peer else {
+            return;
+        };
+        let id = leg.id;
+        leg.joined = true;
+        peer.connect(self.media.local_addr());
+        self.media.join(id, peer.local_addr(), Codec::Pcmu, jitter);
+        self.media.command(MixerCommand::SetMuted { id, muted });
+        self.media.command(MixerCommand::SetHeld { id, held });
+        self.sync_roles(sid);
+        if beep {
+            let source = self.media.builtin().enter_beep();
+            let target = SourceTarget::EveryoneExcept(id);
+            self.start_source(target, source);
+        }
+    }
+
+    /// A participant left: out of the mixer, its RTP ended, and the others hear the exit beep
+    /// unless the whole conference is ending.
+    fn leave_media(&mut self, sid: &Sid, outcome: &Outcome) {
+        let Some(leg) = self.legs.remove(sid.as_str()) else {
+            return;
+        };
+        if !leg.joined {
+            return;
+        }
+        self.media.leave(leg.id);
+        let beep = outcome
+            .participants
+            .iter()
+            .find(|p| &p.call_sid == sid)
+            .is_some_and(|p| p.beep.on_exit());
+        if beep && !self.room.is_completed() {
+            let source = self.media.builtin().exit_beep();
+            self.start_source(SourceTarget::Everyone, source);
+        }
+    }
+
+    /// Sends the participant's coaching and wait-audio settings to the mixer.
+    fn sync_roles(&mut self, sid: &Sid) {
+        let Some(p) = self.room.participant(sid.as_str()) else {
+            return;
+        };
+        let Some(id) = self.joined_id(sid) else {
+            return;
+        };
+        let target = p
+            .call_sid_to_coach
+            .as_ref()
+            .filter(|_| p.coaching)
+            .and_then(|t| self.legs.get(t.as_str()))
+            .map(|leg| leg.id);
+        // A WaitUrl is not fetched yet (that needs the HTTP fetcher): any URL plays the
+        // built-in wait music; an empty one means silence, as on Twilio.
+        let wait = match p.wait_url.as_deref() {
+            Some("") => WaitAudio::Silent,
+            _ => WaitAudio::Default,
+        };
+        self.media.command(MixerCommand::SetCoaching { id, target });
+        self.media.command(MixerCommand::SetWaitAudio { id, wait });
+    }
+
+    fn start_source(&mut self, target: SourceTarget, source: confab_media::AudioSource) {
+        let id = SourceId(self.next_id());
+        self.media
+            .command(MixerCommand::StartSource { id, target, source });
+    }
+
+    /// The mixer id of a participant that is in the mixer.
+    fn joined_id(&self, sid: &Sid) -> Option<MixerParticipantId> {
+        self.legs
+            .get(sid.as_str())
+            .filter(|leg| leg.joined)
+            .map(|leg| leg.id)
+    }
+
+    fn next_id(&mut self) -> u32 {
+        self.next_media_id = self.next_media_id.wrapping_add(1);
+        self.next_media_id
+    }
+
+    fn place_call(&mut self, call_sid: Sid, req: &CreateParticipant) {
+        let id = MixerParticipantId(self.next_id());
+        let mut leg = MediaLeg {
+            id,
+            peer: None,
+            joined: false,
+        };
         match &req.endpoint {
             Endpoint::Sim(spec) => {
+                let account = self.room.conference().account_sid.clone();
+                leg.peer = sim::media_peer(&self.conferences.media, spec, &account, &call_sid);
+                self.legs.insert(call_sid.as_str().to_owned(), leg);
                 sim::place(self.me.clone(), call_sid, spec.clone(), req.timeout_secs)
             }
             Endpoint::Sip(uri) => {

@@ -21,6 +21,10 @@ pub struct FileConfig {
     pub tls_cert: Option<PathBuf>,
     /// PEM private key for HTTPS.
     pub tls_key: Option<PathBuf>,
+    /// Media threads.
+    pub media_threads: Option<usize>,
+    /// Address the RTP sockets bind to.
+    pub media_bind: Option<String>,
 }
 
 /// What was given on the command line or in the environment.
@@ -41,7 +45,14 @@ pub struct ServeArgs {
     /// PEM private key for HTTPS.
     #[arg(long, env = "CONFAB_TLS_KEY")]
     pub tls_key: Option<PathBuf>,
-    /// A TOML file with the same settings (data_dir, listen, tls_listen, tls_cert, tls_key).
+    /// Media threads mixing all conferences [default: 2, or 1 on a single core].
+    #[arg(long, env = "CONFAB_MEDIA_THREADS")]
+    pub media_threads: Option<usize>,
+    /// IP address the RTP sockets bind to [default: 127.0.0.1].
+    #[arg(long, env = "CONFAB_MEDIA_BIND")]
+    pub media_bind: Option<String>,
+    /// A TOML file with the same settings (data_dir, listen, tls_listen, tls_cert, tls_key,
+    /// media_threads, media_bind).
     #[arg(long, env = "CONFAB_CONFIG")]
     pub config: Option<PathBuf>,
 }
@@ -55,6 +66,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// HTTPS address, certificate and key.
     pub tls: Option<(SocketAddr, PathBuf, PathBuf)>,
+    /// Media threads and RTP address.
+    pub media: crate::media::MediaConfig,
 }
 
 impl Config {
@@ -88,10 +101,23 @@ impl Config {
             (Some(addr), Some(cert), Some(key)) => Some((parse_addr(&addr)?, cert, key)),
             _ => bail!("HTTPS needs all three of --tls-listen, --tls-cert and --tls-key"),
         };
+        let mut media = crate::media::MediaConfig::default();
+        if let Some(threads) = args.media_threads.or(file.media_threads) {
+            if !(1..=64).contains(&threads) {
+                bail!("media threads must be 1 to 64, not {threads}");
+            }
+            media.threads = threads;
+        }
+        if let Some(bind) = args.media_bind.or(file.media_bind) {
+            media.bind = bind
+                .parse()
+                .with_context(|| format!("{bind:?} is not an IP address for the media sockets"))?;
+        }
         Ok(Config {
             data_dir,
             listen,
             tls,
+            media,
         })
     }
 }

@@ -5,6 +5,7 @@ pub mod clock;
 pub mod conference;
 pub mod config;
 pub mod http;
+pub mod media;
 pub mod server;
 pub mod sim;
 pub mod state;

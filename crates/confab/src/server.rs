@@ -17,7 +17,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.database()).await?);
-    let state = AppState::new(store.clone());
+    let media = crate::media::Media::start(&config.media)
+        .with_context(|| format!("starting the media threads on {}", config.media.bind))?;
+    let state = AppState::with_media(store.clone(), Arc::new(media));
     let recovered = state.conferences.recover().await?;
     if recovered > 0 {
         tracing::warn!(

@@ -10,6 +10,7 @@ use confab_store::{Store, StoreError, Write};
 
 use crate::clock;
 use crate::conference::{Command, Conferences, Handle};
+use crate::media::{Media, MediaConfig};
 
 /// Shared server state.
 pub struct AppState {
@@ -21,16 +22,31 @@ pub struct AppState {
     accounts: RwLock<HashMap<String, Account>>,
     /// Live conferences.
     pub conferences: Arc<Conferences>,
+    /// Media threads and simulated callers.
+    pub media: Arc<Media>,
 }
 
 impl AppState {
-    /// State over a store.
+    /// State over a store, with a default media runtime on loopback.
+    ///
+    /// # Panics
+    ///
+    /// If the media runtime cannot bind its loopback UDP sockets or start its threads; use
+    /// [`AppState::with_media`] to handle that.
     pub fn new(store: Arc<dyn Store>) -> Arc<AppState> {
-        let conferences = Conferences::new(store.clone());
+        let media = Media::start(&MediaConfig::default())
+            .expect("a loopback UDP socket and a thread are available for the media runtime");
+        Self::with_media(store, Arc::new(media))
+    }
+
+    /// State over a store and a running media runtime.
+    pub fn with_media(store: Arc<dyn Store>, media: Arc<Media>) -> Arc<AppState> {
+        let conferences = Conferences::new(store.clone(), media.clone());
         Arc::new(AppState {
             store,
             accounts: RwLock::default(),
             conferences,
+            media,
         })
     }
 

@@ -22,7 +22,7 @@ use base64::Engine;
 use confab_core::{Account, ApiError};
 
 use crate::state::AppState;
-use route::{ApiPath, Dialect};
+use route::Dialect;
 
 /// The HTTP application.
 pub fn app(state: Arc<AppState>) -> Router {
@@ -94,12 +94,15 @@ pub struct ApiRequest {
 
 async fn dispatch(State(state): State<Arc<AppState>>, request: Request<Body>) -> Response {
     let (parts, body) = request.into_parts();
+    if let Some(path) = route::parse_confab(parts.uri.path()) {
+        return heard(&state, &path, &parts.method, &parts.uri, &parts.headers).await;
+    }
     let Some(path) = route::parse(parts.uri.path()) else {
         return ErrorResponse::new(ApiError::not_found(parts.uri.path()), Dialect::Twilio)
             .into_response();
     };
     let dialect = path.dialect;
-    let account = match authenticate(&state, &path, &parts.headers).await {
+    let account = match authenticate(&state, &path.account, &parts.headers).await {
         Ok(account) => account,
         Err(e) => return ErrorResponse::new(e, dialect).into_response(),
     };
@@ -148,15 +151,73 @@ async fn read_params(
     body::body_params(content_type, &bytes)
 }
 
+/// `Calls/{CallSid}/Heard.wav` and `Heard.json`: what a simulated caller heard, with the
+/// same credentials and error bodies as the REST API.
+async fn heard(
+    state: &AppState,
+    path: &route::ConfabPath,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Response {
+    let dialect = Dialect::Twilio;
+    if let Err(e) = authenticate(state, &path.account, headers).await {
+        return ErrorResponse::new(e, dialect).into_response();
+    }
+    let Some((call_sid, format)) = &path.heard else {
+        return ErrorResponse::new(ApiError::not_found(uri.path()), dialect).into_response();
+    };
+    if method != Method::GET {
+        let error = ApiError::method_not_allowed(method.as_str());
+        return ErrorResponse {
+            error,
+            dialect,
+            allow: Some(&["GET"]),
+        }
+        .into_response();
+    }
+    let Some(recording) = state.media.heard().get(&path.account, call_sid) else {
+        let error = ApiError::new(
+            404,
+            20404,
+            format!("The requested resource {} was not found: no simulated call {call_sid} in this account", uri.path()),
+        );
+        return ErrorResponse::new(error, dialect).into_response();
+    };
+    let samples = recording.snapshot().samples;
+    match format {
+        route::HeardFormat::Wav => (
+            [(header::CONTENT_TYPE, HeaderValue::from_static("audio/wav"))],
+            crate::media::wav_bytes(&samples),
+        )
+            .into_response(),
+        route::HeardFormat::Json => {
+            // The analysis is CPU work proportional to the recording; keep it off the
+            // async workers.
+            let call_sid = call_sid.clone();
+            match tokio::task::spawn_blocking(move || crate::media::summary(&call_sid, &samples))
+                .await
+            {
+                Ok(summary) => axum::Json(summary).into_response(),
+                Err(_) => ErrorResponse::new(
+                    ApiError::internal("The recording could not be analysed"),
+                    dialect,
+                )
+                .into_response(),
+            }
+        }
+    }
+}
+
 /// Checks HTTP Basic credentials against the account named in the path.
 async fn authenticate(
     state: &AppState,
-    path: &ApiPath,
+    path_account: &str,
     headers: &HeaderMap,
 ) -> Result<Account, ApiError> {
     let (user, password) = basic_credentials(headers)
         .ok_or_else(|| ApiError::unauthorized("Authentication Error - No credentials provided"))?;
-    if user != path.account {
+    if user != path_account {
         return Err(ApiError::unauthorized(
             "Authentication Error - credentials do not belong to this account",
         ));

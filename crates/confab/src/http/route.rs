@@ -66,6 +66,52 @@ pub struct ApiPath {
     pub resource: Option<Resource>,
 }
 
+/// How a simulated caller's recording is handed out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeardFormat {
+    /// `Heard.wav`: 8 kHz mono 16-bit PCM.
+    Wav,
+    /// `Heard.json`: levels and tones per window.
+    Json,
+}
+
+/// A path of confab's own API, `/confab/v1/Accounts/{AccountSid}/...`, for what Twilio has no
+/// resource for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfabPath {
+    /// The account named in the path.
+    pub account: String,
+    /// `Calls/{CallSid}/Heard.{wav,json}`: the call and format, if that is what is named.
+    pub heard: Option<(String, HeardFormat)>,
+}
+
+/// Parses a path under `/confab/v1/Accounts/{AccountSid}/`; `None` for any other path.
+pub fn parse_confab(path: &str) -> Option<ConfabPath> {
+    let rest = path.strip_prefix("/confab/v1/Accounts/")?;
+    let segments: Vec<String> = rest
+        .split('/')
+        .map(|s| percent_decode_str(s).decode_utf8_lossy().into_owned())
+        .collect();
+    let [account, tail @ ..] = segments.as_slice() else {
+        return None;
+    };
+    if account.is_empty() {
+        return None;
+    }
+    let heard = match tail {
+        [calls, call, file] if calls == "Calls" && !call.is_empty() => match file.as_str() {
+            "Heard.wav" => Some((call.clone(), HeardFormat::Wav)),
+            "Heard.json" => Some((call.clone(), HeardFormat::Json)),
+            _ => None,
+        },
+        _ => None,
+    };
+    Some(ConfabPath {
+        account: account.clone(),
+        heard,
+    })
+}
+
 /// Parses a request path. `None` if it is not under an account at all.
 pub fn parse(path: &str) -> Option<ApiPath> {
     let (dialect, rest) = if let Some(rest) = path.strip_prefix("/api/laml/2010-04-01/") {
@@ -138,6 +184,19 @@ mod tests {
             a.resource,
             Some(Resource::Participant("CF1".into(), "agent smith".into()))
         );
+    }
+
+    #[test]
+    fn heard_paths() {
+        let p = parse_confab("/confab/v1/Accounts/AC1/Calls/CA2/Heard.wav").expect("confab path");
+        assert_eq!(p.account, "AC1");
+        assert_eq!(p.heard, Some(("CA2".into(), HeardFormat::Wav)));
+        let p = parse_confab("/confab/v1/Accounts/AC1/Calls/CA2/Heard.json").expect("confab path");
+        assert_eq!(p.heard, Some(("CA2".into(), HeardFormat::Json)));
+        let p = parse_confab("/confab/v1/Accounts/AC1/Calls/CA2/Other").expect("confab path");
+        assert_eq!(p.heard, None);
+        assert_eq!(parse_confab("/confab/v1/Accounts//Calls"), None);
+        assert_eq!(parse_confab("/2010-04-01/Accounts/AC1/Calls"), None);
     }
 
     #[test]

@@ -1,0 +1,415 @@
+//! One media thread: a UDP socket, the mixers of the conferences placed on it, and the 20 ms
+//! clock that drives them.
+//!
+//! # Schedule
+//!
+//! Ticks run on absolute deadlines (`start + n·20 ms`), never "20 ms after the last one", so
+//! small delays do not accumulate into drift. Between ticks the thread naps in short slices and
+//! drains its socket after each, so packets wait in the kernel for at most a slice and the
+//! socket's receive buffer never has to hold a whole tick of traffic. A tick that starts more
+//! than [`LATE_START`] behind its deadline, or whose work runs into the next deadline, counts as
+//! late. When the thread falls a whole tick behind it skips ahead instead of bursting, because
+//! a burst of frames would only overflow every listener's jitter buffer.
+//!
+//! # Demultiplexing
+//!
+//! Every remote participant sends from its own address, so the sender's address alone says
+//! which conference and participant a datagram belongs to. Datagrams from unknown addresses,
+//! that do not parse as RTP, or that carry another payload type than the participant's codec
+//! are counted and dropped: the network is untrusted and nothing it sends may stop the thread.
+
+use std::collections::HashMap;
+use std::io::ErrorKind;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use confab_media::mixer::MixerConfig;
+use confab_media::rtp::{RtpHeader, RtpTimestamp};
+use confab_media::{
+    BuiltinAudio, Codec, JitterBuffer, JitterBufferSize, Mixer, MixerCommand, MixerParticipantId,
+    Playout, RtpPacket, SeqNo, Ssrc, FRAME_DURATION, FRAME_SAMPLES,
+};
+
+use super::MediaStats;
+
+/// How far behind its deadline a tick may start before it counts as late.
+pub(super) const LATE_START: Duration = Duration::from_millis(5);
+
+/// Longest nap between two drains of the socket while waiting for the next tick.
+const NAP: Duration = Duration::from_millis(2);
+
+/// Largest datagram read; RTP over UDP on a LAN stays far below.
+const MAX_DATAGRAM: usize = 2048;
+
+/// What a conference actor asks of its media thread.
+pub(super) enum EngineCommand {
+    /// A new conference with an empty mixer.
+    Open(u64),
+    /// The conference ended: drop its mixer and participants.
+    Close(u64),
+    /// A participant's RTP is connected.
+    Join {
+        conference: u64,
+        id: MixerParticipantId,
+        remote: SocketAddr,
+        codec: Codec,
+        jitter: JitterBufferSize,
+    },
+    /// A participant left.
+    Leave {
+        conference: u64,
+        id: MixerParticipantId,
+    },
+    /// A mixer state change.
+    Mixer(u64, MixerCommand),
+}
+
+/// Counters of one media thread, read by [`Media::stats`](super::Media::stats).
+#[derive(Debug, Default)]
+pub(super) struct EngineStats {
+    ticks: AtomicU64,
+    late_ticks: AtomicU64,
+    max_lateness_us: AtomicU64,
+    packets_in: AtomicU64,
+    packets_out: AtomicU64,
+    packets_dropped: AtomicU64,
+}
+
+/// Starts a media thread on `socket`; it runs until the returned sender is dropped.
+pub(super) fn spawn(
+    index: usize,
+    socket: UdpSocket,
+    builtin: BuiltinAudio,
+    stats: Arc<EngineStats>,
+) -> std::io::Result<mpsc::Sender<EngineCommand>> {
+    socket.set_nonblocking(true)?;
+    let (tx, rx) = mpsc::channel();
+    // Built once per thread: the default settings synthesise their own built-in audio, which
+    // is then replaced by the runtime's shared copy.
+    let mut mixer_config = MixerConfig::default();
+    mixer_config.builtin = builtin;
+    let engine = Engine {
+        socket,
+        commands: rx,
+        mixer_config,
+        stats,
+        conferences: HashMap::new(),
+        by_remote: HashMap::new(),
+        legs: 0,
+        recv_buf: vec![0; MAX_DATAGRAM],
+        send_buf: vec![0; MAX_DATAGRAM],
+    };
+    std::thread::Builder::new()
+        .name(format!("confab-media-{index}"))
+        .spawn(move || engine.run())?;
+    Ok(tx)
+}
+
+/// The state a media thread owns.
+struct Engine {
+    socket: UdpSocket,
+    commands: mpsc::Receiver<EngineCommand>,
+    /// Settings every new mixer starts from, with the shared built-in audio.
+    mixer_config: MixerConfig,
+    stats: Arc<EngineStats>,
+    /// Conferences on this thread by key.
+    conferences: HashMap<u64, ConferenceMix>,
+    /// Which conference and participant each remote address belongs to.
+    by_remote: HashMap<SocketAddr, (u64, MixerParticipantId)>,
+    /// Connected participants over all conferences; zero means the thread may sleep.
+    legs: usize,
+    recv_buf: Vec<u8>,
+    send_buf: Vec<u8>,
+}
+
+/// One conference: its mixer and its participants' RTP state.
+struct ConferenceMix {
+    mixer: Mixer,
+    legs: HashMap<MixerParticipantId, Leg>,
+}
+
+/// One participant's RTP in both directions.
+struct Leg {
+    remote: SocketAddr,
+    codec: Codec,
+    jitter: JitterBuffer,
+    out: RtpStream,
+}
+
+/// The sending side of one RTP stream.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct RtpStream {
+    ssrc: Ssrc,
+    sequence: SeqNo,
+    timestamp: u32,
+    /// Set until the first packet, which carries the marker bit (start of a talk spurt).
+    first: bool,
+}
+
+impl Engine {
+    fn run(mut self) {
+        let mut deadline = Instant::now();
+        loop {
+            if self.legs == 0 {
+                // Nothing to mix: sleep until somebody connects.
+                match self.commands.recv() {
+                    Ok(command) => self.apply(command),
+                    Err(mpsc::RecvError) => return,
+                }
+                deadline = Instant::now();
+            }
+            if !self.drain_commands() {
+                return;
+            }
+            let start = Instant::now();
+            self.receive(start);
+            self.tick(start);
+            deadline = self.account(deadline, start, Instant::now());
+            self.wait_until(deadline);
+        }
+    }
+
+    /// Applies every queued command; false once the runtime is gone.
+    fn drain_commands(&mut self) -> bool {
+        loop {
+            match self.commands.try_recv() {
+                Ok(command) => self.apply(command),
+                Err(mpsc::TryRecvError::Empty) => return true,
+                Err(mpsc::TryRecvError::Disconnected) => return false,
+            }
+        }
+    }
+
+    fn apply(&mut self, command: EngineCommand) {
+        match command {
+            EngineCommand::Open(key) => {
+                let mix = ConferenceMix {
+                    mixer: Mixer::new(self.mixer_config.clone()),
+                    legs: HashMap::new(),
+                };
+                self.conferences.insert(key, mix);
+            }
+            EngineCommand::Close(key) => {
+                if let Some(mix) = self.conferences.remove(&key) {
+                    for leg in mix.legs.values() {
+                        self.by_remote.remove(&leg.remote);
+                    }
+                    self.legs -= mix.legs.len();
+                }
+            }
+            EngineCommand::Join {
+                conference,
+                id,
+                remote,
+                codec,
+                jitter,
+            } => self.join(conference, id, remote, codec, jitter),
+            EngineCommand::Leave { conference, id } => self.leave(conference, id),
+            EngineCommand::Mixer(key, command) => {
+                let Some(mix) = self.conferences.get_mut(&key) else {
+                    return;
+                };
+                if let Err(e) = mix.mixer.handle_command(command) {
+                    tracing::debug!(error = %e, "mixer command refused");
+                }
+            }
+        }
+    }
+
+    fn join(
+        &mut self,
+        key: u64,
+        id: MixerParticipantId,
+        remote: SocketAddr,
+        codec: Codec,
+        jitter: JitterBufferSize,
+    ) {
+        let Some(mix) = self.conferences.get_mut(&key) else {
+            return;
+        };
+        if mix.mixer.add_participant(id, codec).is_err() {
+            return;
+        }
+        let leg = Leg {
+            remote,
+            codec,
+            jitter: JitterBuffer::new(jitter, codec),
+            out: RtpStream::new(),
+        };
+        if let Some(previous) = self.by_remote.insert(remote, (key, id)) {
+            tracing::warn!(%remote, ?previous, "RTP address reused by a new participant");
+        }
+        mix.legs.insert(id, leg);
+        self.legs += 1;
+    }
+
+    fn leave(&mut self, key: u64, id: MixerParticipantId) {
+        let Some(mix) = self.conferences.get_mut(&key) else {
+            return;
+        };
+        let _ = mix.mixer.remove_participant(id);
+        if let Some(leg) = mix.legs.remove(&id) {
+            if self.by_remote.get(&leg.remote) == Some(&(key, id)) {
+                self.by_remote.remove(&leg.remote);
+            }
+            self.legs -= 1;
+        }
+    }
+
+    /// Reads every datagram waiting on the socket into its participant's jitter buffer.
+    fn receive(&mut self, now: Instant) {
+        loop {
+            let (len, from) = match self.socket.recv_from(&mut self.recv_buf) {
+                Ok(received) => received,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                // ICMP errors reported for earlier sends, signals: nothing lost, go on later.
+                Err(_) => return,
+            };
+            let accepted = self.accept(now, len, from);
+            let counter = if accepted {
+                &self.stats.packets_in
+            } else {
+                &self.stats.packets_dropped
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Hands one datagram to its jitter buffer; false if it is dropped.
+    fn accept(&mut self, now: Instant, len: usize, from: SocketAddr) -> bool {
+        let Some(&(key, id)) = self.by_remote.get(&from) else {
+            return false;
+        };
+        let Some(leg) = self
+            .conferences
+            .get_mut(&key)
+            .and_then(|mix| mix.legs.get_mut(&id))
+        else {
+            return false;
+        };
+        let Ok(packet) = RtpPacket::parse(&self.recv_buf[..len]) else {
+            return false;
+        };
+        if Codec::from_payload_type(packet.payload_type) != Some(leg.codec) {
+            return false;
+        }
+        leg.jitter.handle_packet(now, &packet);
+        true
+    }
+
+    /// Mixes one frame in every conference with participants and sends it.
+    fn tick(&mut self, now: Instant) {
+        let Engine {
+            socket,
+            conferences,
+            send_buf,
+            stats,
+            ..
+        } = self;
+        let mut sent = 0;
+        for mix in conferences.values_mut() {
+            if mix.legs.is_empty() {
+                continue;
+            }
+            for (&id, leg) in &mut mix.legs {
+                if let Playout::Packet(payload) | Playout::Concealed(payload) =
+                    leg.jitter.poll_frame(now)
+                {
+                    let _ = mix.mixer.handle_payload(id, payload);
+                }
+            }
+            mix.mixer.handle_tick();
+            for (id, output) in mix.mixer.outputs() {
+                let Some(leg) = mix.legs.get_mut(&id) else {
+                    continue;
+                };
+                let Some(len) = leg.out.write(leg.codec, output.payload(), send_buf) else {
+                    continue;
+                };
+                if socket.send_to(&send_buf[..len], leg.remote).is_ok() {
+                    sent += 1;
+                }
+            }
+            while let Some(event) = mix.mixer.poll_event() {
+                tracing::trace!(?event, "mixer event");
+            }
+        }
+        stats.packets_out.fetch_add(sent, Ordering::Relaxed);
+    }
+
+    /// Records how the tick went and returns the next deadline.
+    fn account(&self, deadline: Instant, start: Instant, end: Instant) -> Instant {
+        let stats = &self.stats;
+        stats.ticks.fetch_add(1, Ordering::Relaxed);
+        let lateness = start.saturating_duration_since(deadline);
+        let next = deadline + FRAME_DURATION;
+        if lateness > LATE_START || end > next {
+            stats.late_ticks.fetch_add(1, Ordering::Relaxed);
+        }
+        let micros = u64::try_from(lateness.as_micros()).unwrap_or(u64::MAX);
+        stats.max_lateness_us.fetch_max(micros, Ordering::Relaxed);
+        if end > next + FRAME_DURATION {
+            // A whole tick behind (the machine stalled): start afresh rather than burst.
+            return end;
+        }
+        next
+    }
+
+    /// Drains the socket in short naps until `deadline`.
+    fn wait_until(&mut self, deadline: Instant) {
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                return;
+            }
+            std::thread::sleep((deadline - now).min(NAP));
+            self.receive(Instant::now());
+        }
+    }
+}
+
+impl RtpStream {
+    /// A stream with a random SSRC, sequence number and timestamp origin (RFC 3550 5.1).
+    pub(super) fn new() -> Self {
+        Self {
+            ssrc: Ssrc(rand::random()),
+            sequence: SeqNo(rand::random()),
+            timestamp: rand::random(),
+            first: true,
+        }
+    }
+
+    /// Writes the next packet carrying `payload` into `out`; returns its length.
+    pub(super) fn write(&mut self, codec: Codec, payload: &[u8], out: &mut [u8]) -> Option<usize> {
+        let header = RtpHeader {
+            marker: self.first,
+            payload_type: codec.payload_type(),
+            sequence: self.sequence,
+            timestamp: RtpTimestamp(self.timestamp),
+            ssrc: self.ssrc,
+            csrcs: &[],
+        };
+        let len = header.write(payload, out).ok()?;
+        self.first = false;
+        self.sequence = self.sequence.next();
+        self.timestamp = self.timestamp.wrapping_add(FRAME_SAMPLES as u32);
+        Some(len)
+    }
+}
+
+impl EngineStats {
+    /// Adds these counters to `sum` (the maximum lateness is a maximum, not a sum).
+    pub(super) fn add_to(&self, sum: MediaStats) -> MediaStats {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        MediaStats {
+            ticks: sum.ticks + get(&self.ticks),
+            late_ticks: sum.late_ticks + get(&self.late_ticks),
+            max_lateness_us: sum.max_lateness_us.max(get(&self.max_lateness_us)),
+            packets_in: sum.packets_in + get(&self.packets_in),
+            packets_out: sum.packets_out + get(&self.packets_out),
+            packets_dropped: sum.packets_dropped + get(&self.packets_dropped),
+        }
+    }
+}

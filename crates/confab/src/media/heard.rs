@@ -1,0 +1,327 @@
+//! What simulated callers heard: the recordings, the store that keeps them after the call, and
+//! the two ways the API hands them out (a WAV file and a JSON summary of tones and levels).
+//!
+//! # Bounds
+//!
+//! A recording keeps at most [`MAX_RECORDING`] of audio (later audio is not kept), and the
+//! store keeps the recordings of the last [`RETAINED_CALLS`] simulated calls, oldest dropped
+//! first, so a long-running server does not grow without end.
+//!
+//! # Summary
+//!
+//! The summary cuts the recording into windows of [`WINDOW_MS`] and reports each window's RMS
+//! level and the tones in it. Tones are found by measuring every 20 ms frame with a Goertzel
+//! filter bank on a 50 Hz grid (whose Hann-windowed bins are wide enough that a tone between two
+//! grid points still shows at its neighbour), averaging the frames of a window, and reporting the
+//! grid points that are local peaks above [`TONE_FLOOR_DBFS`], refined by parabolic
+//! interpolation between the neighbours. It is computed on request; nothing is analysed while
+//! the call runs.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use confab_media::speech::rms_dbfs;
+use confab_media::tone::{amplitude_to_dbfs, ToneDetector};
+use confab_media::{FRAME_SAMPLES, SAMPLE_RATE};
+use serde_json::{json, Value};
+
+/// Longest audio one recording keeps.
+pub const MAX_RECORDING: Duration = Duration::from_secs(600);
+
+/// Recordings kept after their calls, newest first.
+pub const RETAINED_CALLS: usize = 1000;
+
+/// Length of one summary window.
+pub const WINDOW_MS: usize = 100;
+
+/// Weakest tone the summary reports.
+pub const TONE_FLOOR_DBFS: f64 = -45.0;
+
+/// How far below the window's strongest tone another peak may be and still count; keeps the
+/// side lobes and G.711 noise of a loud tone from reading as tones of their own.
+const TONE_RANGE_DB: f64 = 35.0;
+
+/// Grid of the tone search.
+const GRID_STEP_HZ: f64 = 50.0;
+const GRID_LOW_HZ: f64 = 100.0;
+const GRID_HIGH_HZ: f64 = 3800.0;
+
+/// Samples a recording keeps at most.
+const MAX_SAMPLES: usize = MAX_RECORDING.as_secs() as usize * SAMPLE_RATE as usize;
+
+/// Everything one simulated caller received, decoded to 8 kHz linear PCM.
+#[derive(Debug, Default)]
+pub struct Recording {
+    inner: Mutex<RecordingSnapshot>,
+}
+
+/// A copy of a recording.
+#[derive(Debug, Clone, Default)]
+pub struct RecordingSnapshot {
+    /// The samples, in order of arrival.
+    pub samples: Vec<i16>,
+    /// For each received packet: when it arrived and where its samples start in `samples`.
+    pub packets: Vec<(Instant, usize)>,
+}
+
+/// The recordings of recent simulated calls, by call SID.
+#[derive(Debug, Default)]
+pub struct HeardStore {
+    inner: Mutex<Retained>,
+}
+
+#[derive(Debug, Default)]
+struct Retained {
+    /// Call SID to (account SID, recording).
+    by_call: HashMap<String, (String, Arc<Recording>)>,
+    /// Call SIDs, oldest first.
+    order: VecDeque<String>,
+}
+
+impl Recording {
+    /// Appends one received frame; ignored once the recording is full.
+    pub fn push(&self, at: Instant, samples: &[i16]) {
+        let mut r = lock(&self.inner);
+        if r.samples.len() + samples.len() > MAX_SAMPLES {
+            return;
+        }
+        let start = r.samples.len();
+        r.packets.push((at, start));
+        r.samples.extend_from_slice(samples);
+    }
+
+    /// A copy of what was heard so far.
+    pub fn snapshot(&self) -> RecordingSnapshot {
+        lock(&self.inner).clone()
+    }
+
+    /// Packets received so far.
+    pub fn packet_count(&self) -> usize {
+        lock(&self.inner).packets.len()
+    }
+
+    /// The packets from index `from` on, each as (arrival, samples).
+    pub fn packets_since(&self, from: usize) -> Vec<(Instant, Vec<i16>)> {
+        let r = lock(&self.inner);
+        let ends = r
+            .packets
+            .iter()
+            .skip(1)
+            .map(|p| p.1)
+            .chain([r.samples.len()]);
+        r.packets
+            .iter()
+            .zip(ends)
+            .skip(from)
+            .map(|(&(at, start), end)| (at, r.samples[start..end].to_vec()))
+            .collect()
+    }
+}
+
+impl HeardStore {
+    /// Keeps `recording` as what call `call_sid` of `account_sid` hears.
+    pub fn insert(&self, account_sid: &str, call_sid: &str, recording: Arc<Recording>) {
+        let mut store = lock(&self.inner);
+        let value = (account_sid.to_owned(), recording);
+        if store.by_call.insert(call_sid.to_owned(), value).is_none() {
+            store.order.push_back(call_sid.to_owned());
+        }
+        while store.order.len() > RETAINED_CALLS {
+            if let Some(oldest) = store.order.pop_front() {
+                store.by_call.remove(&oldest);
+            }
+        }
+    }
+
+    /// The recording of a simulated call of `account_sid`; `None` for other accounts' calls.
+    pub fn get(&self, account_sid: &str, call_sid: &str) -> Option<Arc<Recording>> {
+        let store = lock(&self.inner);
+        let (owner, recording) = store.by_call.get(call_sid)?;
+        (owner == account_sid).then(|| recording.clone())
+    }
+}
+
+/// A WAV file (RIFF, PCM, 8 kHz, mono, 16-bit little-endian) of `samples`.
+pub fn wav_bytes(samples: &[i16]) -> Vec<u8> {
+    let data_len = u32::try_from(samples.len() * 2).unwrap_or(u32::MAX);
+    let mut out = Vec::with_capacity(44 + samples.len() * 2);
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&(36 + data_len).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&16u32.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    out.extend_from_slice(&1u16.to_le_bytes()); // mono
+    out.extend_from_slice(&SAMPLE_RATE.to_le_bytes());
+    out.extend_from_slice(&(SAMPLE_RATE * 2).to_le_bytes()); // bytes per second
+    out.extend_from_slice(&2u16.to_le_bytes()); // bytes per sample frame
+    out.extend_from_slice(&16u16.to_le_bytes());
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&data_len.to_le_bytes());
+    for s in samples {
+        out.extend_from_slice(&s.to_le_bytes());
+    }
+    out
+}
+
+/// The JSON summary of a recording; see the module docs.
+pub fn summary(call_sid: &str, samples: &[i16]) -> Value {
+    let grid: Vec<f64> = (0..)
+        .map(|i| GRID_LOW_HZ + GRID_STEP_HZ * f64::from(i))
+        .take_while(|&f| f <= GRID_HIGH_HZ)
+        .collect();
+    let mut detector = ToneDetector::new(&grid);
+    let window = WINDOW_MS * SAMPLE_RATE as usize / 1000;
+    let windows: Vec<Value> = samples
+        .chunks(window)
+        .enumerate()
+        .map(|(index, chunk)| {
+            let start_ms = index * WINDOW_MS;
+            let end_ms = start_ms + chunk.len() * 1000 / SAMPLE_RATE as usize;
+            json!({
+                "start_ms": start_ms,
+                "end_ms": end_ms,
+                "rms_dbfs": round1(rms_dbfs(chunk)),
+                "tones": tones_in(&mut detector, &grid, chunk),
+            })
+        })
+        .collect();
+    json!({
+        "call_sid": call_sid,
+        "sample_rate": SAMPLE_RATE,
+        "duration_ms": samples.len() * 1000 / SAMPLE_RATE as usize,
+        "window_ms": WINDOW_MS,
+        "tone_floor_dbfs": TONE_FLOOR_DBFS,
+        "windows": windows,
+    })
+}
+
+/// The tones in one window, in hertz, lowest first.
+fn tones_in(detector: &mut ToneDetector, grid: &[f64], window: &[i16]) -> Vec<f64> {
+    let mut power = vec![0.0; grid.len()];
+    let mut frames = 0.0;
+    for frame in window.chunks_exact(FRAME_SAMPLES) {
+        for (sum, &dbfs) in power.iter_mut().zip(detector.levels_dbfs(frame)) {
+            *sum += 10f64.powf(dbfs / 10.0);
+        }
+        frames += 1.0;
+    }
+    if frames == 0.0 {
+        return Vec::new();
+    }
+    let levels: Vec<f64> = power
+        .iter()
+        .map(|p| amplitude_to_dbfs(32767.0 * (p / frames).sqrt()))
+        .collect();
+    let strongest = levels.iter().copied().fold(f64::MIN, f64::max);
+    let floor = TONE_FLOOR_DBFS.max(strongest - TONE_RANGE_DB);
+    (0..levels.len())
+        .filter(|&i| {
+            let left = i.checked_sub(1).map_or(f64::MIN, |j| levels[j]);
+            let right = levels.get(i + 1).copied().unwrap_or(f64::MIN);
+            levels[i] >= floor && levels[i] > left && levels[i] >= right
+        })
+        .map(|i| refine(grid, &levels, i))
+        .collect()
+}
+
+/// Parabolic interpolation of a peak's frequency from its two neighbours' levels.
+fn refine(grid: &[f64], levels: &[f64], i: usize) -> f64 {
+    let (Some(&left), Some(&right)) = (levels.get(i.wrapping_sub(1)), levels.get(i + 1)) else {
+        return grid[i];
+    };
+    let centre = levels[i];
+    let denominator = left - 2.0 * centre + right;
+    if denominator.abs() < f64::EPSILON {
+        return grid[i];
+    }
+    let offset = (0.5 * (left - right) / denominator).clamp(-0.5, 0.5);
+    (grid[i] + offset * GRID_STEP_HZ).round()
+}
+
+fn round1(value: f64) -> f64 {
+    (value * 10.0).round() / 10.0
+}
+
+/// Locks a mutex whose data stays consistent even if a holder panicked (plain appends).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use confab_media::tone::ToneGenerator;
+
+    fn tones(freqs: &[f64], frames: usize) -> Vec<i16> {
+        let mut gens: Vec<_> = freqs
+            .iter()
+            .map(|&f| ToneGenerator::with_dbfs(f, -15.0))
+            .collect();
+        let mut out = vec![0i16; frames * FRAME_SAMPLES];
+        for g in &mut gens {
+            g.add_to(&mut out);
+        }
+        out
+    }
+
+    #[test]
+    fn summary_finds_off_grid_tones() {
+        let samples = tones(&[440.0, 700.0, 1000.0], 10);
+        let value = summary("CA1", &samples);
+        let windows = value["windows"].as_array().expect("windows");
+        assert_eq!(windows.len(), 2);
+        let found: Vec<f64> = windows[0]["tones"]
+            .as_array()
+            .expect("tones")
+            .iter()
+            .filter_map(Value::as_f64)
+            .collect();
+        assert_eq!(found.len(), 3, "{found:?}");
+        for (f, want) in found.iter().zip([440.0, 700.0, 1000.0]) {
+            assert!((f - want).abs() <= 15.0, "{found:?}");
+        }
+        assert_eq!(value["duration_ms"], 200);
+    }
+
+    #[test]
+    fn silence_has_no_tones() {
+        let value = summary("CA1", &[0; 1600]);
+        assert_eq!(value["windows"][0]["tones"], json!([]));
+        assert_eq!(value["windows"][0]["end_ms"], 100);
+    }
+
+    #[test]
+    fn wav_header_describes_the_samples() {
+        let wav = wav_bytes(&[1, -1, 300]);
+        assert_eq!(wav.len(), 44 + 6);
+        let parsed = confab_media::wav::Wav::parse(&wav).expect("valid wav");
+        assert_eq!(parsed.sample_rate, 8000);
+        assert_eq!(parsed.samples, vec![1, -1, 300]);
+    }
+
+    #[test]
+    fn store_is_per_account_and_bounded() {
+        let store = HeardStore::default();
+        for i in 0..RETAINED_CALLS + 5 {
+            store.insert("AC1", &format!("CA{i}"), Arc::default());
+        }
+        assert!(store.get("AC1", "CA0").is_none());
+        assert!(store.get("AC1", "CA5").is_some());
+        assert!(store.get("AC2", "CA5").is_none());
+    }
+
+    #[test]
+    fn packets_keep_their_arrival() {
+        let recording = Recording::default();
+        let t = Instant::now();
+        recording.push(t, &[1; 160]);
+        recording.push(t, &[2; 80]);
+        let packets = recording.packets_since(1);
+        assert_eq!(packets.len(), 1);
+        assert_eq!(packets[0].1, vec![2; 80]);
+        assert_eq!(recording.packet_count(), 2);
+    }
+}

@@ -1,0 +1,248 @@
+//! The media runtime: the threads that carry every remote participant's audio between UDP
+//! sockets and the conference mixers, and the simulated callers that talk to them.
+//!
+//! # Shape
+//!
+//! A small, fixed number of **media threads** ([`MediaConfig::threads`], plain std threads)
+//! serve all conferences. Each owns one UDP socket and the [`Mixer`](confab_media::Mixer) of
+//! every conference placed on it, and ticks them all on one absolute 20 ms schedule: take the
+//! queued commands, hand each participant's jitter-buffered frame to its mixer, mix, and send
+//! every participant its frame as RTP. A conference lives on one thread for its whole life (the
+//! least loaded one when it opens), so a conference never needs a lock.
+//!
+//! A conference actor reaches its media thread through a [`ConferenceMedia`]: commands go into
+//! an unbounded queue without waiting, and take effect at the thread's next tick. Because the
+//! actor sends them before it releases the API's reply, a mute is heard within one frame (plus
+//! the listener's jitter buffer) of the `200 OK`.
+//!
+//! A thread with no participant on it blocks on its queue and costs nothing; a conference with
+//! nobody connected is skipped by the tick.
+//!
+//! # Simulated callers
+//!
+//! [`SimPeers`] is a separate thread with one loopback UDP socket per simulated caller: each
+//! sends its tone, silence or file as PCMU every 20 ms and records what it receives. They are
+//! ordinary RTP endpoints, so tests and benchmarks exercise the same path a SIP call uses.
+//! Recordings outlive the call in the [`HeardStore`].
+//!
+//! All the protocol work (RTP parsing and writing, jitter buffering, mixing, G.711) is done by
+//! `confab_media`; this module only moves bytes and time.
+
+mod engine;
+mod heard;
+mod peer;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+
+use confab_media::{BuiltinAudio, Codec, JitterBufferSize, MixerCommand, MixerParticipantId};
+
+use engine::{EngineCommand, EngineStats};
+pub use heard::{
+    summary, wav_bytes, HeardStore, Recording, RecordingSnapshot, MAX_RECORDING, RETAINED_CALLS,
+    TONE_FLOOR_DBFS, WINDOW_MS,
+};
+pub use peer::{SimAudio, SimPeer, SimPeers, TONE_DBFS};
+
+/// Settings of the media runtime.
+#[derive(Debug, Clone)]
+pub struct MediaConfig {
+    /// Media threads serving all conferences (at least one).
+    pub threads: usize,
+    /// Address the media sockets bind to (port chosen by the system).
+    pub bind: IpAddr,
+}
+
+/// Counters over all media threads since start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MediaStats {
+    /// Ticks run (one per thread per 20 ms while it has participants).
+    pub ticks: u64,
+    /// Ticks that started more than [`LATE_START`](engine::LATE_START) after their deadline or
+    /// whose work ran past the next deadline.
+    pub late_ticks: u64,
+    /// The largest delay of a tick's start behind its deadline, in microseconds.
+    pub max_lateness_us: u64,
+    /// RTP packets received and handed to a jitter buffer.
+    pub packets_in: u64,
+    /// RTP packets sent.
+    pub packets_out: u64,
+    /// Datagrams dropped: unknown sender, unparsable RTP, or a payload type not negotiated.
+    pub packets_dropped: u64,
+}
+
+/// The media runtime; see the module docs. Dropping it stops its threads.
+pub struct Media {
+    /// One entry per media thread.
+    threads: Vec<MediaThread>,
+    /// Source of conference keys, unique within this runtime.
+    next_conference: AtomicU64,
+    /// Built-in music and beeps, synthesised once and shared by every mixer.
+    builtin: BuiltinAudio,
+    /// The simulated callers' thread.
+    sims: SimPeers,
+    /// What simulated callers heard, kept after their calls end.
+    heard: Arc<HeardStore>,
+}
+
+/// A way to reach one media thread.
+struct MediaThread {
+    /// Its command queue.
+    commands: mpsc::Sender<EngineCommand>,
+    /// Where its socket listens: remote participants send their RTP here.
+    addr: SocketAddr,
+    /// Its counters.
+    stats: Arc<EngineStats>,
+    /// Conferences placed on it, to pick the least loaded thread.
+    conferences: Arc<AtomicUsize>,
+}
+
+/// One conference's link to its media thread. Dropping it closes the conference's mixer.
+pub struct ConferenceMedia {
+    /// The conference's key on its thread.
+    key: u64,
+    /// The thread's queue.
+    commands: mpsc::Sender<EngineCommand>,
+    /// The thread's RTP address.
+    addr: SocketAddr,
+    /// The thread's conference count, decremented on drop.
+    load: Arc<AtomicUsize>,
+    /// Built-in audio, for beeps.
+    builtin: BuiltinAudio,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self {
+            threads: cores.min(2),
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        }
+    }
+}
+
+impl Media {
+    /// Binds one socket per media thread and starts the threads and the simulated callers.
+    pub fn start(config: &MediaConfig) -> std::io::Result<Media> {
+        let builtin = BuiltinAudio::generate();
+        let mut threads = Vec::new();
+        for index in 0..config.threads.max(1) {
+            let socket = UdpSocket::bind(SocketAddr::new(config.bind, 0))?;
+            let addr = socket.local_addr()?;
+            let stats = Arc::new(EngineStats::default());
+            let commands = engine::spawn(index, socket, builtin.clone(), stats.clone())?;
+            threads.push(MediaThread {
+                commands,
+                addr,
+                stats,
+                conferences: Arc::new(AtomicUsize::new(0)),
+            });
+        }
+        let heard = Arc::new(HeardStore::default());
+        Ok(Media {
+            threads,
+            next_conference: AtomicU64::new(1),
+            builtin,
+            sims: SimPeers::start(config.bind)?,
+            heard,
+        })
+    }
+
+    /// Opens a mixer for a new conference on the least loaded media thread.
+    pub fn open_conference(&self) -> ConferenceMedia {
+        let thread = self
+            .threads
+            .iter()
+            .min_by_key(|t| t.conferences.load(Ordering::Relaxed))
+            .expect("Media::start makes at least one thread");
+        let key = self.next_conference.fetch_add(1, Ordering::Relaxed);
+        thread.conferences.fetch_add(1, Ordering::Relaxed);
+        let _ = thread.commands.send(EngineCommand::Open(key));
+        ConferenceMedia {
+            key,
+            commands: thread.commands.clone(),
+            addr: thread.addr,
+            load: thread.conferences.clone(),
+            builtin: self.builtin.clone(),
+        }
+    }
+
+    /// The simulated callers.
+    pub fn sims(&self) -> &SimPeers {
+        &self.sims
+    }
+
+    /// What simulated callers heard.
+    pub fn heard(&self) -> &Arc<HeardStore> {
+        &self.heard
+    }
+
+    /// Counters summed over all media threads.
+    pub fn stats(&self) -> MediaStats {
+        self.threads
+            .iter()
+            .fold(MediaStats::default(), |sum, t| t.stats.add_to(sum))
+    }
+
+    /// The RTP addresses of the media threads.
+    pub fn addresses(&self) -> Vec<SocketAddr> {
+        self.threads.iter().map(|t| t.addr).collect()
+    }
+}
+
+impl ConferenceMedia {
+    /// Where this conference's participants send their RTP.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Connects a participant whose RTP comes from and goes to `remote`: it enters the mixer
+    /// (unmuted, not held, not coaching) and is heard and hears from the next tick.
+    pub fn join(
+        &self,
+        id: MixerParticipantId,
+        remote: SocketAddr,
+        codec: Codec,
+        jitter: JitterBufferSize,
+    ) {
+        self.send(EngineCommand::Join {
+            conference: self.key,
+            id,
+            remote,
+            codec,
+            jitter,
+        });
+    }
+
+    /// Takes a participant out of the mixer and stops its RTP.
+    pub fn leave(&self, id: MixerParticipantId) {
+        self.send(EngineCommand::Leave {
+            conference: self.key,
+            id,
+        });
+    }
+
+    /// Queues a mixer command for the next tick.
+    pub fn command(&self, command: MixerCommand) {
+        self.send(EngineCommand::Mixer(self.key, command));
+    }
+
+    /// Built-in audio (beeps) for [`MixerCommand::StartSource`].
+    pub fn builtin(&self) -> &BuiltinAudio {
+        &self.builtin
+    }
+
+    fn send(&self, command: EngineCommand) {
+        // The thread only goes away with the runtime, i.e. at shutdown, when nobody listens.
+        let _ = self.commands.send(command);
+    }
+}
+
+impl Drop for ConferenceMedia {
+    fn drop(&mut self) {
+        self.send(EngineCommand::Close(self.key));
+        self.load.fetch_sub(1, Ordering::Relaxed);
+    }
+}

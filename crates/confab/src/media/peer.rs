@@ -1,0 +1,263 @@
+//! Simulated callers' media: real RTP endpoints on their own loopback sockets.
+//!
+//! One thread serves every simulated caller. Each caller has its own UDP socket, so to the
+//! media threads it is indistinguishable from a phone: it sends one PCMU packet every 20 ms
+//! (its tone, silence or WAV file) to the conference's media address once connected, and
+//! records every packet it receives, decoded, with its arrival time. The thread keeps its own
+//! absolute 20 ms schedule and sleeps on its queue while no caller is connected.
+//!
+//! A caller is created when its call is placed (so its address is known before it answers),
+//! connected when it joins, and removed when its [`SimPeer`] is dropped (the call ended); its
+//! [`Recording`] lives on in the [`HeardStore`](super::HeardStore).
+
+use std::collections::HashMap;
+use std::io::ErrorKind;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use confab_media::tone::dbfs_to_amplitude;
+use confab_media::{AudioSource, Codec, RtpPacket, FRAME_DURATION, FRAME_SAMPLES, SILENT_FRAME};
+
+use super::engine::RtpStream;
+use super::heard::Recording;
+
+/// Level of a simulated caller's tone: loud enough to be mixed, quiet enough that a few of them
+/// plus a beep stay clear of clipping.
+pub const TONE_DBFS: f64 = -15.0;
+
+/// What a simulated caller sends.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SimAudio {
+    /// Silence (still sent as packets, like a phone without silence suppression).
+    Silence,
+    /// A sine tone in hertz at [`TONE_DBFS`].
+    Tone(f64),
+    /// A WAV file on the server's disk, played once and followed by silence.
+    File(PathBuf),
+}
+
+/// The simulated callers' thread.
+pub struct SimPeers {
+    commands: mpsc::Sender<PeerCommand>,
+    /// Address the callers' sockets bind to.
+    bind: IpAddr,
+    next_id: AtomicU64,
+}
+
+/// One simulated caller's media. Dropping it ends the caller's RTP.
+pub struct SimPeer {
+    id: u64,
+    local: SocketAddr,
+    recording: Arc<Recording>,
+    commands: mpsc::Sender<PeerCommand>,
+}
+
+enum PeerCommand {
+    Add(u64, Box<Peer>),
+    Connect(u64, SocketAddr),
+    Remove(u64),
+}
+
+/// A caller as the thread keeps it.
+struct Peer {
+    socket: UdpSocket,
+    /// Where to send; `None` until connected.
+    remote: Option<SocketAddr>,
+    audio: SimAudio,
+    /// Resolved from `audio` on the thread (a file is read there, off the async runtime).
+    source: Option<AudioSource>,
+    out: RtpStream,
+    recording: Arc<Recording>,
+}
+
+impl SimPeers {
+    /// Starts the thread; callers' sockets will bind to `bind`.
+    pub fn start(bind: IpAddr) -> std::io::Result<SimPeers> {
+        let (tx, rx) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("confab-sim-media".into())
+            .spawn(move || run(&rx))?;
+        Ok(SimPeers {
+            commands: tx,
+            bind,
+            next_id: AtomicU64::new(1),
+        })
+    }
+
+    /// A new caller sending `audio`, with its socket bound, not yet connected.
+    pub fn spawn(&self, audio: SimAudio) -> std::io::Result<SimPeer> {
+        let socket = UdpSocket::bind(SocketAddr::new(self.bind, 0))?;
+        socket.set_nonblocking(true)?;
+        let local = socket.local_addr()?;
+        let recording = Arc::new(Recording::default());
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let peer = Peer {
+            socket,
+            remote: None,
+            audio,
+            source: None,
+            out: RtpStream::new(),
+            recording: recording.clone(),
+        };
+        let _ = self.commands.send(PeerCommand::Add(id, Box::new(peer)));
+        Ok(SimPeer {
+            id,
+            local,
+            recording,
+            commands: self.commands.clone(),
+        })
+    }
+}
+
+impl SimPeer {
+    /// The caller's RTP address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Starts sending to `remote` (the conference's media address) from the next 20 ms tick.
+    pub fn connect(&self, remote: SocketAddr) {
+        let _ = self.commands.send(PeerCommand::Connect(self.id, remote));
+    }
+
+    /// What the caller has heard so far.
+    pub fn recording(&self) -> &Arc<Recording> {
+        &self.recording
+    }
+}
+
+impl Drop for SimPeer {
+    fn drop(&mut self) {
+        let _ = self.commands.send(PeerCommand::Remove(self.id));
+    }
+}
+
+/// The thread: apply commands, then every 20 ms record what arrived and send one frame each.
+fn run(commands: &mpsc::Receiver<PeerCommand>) {
+    let mut peers: HashMap<u64, Peer> = HashMap::new();
+    let mut buf = vec![0u8; 2048];
+    let mut deadline = Instant::now();
+    loop {
+        if !peers.values().any(|p| p.remote.is_some()) {
+            match commands.recv() {
+                Ok(command) => apply(&mut peers, command),
+                Err(mpsc::RecvError) => return,
+            }
+            deadline = Instant::now();
+        }
+        loop {
+            match commands.try_recv() {
+                Ok(command) => apply(&mut peers, command),
+                Err(mpsc::TryRecvError::Empty) => break,
+                Err(mpsc::TryRecvError::Disconnected) => return,
+            }
+        }
+        for peer in peers.values_mut() {
+            peer.receive(&mut buf);
+            peer.send(&mut buf);
+        }
+        deadline += FRAME_DURATION;
+        let now = Instant::now();
+        if now > deadline + FRAME_DURATION {
+            deadline = now;
+        }
+        wait_until(&mut peers, &mut buf, deadline);
+    }
+}
+
+/// Sleeps until `deadline` in short naps, recording what arrives meanwhile so arrival times
+/// are exact to a nap.
+fn wait_until(peers: &mut HashMap<u64, Peer>, buf: &mut [u8], deadline: Instant) {
+    loop {
+        let now = Instant::now();
+        if now >= deadline {
+            return;
+        }
+        std::thread::sleep((deadline - now).min(Duration::from_millis(2)));
+        for peer in peers.values_mut() {
+            peer.receive(buf);
+        }
+    }
+}
+
+fn apply(peers: &mut HashMap<u64, Peer>, command: PeerCommand) {
+    match command {
+        PeerCommand::Add(id, peer) => {
+            peers.insert(id, *peer);
+        }
+        PeerCommand::Connect(id, remote) => {
+            if let Some(peer) = peers.get_mut(&id) {
+                peer.remote = Some(remote);
+            }
+        }
+        PeerCommand::Remove(id) => {
+            peers.remove(&id);
+        }
+    }
+}
+
+impl Peer {
+    /// Records every datagram waiting on the socket.
+    fn receive(&mut self, buf: &mut [u8]) {
+        if self.remote.is_none() {
+            return;
+        }
+        let mut pcm = SILENT_FRAME;
+        loop {
+            let len = match self.socket.recv_from(buf) {
+                Ok((len, _)) => len,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(_) => return,
+            };
+            let now = Instant::now();
+            let Ok(packet) = RtpPacket::parse(&buf[..len]) else {
+                continue;
+            };
+            let Some(codec) = Codec::from_payload_type(packet.payload_type) else {
+                continue;
+            };
+            let n = packet.payload.len().min(FRAME_SAMPLES);
+            codec.decode(&packet.payload[..n], &mut pcm[..n]);
+            self.recording.push(now, &pcm[..n]);
+        }
+    }
+
+    /// Sends the next frame of the caller's audio, once connected.
+    fn send(&mut self, buf: &mut [u8]) {
+        let Some(remote) = self.remote else {
+            return;
+        };
+        let source = self.source.get_or_insert_with(|| source_for(&self.audio));
+        let mut pcm = SILENT_FRAME;
+        let _ = source.next_frame(&mut pcm);
+        let mut payload = [0u8; FRAME_SAMPLES];
+        Codec::Pcmu.encode(&pcm, &mut payload);
+        if let Some(len) = self.out.write(Codec::Pcmu, &payload, buf) {
+            let _ = self.socket.send_to(&buf[..len], remote);
+        }
+    }
+}
+
+/// The audio source for `audio`; a file that cannot be read plays silence (and says so).
+fn source_for(audio: &SimAudio) -> AudioSource {
+    match audio {
+        SimAudio::Silence => AudioSource::silence(),
+        SimAudio::Tone(hz) => AudioSource::tone(*hz, dbfs_to_amplitude(TONE_DBFS)),
+        SimAudio::File(path) => {
+            match std::fs::read(path)
+                .map_err(|e| e.to_string())
+                .and_then(|bytes| {
+                    confab_media::wav::decode_to_mono_8k(&bytes).map_err(|e| e.to_string())
+                }) {
+                Ok(samples) => AudioSource::once(samples.into()),
+                Err(error) => {
+                    tracing::warn!(path = %path.display(), %error, "simulated caller's file; sending silence");
+                    AudioSource::silence()
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,289 @@
+//! What simulated callers hear, end to end: requests through `app()`, audio through the real
+//! media runtime (media threads, loopback RTP, jitter buffers, the mixer) and the simulated
+//! callers' own RTP sockets, judged by tone detection on `Heard.json`.
+//!
+//! Each test marks a moment (how much a caller had heard when the API answered), lets the
+//! audio run, and judges only the windows that start a settling margin after the mark, by the
+//! share of 100 ms windows in which a tone was found. The machine is small and noisy, so the
+//! verdicts use wide margins: "hears" means most windows, "does not hear" means almost none.
+//!
+//! Tones are chosen away from the built-in audio (hold music 1350–2250 Hz, wait music
+//! 1600–3200 Hz, beeps 1400 and 2800 Hz).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use base64::Engine;
+use confab::state::create_account;
+use confab::AppState;
+use confab_core::{Account, SidStyle};
+use confab_store::{SqliteStore, Store};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+const A_HZ: f64 = 440.0;
+const B_HZ: f64 = 700.0;
+const C_HZ: f64 = 1000.0;
+const COACH_HZ: f64 = 1200.0;
+const HOLD_HZ: [f64; 4] = [1350.0, 1500.0, 1800.0, 2250.0];
+const WAIT_HZ: [f64; 4] = [1600.0, 2000.0, 2400.0, 3200.0];
+const BEEP_HZ: [f64; 2] = [1400.0, 2800.0];
+
+/// Audio ignored after a mark: the command's tick, the jitter buffer, and scheduling noise.
+const SETTLE_MS: u64 = 300;
+
+/// How long each verdict listens.
+const LISTEN: Duration = Duration::from_millis(1200);
+
+struct Api {
+    state: Arc<AppState>,
+    account: Account,
+    _dir: tempfile::TempDir,
+}
+
+struct Reply {
+    status: StatusCode,
+    json: Value,
+    raw: Vec<u8>,
+}
+
+/// One caller in a test: its call SID and how much it had heard at the last mark.
+struct Caller {
+    sid: String,
+}
+
+impl Api {
+    async fn new() -> Api {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open(&dir.path().join("confab.db"))
+                .await
+                .expect("store"),
+        );
+        let account = create_account(store.as_ref(), SidStyle::Twilio, "media")
+            .await
+            .expect("account");
+        Api {
+            state: AppState::new(store),
+            account,
+            _dir: dir,
+        }
+    }
+
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        account: &Account,
+        form: &[(&str, &str)],
+    ) -> Reply {
+        let token = base64::engine::general_purpose::STANDARD
+            .encode(format!("{}:{}", account.sid, account.auth_token));
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::AUTHORIZATION, format!("Basic {token}"))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(body))
+            .expect("request");
+        let response = confab::app(self.state.clone())
+            .oneshot(request)
+            .await
+            .expect("response");
+        let status = response.status();
+        let raw = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes()
+            .to_vec();
+        let json = serde_json::from_slice(&raw).unwrap_or(Value::Null);
+        Reply { status, json, raw }
+    }
+
+    fn participants(&self, room: &str) -> String {
+        format!(
+            "/2010-04-01/Accounts/{}/Conferences/{room}/Participants.json",
+            self.account.sid
+        )
+    }
+
+    /// Adds `sim:NAME?tone=HZ` (or silence) to `room` and waits until it is connected.
+    async fn join(&self, room: &str, tone: Option<f64>, extra: &[(&str, &str)]) -> Caller {
+        let to = match tone {
+            Some(hz) => format!("sim:c{hz}?tone={hz}"),
+            None => "sim:quiet?silence".to_owned(),
+        };
+        let mut form = vec![("From", "+15550100"), ("To", to.as_str())];
+        form.extend_from_slice(extra);
+        let reply = self
+            .send("POST", &self.participants(room), &self.account, &form)
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json);
+        let sid = reply.json["call_sid"]
+            .as_str()
+            .expect("call_sid")
+            .to_owned();
+        let conference = reply.json["conference_sid"]
+            .as_str()
+            .expect("sid")
+            .to_owned();
+        let uri = format!(
+            "/2010-04-01/Accounts/{}/Conferences/{conference}/Participants/{sid}.json",
+            self.account.sid
+        );
+        for _ in 0..200 {
+            if self.send("GET", &uri, &self.account, &[]).await.json["status"] == "connected" {
+                return Caller { sid };
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("{sid} never connected");
+    }
+
+    async fn conference_sid(&self, room: &str) -> String {
+        let path = format!(
+            "/2010-04-01/Accounts/{}/Conferences.json?FriendlyName={room}&Status=in-progress",
+            self.account.sid
+        );
+        let reply = self.send("GET", &path, &self.account, &[]).await;
+        reply.json["conferences"][0]["sid"]
+            .as_str()
+            .map(str::to_owned)
+            .or_else(|| None)
+            .unwrap_or_default()
+    }
+
+    /// Update Participant; asserts 200.
+    async fn update(&self, conference: &str, who: &Caller, form: &[(&str, &str)]) {
+        let path = format!(
+            "/2010-04-01/Accounts/{}/Conferences/{conference}/Participants/{}.json",
+            self.account.sid, who.sid
+        );
+        let reply = self.send("POST", &path, &self.account, form).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+    }
+
+    async fn kick(&self, conference: &str, who: &Caller) {
+        let path = format!(
+            "/2010-04-01/Accounts/{}/Conferences/{conference}/Participants/{}.json",
+            self.account.sid, who.sid
+        );
+        let reply = self.send("DELETE", &path, &self.account, &[]).await;
+        assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.json);
+    }
+
+    fn heard_path(&self, who: &Caller, file: &str) -> String {
+        format!(
+            "/confab/v1/Accounts/{}/Calls/{}/{file}",
+            self.account.sid, who.sid
+        )
+    }
+
+    /// `Heard.json` of a caller.
+    async fn heard(&self, who: &Caller) -> Value {
+        let reply = self
+            .send(
+                "GET",
+                &self.heard_path(who, "Heard.json"),
+                &self.account,
+                &[],
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+        reply.json
+    }
+
+    /// How much audio the caller has heard, in ms: the mark later verdicts count from.
+    async fn mark(&self, who: &Caller) -> u64 {
+        self.heard(who).await["duration_ms"]
+            .as_u64()
+            .expect("duration")
+    }
+
+    /// Share of the windows after `mark + SETTLE_MS` in which any of `tones` was heard.
+    async fn share(&self, who: &Caller, mark: u64, tones: &[f64]) -> f64 {
+        let heard = self.heard(who).await;
+        let windows: Vec<&Value> = heard["windows"]
+            .as_array()
+            .expect("windows")
+            .iter()
+            .filter(|w| w["start_ms"].as_u64().unwrap_or(0) >= mark + SETTLE_MS)
+            .filter(|w| {
+                w["end_ms"].as_u64().unwrap_or(0) - w["start_ms"].as_u64().unwrap_or(0) == 100
+            })
+            .collect();
+        assert!(
+            windows.len() >= 5,
+            "too little audio after the mark: {}",
+            windows.len()
+        );
+        let hits = windows
+            .iter()
+            .filter(|w| {
+                w["tones"]
+                    .as_array()
+                    .expect("tones")
+                    .iter()
+                    .filter_map(Value::as_f64)
+                    .any(|f| tones.iter().any(|t| (f - t).abs() <= 20.0))
+            })
+            .count();
+        hits as f64 / windows.len() as f64
+    }
+
+    async fn assert_hears(&self, who: &Caller, mark: u64, tones: &[f64], what: &str) {
+        let share = self.share(who, mark, tones).await;
+        assert!(
+            share >= 0.7,
+            "{what}: heard {tones:?} in only {share:.2} of the windows"
+        );
+    }
+
+    async fn assert_not_hears(&self, who: &Caller, mark: u64, tones: &[f64], what: &str) {
+        let share = self.share(who, mark, tones).await;
+        assert!(
+            share <= 0.1,
+            "{what}: heard {tones:?} in {share:.2} of the windows"
+        );
+    }
+}
+
+async fn listen() {
+    tokio::time::sleep(LISTEN).await;
+}
+
+/// Three callers in a started conference.
+async fn three(api: &Api, room: &str) -> (Caller, Caller, Caller, String) {
+    let a = api.join(room, Some(A_HZ), &[("Beep", "false")]).await;
+    let b = api.join(room, Some(B_HZ), &[("Beep", "false")]).await;
+    let c = api.join(room, Some(C_HZ), &[("Beep", "false")]).await;
+    let conference = api.conference_sid(room).await;
+    assert!(!conference.is_empty(), "the conference started");
+    (a, b, c, conference)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn everyone_hears_the_others_but_not_themselves() {
+    let api = Api::new().await;
+    let (a, b, c, _) = three(&api, "mix").await;
+    let marks = [api.mark(&a).await, api.mark(&b).await, api.mark(&c).await];
+    listen().await;
+    api.assert_hears(&a, marks[0], &[B_HZ], "A hears B").await;
+    api.assert_hears(&a, marks[0], &[C_HZ], "A hears C").await;
+    api.assert_not_hears(&a, marks[0], &[A_HZ], "A does not hear itself")
+        .await;
+    api.assert_hears(&b, marks[1], &[A_HZ], "B hears A").await;
+    api.assert_not_hears(&b, marks[1], &[B_HZ], "B does not hear itself")
+        .await;
+    api.assert_hears(&c, marks[2], &[B_HZ], "C hears B").await;
+    api.assert_not_hears(&c, marks[2], &[C_HZ], "C does not hear itself")
+        .await;
+}
