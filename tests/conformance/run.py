@@ -60,6 +60,7 @@ SUITES = [
     ("signalwire2", "py-signalwire2", "suites/signalwire2"),
     ("signalwire-sdk302", "py-swsdk302", "suites/swsdk302"),
     ("compat-api3", "node", "suites/node/compat_api.test.js"),
+    ("raw-http", "py-tools", "suites/raw_http"),
 ]
 POST_SUITES = [
     ("contract", "py-tools", "contract/test_contract.py"),
@@ -282,6 +283,12 @@ def main():
         print("  %-20s %4d passed %4d failed %4d skipped  %6.1fs%s" % (
             r["suite"], r["passed"], r["failed"], r["skipped"], r["seconds"],
             "  (server died)" if r.get("server_died") else ""))
+    stats_path = os.path.join(OUT, "schemathesis-stats.json")
+    if any(r["suite"] == "schemathesis" for r in results) and os.path.exists(stats_path):
+        with open(stats_path) as f:
+            stats = json.load(f)
+        print("  schemathesis ran %d generated cases (max %d examples per operation and phase) over %d "
+              "method/path pairs" % (stats["cases"], stats["max_examples"], len(stats["per_operation"])))
     print("  artifacts: %s" % OUT)
     if args.summary_json:
         with open(args.summary_json, "w") as f:
