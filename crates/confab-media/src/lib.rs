@@ -44,7 +44,7 @@ use std::time::Duration;
 pub use g711::Codec;
 pub use jitter::{JitterBuffer, JitterBufferSize, Playout};
 pub use mixer::{Mixer, MixerCommand, MixerEvent, MixerOutput, MixerParticipantId, SourceId};
-pub use rtp::{PayloadType, RtpPacket, SeqNo, Ssrc};
+pub use rtp::{PayloadType, RtpPacket, RtpSender, SeqNo, Ssrc};
 pub use source::{AudioSource, BuiltinAudio};
 
 /// Samples per second of the internal mixing format (narrowband telephony).

@@ -114,6 +114,22 @@ pub struct RtpHeader<'a> {
     pub csrcs: &'a [Ssrc],
 }
 
+/// Numbers an outgoing stream: each call to [`RtpSender::write_frame`] writes the next packet,
+/// one 20 ms frame later than the previous one.
+#[derive(Debug, Clone)]
+pub struct RtpSender {
+    /// Our stream identifier.
+    ssrc: Ssrc,
+    /// Payload type of every packet.
+    payload_type: PayloadType,
+    /// Sequence number of the next packet.
+    sequence: SeqNo,
+    /// Timestamp of the next packet.
+    timestamp: RtpTimestamp,
+    /// Set until the first packet is written: it carries the marker bit.
+    first: bool,
+}
+
 /// Unrolls 16-bit sequence numbers into a monotonic `u64` (the RFC 3550 "extended highest
 /// sequence number", with the rollover count in the high bits).
 #[derive(Debug, Clone, Default)]
@@ -194,6 +210,54 @@ impl SeqExtender {
     /// Forgets the stream, e.g. after the sender changed its SSRC.
     pub fn reset(&mut self) {
         self.highest = None;
+    }
+}
+
+impl RtpSender {
+    /// A stream starting at `sequence` and `timestamp`, which RFC 3550 asks to be random (the
+    /// caller picks them; this crate has no randomness).
+    pub fn new(
+        ssrc: Ssrc,
+        payload_type: PayloadType,
+        sequence: SeqNo,
+        timestamp: RtpTimestamp,
+    ) -> Self {
+        Self {
+            ssrc,
+            payload_type,
+            sequence,
+            timestamp,
+            first: true,
+        }
+    }
+
+    /// Writes the next packet with `payload` (one frame) into `out`; returns its length. Call
+    /// once per tick; a tick with nothing to send should still call [`RtpSender::skip_frame`].
+    pub fn write_frame(&mut self, payload: &[u8], out: &mut [u8]) -> Result<usize, RtpError> {
+        let header = RtpHeader {
+            marker: self.first,
+            payload_type: self.payload_type,
+            sequence: self.sequence,
+            timestamp: self.timestamp,
+            ssrc: self.ssrc,
+            csrcs: &[],
+        };
+        let len = header.write(payload, out)?;
+        self.first = false;
+        self.sequence = self.sequence.next();
+        self.skip_frame();
+        Ok(len)
+    }
+
+    /// Advances the timestamp by one frame without sending (silence suppression): the receiver
+    /// sees the gap in time but no gap in sequence numbers.
+    pub fn skip_frame(&mut self) {
+        self.timestamp = RtpTimestamp(self.timestamp.0.wrapping_add(crate::FRAME_SAMPLES as u32));
+    }
+
+    /// Our SSRC.
+    pub fn ssrc(&self) -> Ssrc {
+        self.ssrc
     }
 }
 
@@ -434,6 +498,34 @@ mod tests {
         assert_eq!(h.write(&[], &mut [0u8; 128]), Err(RtpError::TooManyCsrcs));
         assert!(PayloadType::new(128).is_none());
         assert_eq!(PayloadType::new(101).map(PayloadType::get), Some(101));
+    }
+
+    #[test]
+    fn sender_numbers_frames_and_marks_the_first() {
+        let mut sender = RtpSender::new(
+            Ssrc(9),
+            PayloadType::PCMU,
+            SeqNo(65535),
+            RtpTimestamp(u32::MAX - 100),
+        );
+        let mut buf = [0u8; 200];
+        let n = sender.write_frame(&[0xFF; 160], &mut buf).unwrap();
+        let first = RtpPacket::parse(&buf[..n]).unwrap();
+        assert!(first.marker);
+        assert_eq!(
+            (first.sequence, first.timestamp),
+            (SeqNo(65535), RtpTimestamp(u32::MAX - 100))
+        );
+        sender.skip_frame();
+        let n = sender.write_frame(&[0xFF; 160], &mut buf).unwrap();
+        let second = RtpPacket::parse(&buf[..n]).unwrap();
+        assert!(!second.marker);
+        assert_eq!(
+            (second.sequence, second.timestamp),
+            (SeqNo(0), RtpTimestamp(219))
+        );
+        assert_eq!((second.ssrc, sender.ssrc()), (Ssrc(9), Ssrc(9)));
+        assert!(sender.write_frame(&[0; 160], &mut [0u8; 100]).is_err());
     }
 
     #[test]
