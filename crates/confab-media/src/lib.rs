@@ -5,7 +5,7 @@
 //! benchmark) feeds with bytes and time:
 //!
 //! - [`rtp`]: RFC 3550 packets parsed from and written to byte slices, with wrap-aware sequence
-//!   numbers.
+//!   numbers, and an [`RtpSender`] that numbers an outgoing stream.
 //! - [`g711`]: the two telephone codecs, mu-law (PCMU) and A-law (PCMA).
 //! - [`jitter`]: a per-participant jitter buffer that turns packets arriving at uneven times into
 //!   one payload per 20 ms tick, with loss concealment.
@@ -22,6 +22,46 @@
 //! [`FRAME_DURATION`]. Engines that care about wall-clock time (the jitter buffer) take a
 //! [`std::time::Instant`] from the caller; engines that only advance per frame (mixer, sources,
 //! detectors) count frames. Nothing here reads the clock, so tests drive a virtual one.
+//!
+//! # A driver's 20 ms tick
+//!
+//! ```
+//! use std::time::Instant;
+//! use confab_media::mixer::{MixerConfig, SourceTarget};
+//! use confab_media::{Codec, JitterBuffer, JitterBufferSize, Mixer, MixerParticipantId, Playout};
+//! use confab_media::{RtpPacket, RtpSender, PayloadType, SeqNo, Ssrc, SourceId};
+//! use confab_media::rtp::RtpTimestamp;
+//!
+//! let mut mixer = Mixer::new(MixerConfig::default());
+//! let alice = MixerParticipantId(1);
+//! mixer.add_participant(alice, Codec::Pcmu).unwrap();
+//! mixer.set_started(true);
+//! let beep = mixer.builtin().enter_beep();
+//! mixer.start_source(SourceId(1), SourceTarget::EveryoneExcept(alice), beep).unwrap();
+//! let mut jitter = JitterBuffer::new(JitterBufferSize::Large, Codec::Pcmu);
+//! let mut to_alice = RtpSender::new(Ssrc(7), PayloadType::PCMU, SeqNo(1), RtpTimestamp(0));
+//!
+//! // Whenever a datagram arrives from Alice:
+//! # let datagram = [0x80, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 9, 0xFF];
+//! if let Ok(packet) = RtpPacket::parse(&datagram) {
+//!     jitter.handle_packet(Instant::now(), &packet);
+//! }
+//!
+//! // Every 20 ms:
+//! let now = Instant::now();
+//! if let Playout::Packet(p) | Playout::Concealed(p) = jitter.poll_frame(now) {
+//!     mixer.handle_payload(alice, p).unwrap();
+//! }
+//! mixer.handle_tick();
+//! let mut datagram = [0u8; 1500];
+//! for (id, output) in mixer.outputs() {
+//!     let len = to_alice.write_frame(output.payload(), &mut datagram).unwrap();
+//!     // send datagram[..len] to `id`
+//! }
+//! while let Some(event) = mixer.poll_event() {
+//!     // tell the conference (announcement-end, ...)
+//! }
+//! ```
 //!
 //! # Frames
 //!

@@ -7,7 +7,7 @@
 //!
 //! Supported encodings: 16-bit and 8-bit linear PCM (also inside `WAVE_FORMAT_EXTENSIBLE`), and
 //! 8-bit G.711 mu-law and A-law, with any number of channels (mixed down by averaging) and any
-//! sample rate up to 384 kHz. Resampling is linear interpolation: good enough for prompts and
+//! sample rate from 4 kHz to 384 kHz. Resampling is linear interpolation: good enough for prompts and
 //! hold music on a phone line, but it does not low-pass before decimating, so content above
 //! 4 kHz in a 44.1 or 48 kHz file folds back as faint aliasing.
 //!
@@ -45,7 +45,7 @@ pub enum WavError {
     UnsupportedEncoding(u16),
     /// A sample width this reader does not handle, for the given encoding.
     UnsupportedBits(u16),
-    /// Zero channels, or a zero or absurd sample rate.
+    /// Zero channels, or a sample rate outside 4 kHz to 384 kHz.
     BadFormat,
 }
 
@@ -55,7 +55,9 @@ const FORMAT_ALAW: u16 = 6;
 const FORMAT_ULAW: u16 = 7;
 const FORMAT_EXTENSIBLE: u16 = 0xFFFE;
 
-/// Highest sample rate accepted; beyond this the file is more likely corrupt than real.
+/// Accepted sample rates. Beyond the top the file is more likely corrupt than real; below the
+/// bottom, upsampling a small hostile file to 8 kHz could ask for an enormous buffer.
+const MIN_SAMPLE_RATE: u32 = 4_000;
 const MAX_SAMPLE_RATE: u32 = 384_000;
 
 /// The parts of the `fmt ` chunk this reader uses.
@@ -162,7 +164,7 @@ fn parse_format(chunk: &[u8]) -> Result<Format, WavError> {
         // The real format tag is the first two bytes of the sub-format GUID.
         encoding = field(24)?;
     }
-    if channels == 0 || sample_rate == 0 || sample_rate > MAX_SAMPLE_RATE {
+    if channels == 0 || !(MIN_SAMPLE_RATE..=MAX_SAMPLE_RATE).contains(&sample_rate) {
         return Err(WavError::BadFormat);
     }
     let bits_ok = match encoding {
