@@ -48,6 +48,7 @@
 //! on, so a mute is audible within one frame.
 
 mod command;
+mod output;
 mod participant;
 #[cfg(test)]
 mod tests;
@@ -62,6 +63,8 @@ use participant::{clamp, ActivityGate, Base, Output, Participant};
 pub use command::{
     MixerCommand, MixerError, MixerEvent, MixerParticipantId, SourceId, SourceTarget, WaitAudio,
 };
+use output::SharedFrame;
+pub use output::{MixerOutput, SharedFrameId};
 
 /// Settings of a [`Mixer`].
 #[derive(Debug, Clone)]
@@ -88,21 +91,6 @@ pub struct TickStats {
     pub shared_frames: usize,
     /// Frames encoded (private ones plus one per shared frame and codec in use).
     pub encodes: usize,
-}
-
-/// Identifies one shared frame of a tick; equal ids mean byte-identical payloads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct SharedFrameId(u8);
-
-/// What one participant hears on this tick.
-#[derive(Debug, Clone, Copy)]
-pub struct MixerOutput<'a> {
-    /// The encoded frame, in the participant's codec.
-    payload: &'a [u8],
-    /// The same frame as linear samples (before encoding).
-    pcm: &'a Frame,
-    /// Set when the frame is shared with other participants.
-    shared: Option<SharedFrameId>,
 }
 
 /// The conference mixer; see the module docs.
@@ -136,19 +124,6 @@ pub struct Mixer {
     events: VecDeque<MixerEvent>,
     /// Counters of the last tick.
     stats: TickStats,
-}
-
-/// A frame that many participants hear.
-#[derive(Debug)]
-struct SharedFrame {
-    /// Linear samples, valid when `pcm_ready`.
-    pcm: Frame,
-    /// Encoded per codec index, each valid when its `encoded_ready` flag is set.
-    encoded: [[u8; FRAME_SAMPLES]; 2],
-    /// Whether `pcm` was computed this tick.
-    pcm_ready: bool,
-    /// Whether each encoding was computed this tick.
-    encoded_ready: [bool; 2],
 }
 
 #[derive(Debug)]
@@ -569,35 +544,6 @@ impl Mixer {
     fn participant_mut(&mut self, id: MixerParticipantId) -> Result<&mut Participant, MixerError> {
         let index = self.index_of(id)?;
         Ok(&mut self.participants[index])
-    }
-}
-
-impl<'a> MixerOutput<'a> {
-    /// The encoded 20 ms payload to send, in the participant's codec.
-    pub fn payload(&self) -> &'a [u8] {
-        self.payload
-    }
-
-    /// The frame as linear samples, as mixed (before encoding).
-    pub fn pcm(&self) -> &'a Frame {
-        self.pcm
-    }
-
-    /// `Some` when the payload is shared: participants with equal ids got the very same bytes
-    /// (a driver may build the packet body once).
-    pub fn shared(&self) -> Option<SharedFrameId> {
-        self.shared
-    }
-}
-
-impl SharedFrame {
-    fn new() -> Self {
-        Self {
-            pcm: SILENT_FRAME,
-            encoded: [[0; FRAME_SAMPLES]; 2],
-            pcm_ready: false,
-            encoded_ready: [false; 2],
-        }
     }
 }
 
