@@ -103,7 +103,9 @@ async fn existing_conference(
         .conference(account_sid(req), sid.as_str())
         .await
         .map_err(AppState::store_error)?;
-    stored.map(|c| c.sid).ok_or_else(|| ApiError::not_found(path))
+    stored
+        .map(|c| c.sid)
+        .ok_or_else(|| ApiError::not_found(path))
 }
 
 async fn list_conferences(state: &AppState, req: &ApiRequest) -> Result<Response, ApiError> {
