@@ -1,0 +1,842 @@
+//! API throughput: Update Participant on a real confab server against a bare
+//! axum route of the same shape, measured side by side in one run.
+//!
+//! The confab side is the release `confab` binary started on a loopback port
+//! with a fresh data directory, so every update is a durable SQLite commit
+//! (WAL, `synchronous=FULL`, group commit). The baseline is an axum route in
+//! this process that does what any handler must: routing, Basic credentials,
+//! a form body and a participant-sized JSON answer, and nothing else.
+//!
+//! A closed-loop load generator keeps C keep-alive HTTP/1.1 connections busy,
+//! one request in flight on each, and runs the two targets in interleaved
+//! slices (confab, bare, confab, bare, …) so that the drift of a shared,
+//! noisy machine falls on both alike. It reports throughput, p50 and p99
+//! latency, and the ratios; it also reports the CPU each side and the load
+//! generator spent per request, because on a small machine all three compete
+//! for the same cores. Figures, not pass/fail: this is not a test.
+//!
+//! Run: `cargo build --release -p confab && cargo run --release -p
+//! confab-bench --bin api_throughput [-- --conns 32,64 --rounds 3
+//! --slice-ms 2000 --conferences 16 --participants 4]`. The server binary is
+//! looked up beside this one, or at `$CONFAB_BIN`.
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::{Form, Json, Router};
+use base64::Engine;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, HOST};
+use hyper::{Request, Uri};
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+use tokio::task::JoinSet;
+
+fn main() -> anyhow::Result<()> {
+    let settings = Settings::from_args(std::env::args().skip(1))?;
+    // The bare route gets its own runtime (two workers, like `confab
+    // serve`), named so its CPU time can be told apart from the load
+    // generator's in /proc.
+    let bare_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name(BARE_THREAD)
+        .enable_all()
+        .build()?;
+    let loadgen = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("loadgen")
+        .enable_all()
+        .build()?;
+    let bare_addr = bare_runtime.block_on(start_bare())?;
+    loadgen.block_on(run(settings, bare_addr))
+}
+
+/// What a run measures; the defaults keep it under a minute.
+struct Settings {
+    /// Concurrent connections, one measurement per entry.
+    conns: Vec<usize>,
+    /// Interleaved rounds per concurrency; each round runs both targets.
+    rounds: usize,
+    /// How long each target runs per round.
+    slice: Duration,
+    /// Live conferences on the confab server.
+    conferences: usize,
+    /// Simulated participants in each conference.
+    participants: usize,
+}
+
+impl Settings {
+    fn from_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Settings> {
+        let mut s = Settings {
+            conns: vec![32, 64],
+            rounds: 3,
+            slice: Duration::from_secs(2),
+            conferences: 16,
+            participants: 4,
+        };
+        while let Some(flag) = args.next() {
+            let value = args
+                .next()
+                .with_context(|| format!("{flag} needs a value"))?;
+            let number = || {
+                value
+                    .parse::<usize>()
+                    .with_context(|| format!("{flag} {value}"))
+            };
+            match flag.as_str() {
+                "--conns" => {
+                    s.conns = value
+                        .split(',')
+                        .map(str::parse)
+                        .collect::<Result<_, _>>()
+                        .with_context(|| format!("--conns {value}"))?
+                }
+                "--rounds" => s.rounds = number()?.clamp(1, 20),
+                "--slice-ms" => s.slice = Duration::from_millis(number()?.clamp(200, 10_000) as u64),
+                "--conferences" => s.conferences = number()?.clamp(1, 512),
+                "--participants" => s.participants = number()?.clamp(1, 64),
+                _ => bail!("unknown flag {flag} (--conns, --rounds, --slice-ms, --conferences, --participants)"),
+            }
+        }
+        if s.conns.is_empty() || s.conns.iter().any(|&c| c == 0 || c > 1024) {
+            bail!("--conns takes 1 to 1024 connections per entry");
+        }
+        Ok(s)
+    }
+}
+
+async fn run(settings: Settings, bare_addr: SocketAddr) -> anyhow::Result<()> {
+    let data = tempfile::tempdir()?;
+    let fsync = fsync_latency(data.path())?;
+    let mut server = Server::start(data.path()).await?;
+    let participants = server.populate(&settings).await?;
+    let confab = Arc::new(Target::new(
+        server.addr,
+        &server.account,
+        &server.token,
+        &participants,
+    )?);
+    let bare = Arc::new(Target::new(
+        bare_addr,
+        &server.account,
+        &server.token,
+        &participants,
+    )?);
+    println!(
+        "api_throughput: confab (pid {}) with {} conferences x {} sim participants, \
+         data dir on {}, {} CPUs",
+        server.pid,
+        settings.conferences,
+        settings.participants,
+        data.path().display(),
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+    );
+    println!(
+        "fsync: fdatasync of a 4 KiB append in the data dir takes {:.2} ms (median of {FSYNC_PROBES})",
+        ms(fsync)
+    );
+    for &conns in &settings.conns {
+        let result = compare(&settings, conns, &confab, &bare, server.pid).await;
+        match result {
+            Ok(pair) => report(conns, &settings, &pair, fsync),
+            Err(e) => println!("C={conns}: failed: {e:#}"),
+        }
+    }
+    server.stop().await;
+    Ok(())
+}
+
+/// The two measurements at one concurrency.
+struct Pair {
+    confab: Measurement,
+    bare: Measurement,
+}
+
+/// Warms both targets up, then runs them in interleaved slices.
+async fn compare(
+    settings: &Settings,
+    conns: usize,
+    confab: &Arc<Target>,
+    bare: &Arc<Target>,
+    confab_pid: u32,
+) -> anyhow::Result<Pair> {
+    let mut confab_conns = connect_all(confab.addr, conns).await?;
+    let mut bare_conns = connect_all(bare.addr, conns).await?;
+    run_slice(&mut confab_conns, confab, WARM_UP, confab_pid).await?;
+    run_slice(&mut bare_conns, bare, WARM_UP, confab_pid).await?;
+    let mut pair = Pair {
+        confab: Measurement::default(),
+        bare: Measurement::default(),
+    };
+    for _ in 0..settings.rounds {
+        let slice = run_slice(&mut confab_conns, confab, settings.slice, confab_pid).await?;
+        pair.confab.add(slice);
+        let slice = run_slice(&mut bare_conns, bare, settings.slice, confab_pid).await?;
+        pair.bare.add(slice);
+    }
+    Ok(pair)
+}
+
+fn report(conns: usize, settings: &Settings, pair: &Pair, fsync: Duration) {
+    let (c, b) = (&pair.confab, &pair.bare);
+    let (c50, c99) = c.percentiles();
+    let (b50, b99) = b.percentiles();
+    println!(
+        "C={conns} ({} interleaved rounds x {:.1} s per target)",
+        settings.rounds,
+        settings.slice.as_secs_f64()
+    );
+    println!(
+        "  update-participant: {:.0} req/s p50 {:.2}ms p99 {:.2}ms | bare axum: {:.0} req/s \
+         p50 {:.2}ms p99 {:.2}ms | throughput ratio {:.2} | latency ratio p50 {:.1}x p99 {:.1}x",
+        c.rate(),
+        ms(c50),
+        ms(c99),
+        b.rate(),
+        ms(b50),
+        ms(b99),
+        c.rate() / b.rate().max(f64::MIN_POSITIVE),
+        c50.as_secs_f64() / b50.as_secs_f64().max(1e-9),
+        c99.as_secs_f64() / b99.as_secs_f64().max(1e-9),
+    );
+    let rounds = |m: &Measurement| {
+        m.round_rates
+            .iter()
+            .map(|r| format!("{r:.0}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    println!(
+        "  per round req/s: confab {} | bare {}",
+        rounds(c),
+        rounds(b)
+    );
+    println!(
+        "  errors: confab {}{} | bare {}{}",
+        c.errors,
+        c.first_error
+            .as_ref()
+            .map_or(String::new(), |e| format!(" (first: {e})")),
+        b.errors,
+        b.first_error
+            .as_ref()
+            .map_or(String::new(), |e| format!(" (first: {e})")),
+    );
+    println!(
+        "  CPU per request: confab server {:.0} us + load generator {:.0} us | bare server {:.0} us \
+         + load generator {:.0} us | cores busy {:.0}% | {:.0}%",
+        c.server_cpu_per_request_us(),
+        c.loadgen_cpu_per_request_us(),
+        b.server_cpu_per_request_us(),
+        b.loadgen_cpu_per_request_us(),
+        c.cores_busy_percent(),
+        b.cores_busy_percent(),
+    );
+    // One durable commit needs at least one fsync of the WAL, so more
+    // updates per second than fsyncs fit in a second means commits are shared.
+    println!(
+        "  group commit: confab wrote {:.1} KiB to disk per update; at {:.0} updates/s and \
+         {:.2} ms per fsync, at least {:.1} updates shared each commit",
+        c.disk_bytes as f64 / 1024.0 / c.ok.max(1) as f64,
+        c.rate(),
+        ms(fsync),
+        c.rate() * fsync.as_secs_f64(),
+    );
+}
+
+const WARM_UP: Duration = Duration::from_secs(1);
+const BARE_THREAD: &str = "bare-axum";
+const FSYNC_PROBES: usize = 40;
+/// Linux reports /proc CPU times in USER_HZ ticks, 100 per second on every
+/// architecture it supports.
+const TICKS_PER_SECOND: f64 = 100.0;
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// The median time of a 4 KiB append plus fdatasync, the floor of one
+/// durable commit on this disk.
+fn fsync_latency(dir: &Path) -> anyhow::Result<Duration> {
+    use std::io::Write;
+    let path = dir.join("fsync-probe");
+    let mut file = std::fs::File::create(&path)?;
+    let page = [0x5au8; 4096];
+    let mut times = Vec::with_capacity(FSYNC_PROBES);
+    for _ in 0..FSYNC_PROBES {
+        let started = Instant::now();
+        file.write_all(&page)?;
+        file.sync_data()?;
+        times.push(started.elapsed());
+    }
+    std::fs::remove_file(&path)?;
+    times.sort();
+    Ok(times[times.len() / 2])
+}
+
+/// The confab server under test, a child process.
+struct Server {
+    child: Child,
+    pid: u32,
+    addr: SocketAddr,
+    account: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl Server {
+    /// Starts `confab serve` and reads the default account from its
+    /// first-start message.
+    async fn start(data_dir: &Path) -> anyhow::Result<Server> {
+        let binary = confab_binary()?;
+        let addr = free_port()?;
+        let mut child = Command::new(&binary)
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .arg("--listen")
+            .arg(addr.to_string())
+            .env("CONFAB_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {}", binary.display()))?;
+        let pid = child.id().context("the server exited at once")?;
+        let stdout = child.stdout.take().context("server stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let (mut account, mut token) = (None, None);
+        let read = async {
+            while let Some(line) = lines.next_line().await? {
+                let line = line.trim();
+                if let Some(v) = line.strip_prefix("Account SID:") {
+                    account = Some(v.trim().to_owned());
+                } else if let Some(v) = line.strip_prefix("Auth token:") {
+                    token = Some(v.trim().to_owned());
+                } else if line.starts_with("confab listening on http://") {
+                    return anyhow::Ok(());
+                }
+            }
+            bail!("the server closed stdout before it listened")
+        };
+        tokio::time::timeout(Duration::from_secs(30), read)
+            .await
+            .context("the server did not start within 30 s")??;
+        // Keep draining stdout so the server never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Ok(Server {
+            child,
+            pid,
+            addr,
+            account: account.context("no \"Account SID:\" line on first start")?,
+            token: token.context("no \"Auth token:\" line on first start")?,
+            http: reqwest::Client::new(),
+        })
+    }
+
+    fn base(&self) -> String {
+        format!("http://{}/2010-04-01/Accounts/{}", self.addr, self.account)
+    }
+
+    /// Opens the conferences, each with its simulated participants, waits
+    /// until every participant is connected, and returns the participant
+    /// paths interleaved across conferences.
+    async fn populate(&self, settings: &Settings) -> anyhow::Result<Vec<String>> {
+        let mut joins = JoinSet::new();
+        for room in 0..settings.conferences {
+            let (http, base) = (self.http.clone(), self.base());
+            let (account, token) = (self.account.clone(), self.token.clone());
+            let count = settings.participants;
+            joins.spawn(async move {
+                let mut paths = Vec::with_capacity(count);
+                for n in 0..count {
+                    let form = [
+                        ("From", "+15550100".to_owned()),
+                        ("To", format!("sim:p{n}")),
+                    ];
+                    let created: Value = http
+                        .post(format!("{base}/Conferences/bench-{room}/Participants.json"))
+                        .basic_auth(&account, Some(&token))
+                        .form(&form)
+                        .send()
+                        .await?
+                        .error_for_status()?
+                        .json()
+                        .await?;
+                    paths.push(participant_uri(&created)?);
+                }
+                anyhow::Ok(paths)
+            });
+        }
+        let mut by_room = Vec::new();
+        while let Some(joined) = joins.join_next().await {
+            by_room.push(joined??);
+        }
+        let mut paths = Vec::new();
+        for n in 0..settings.participants {
+            paths.extend(by_room.iter().map(|room| room[n].clone()));
+        }
+        self.wait_connected(&paths).await?;
+        Ok(paths)
+    }
+
+    async fn wait_connected(&self, paths: &[String]) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let mut waiting: Vec<&String> = paths.iter().collect();
+        while !waiting.is_empty() {
+            if Instant::now() > deadline {
+                bail!("{} participants did not connect within 15 s", waiting.len());
+            }
+            let mut still = Vec::new();
+            for path in waiting {
+                let fetched: Value = self
+                    .http
+                    .get(format!("http://{}{path}", self.addr))
+                    .basic_auth(&self.account, Some(&self.token))
+                    .send()
+                    .await?
+                    .error_for_status()?
+                    .json()
+                    .await?;
+                if fetched["status"] != "connected" {
+                    still.push(path);
+                }
+            }
+            waiting = still;
+            if !waiting.is_empty() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        Ok(())
+    }
+
+    async fn stop(&mut self) {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+    }
+}
+
+fn participant_uri(created: &Value) -> anyhow::Result<String> {
+    created["uri"]
+        .as_str()
+        .map(str::to_owned)
+        .with_context(|| format!("a participant without a uri: {created}"))
+}
+
+/// `$CONFAB_BIN`, or `confab` beside this binary (both are built into the
+/// same target directory).
+fn confab_binary() -> anyhow::Result<PathBuf> {
+    if let Some(path) = std::env::var_os("CONFAB_BIN") {
+        return Ok(PathBuf::from(path));
+    }
+    let exe = std::env::current_exe()?;
+    let beside = exe.with_file_name("confab");
+    if !beside.exists() {
+        bail!(
+            "{} not found: build it first with `cargo build --release -p confab` \
+             (same CARGO_TARGET_DIR), or set CONFAB_BIN",
+            beside.display()
+        );
+    }
+    Ok(beside)
+}
+
+/// A loopback port nobody listens on right now.
+fn free_port() -> anyhow::Result<SocketAddr> {
+    let listener = StdListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?)
+}
+
+/// Serves the baseline route and returns its address.
+async fn start_bare() -> anyhow::Result<SocketAddr> {
+    let router = Router::new().route(
+        "/2010-04-01/Accounts/{account}/Conferences/{conference}/Participants/{participant}",
+        axum::routing::post(bare_update),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    Ok(addr)
+}
+
+/// The baseline: the work any Update Participant handler does besides the
+/// conference itself. It checks that Basic credentials name the account
+/// (without a store behind them), reads the form and answers a JSON
+/// participant of the same fields and size.
+async fn bare_update(
+    UrlPath((account, conference, participant)): UrlPath<(String, String, String)>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Result<Json<Value>, StatusCode> {
+    let user = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|v| base64::engine::general_purpose::STANDARD.decode(v).ok())
+        .and_then(|v| String::from_utf8(v).ok())
+        .and_then(|v| v.split_once(':').map(|(user, _)| user.to_owned()))
+        .ok_or(StatusCode::UNAUTHORIZED)?;
+    if user != account {
+        return Err(StatusCode::UNAUTHORIZED);
+    }
+    let muted = form.get("Muted").map(String::as_str) == Some("true");
+    let call_sid = participant.trim_end_matches(".json");
+    Ok(Json(json!({
+        "account_sid": account,
+        "call_sid": call_sid,
+        "label": null,
+        "call_sid_to_coach": null,
+        "coaching": false,
+        "conference_sid": conference,
+        "date_created": "Mon, 01 Jan 2024 00:00:00 +0000",
+        "date_updated": "Mon, 01 Jan 2024 00:00:01 +0000",
+        "end_conference_on_exit": false,
+        "muted": muted,
+        "hold": false,
+        "start_conference_on_enter": true,
+        "status": "connected",
+        "queue_time": null,
+        "uri": format!(
+            "/2010-04-01/Accounts/{account}/Conferences/{conference}/Participants/{call_sid}.json"
+        ),
+    })))
+}
+
+/// One side of the comparison: where requests go and what they say. Both
+/// targets send the same requests, so the client's work is the same.
+struct Target {
+    addr: SocketAddr,
+    host: HeaderValue,
+    auth: HeaderValue,
+    /// Participant paths, interleaved across conferences.
+    paths: Vec<Uri>,
+    /// Requests sent so far; picks the participant and the Muted value.
+    sent: AtomicUsize,
+}
+
+impl Target {
+    fn new(
+        addr: SocketAddr,
+        account: &str,
+        token: &str,
+        paths: &[String],
+    ) -> anyhow::Result<Target> {
+        let credentials =
+            base64::engine::general_purpose::STANDARD.encode(format!("{account}:{token}"));
+        Ok(Target {
+            addr,
+            host: HeaderValue::from_str(&addr.to_string())?,
+            auth: HeaderValue::from_str(&format!("Basic {credentials}"))?,
+            paths: paths.iter().map(|p| p.parse()).collect::<Result<_, _>>()?,
+            sent: AtomicUsize::new(0),
+        })
+    }
+
+    /// The next update: participants in turn, each muted and unmuted on
+    /// alternate visits, so every request changes a row.
+    fn next_request(&self) -> Request<Full<Bytes>> {
+        let n = self.sent.fetch_add(1, Ordering::Relaxed);
+        let body = if (n / self.paths.len()) % 2 == 0 {
+            Bytes::from_static(b"Muted=true")
+        } else {
+            Bytes::from_static(b"Muted=false")
+        };
+        let mut request = Request::new(Full::new(body));
+        *request.method_mut() = hyper::Method::POST;
+        *request.uri_mut() = self.paths[n % self.paths.len()].clone();
+        let headers = request.headers_mut();
+        headers.insert(HOST, self.host.clone());
+        headers.insert(AUTHORIZATION, self.auth.clone());
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
+        request
+    }
+}
+
+type Connection = SendRequest<Full<Bytes>>;
+
+async fn connect(addr: SocketAddr) -> anyhow::Result<Connection> {
+    let stream = TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let (sender, connection) = http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(sender)
+}
+
+async fn connect_all(addr: SocketAddr, count: usize) -> anyhow::Result<Vec<Connection>> {
+    let mut conns = Vec::with_capacity(count);
+    for _ in 0..count {
+        conns.push(connect(addr).await?);
+    }
+    Ok(conns)
+}
+
+/// What one connection saw in one slice.
+#[derive(Default)]
+struct Tally {
+    /// Latency of each 200 answered before the slice ended, in microseconds.
+    latencies_us: Vec<u32>,
+    errors: u64,
+    first_error: Option<String>,
+}
+
+impl Tally {
+    fn error(&mut self, e: String) {
+        self.errors += 1;
+        self.first_error.get_or_insert(e);
+    }
+}
+
+/// Keeps one request in flight on `conn` until `end`; reconnects once per
+/// failure so one broken connection does not silence the rest of the slice.
+async fn drive(
+    mut conn: Connection,
+    target: Arc<Target>,
+    end: Instant,
+) -> (Option<Connection>, Tally) {
+    let mut tally = Tally::default();
+    loop {
+        let started = Instant::now();
+        if started >= end {
+            return (Some(conn), tally);
+        }
+        let answer = match conn.ready().await {
+            Ok(()) => exchange(&mut conn, target.next_request()).await,
+            Err(e) => Err(format!("connection: {e}")),
+        };
+        let finished = Instant::now();
+        match answer {
+            Ok(()) if finished <= end => {
+                let us = (finished - started).as_micros();
+                tally
+                    .latencies_us
+                    .push(u32::try_from(us).unwrap_or(u32::MAX));
+            }
+            Ok(()) => {}
+            Err(e) if e.starts_with("HTTP ") => tally.error(e),
+            Err(e) => {
+                tally.error(e);
+                match connect(target.addr).await {
+                    Ok(fresh) => conn = fresh,
+                    Err(_) => return (None, tally),
+                }
+            }
+        }
+    }
+}
+
+/// Sends one request and reads the whole answer; anything but 200 is an error.
+async fn exchange(conn: &mut Connection, request: Request<Full<Bytes>>) -> Result<(), String> {
+    let response = conn
+        .send_request(request)
+        .await
+        .map_err(|e| format!("request: {e}"))?;
+    let status = response.status();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| format!("body: {e}"))?
+        .to_bytes();
+    if status != StatusCode::OK {
+        let text = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
+        return Err(format!("HTTP {status}: {text}"));
+    }
+    Ok(())
+}
+
+/// Runs every connection against `target` for `len` and gathers what they saw.
+async fn run_slice(
+    conns: &mut Vec<Connection>,
+    target: &Arc<Target>,
+    len: Duration,
+    confab_pid: u32,
+) -> anyhow::Result<Slice> {
+    let before = Usage::now(confab_pid)?;
+    let started = Instant::now();
+    let end = started + len;
+    let mut joins = JoinSet::new();
+    for conn in conns.drain(..) {
+        joins.spawn(drive(conn, target.clone(), end));
+    }
+    let mut slice = Slice::default();
+    while let Some(joined) = joins.join_next().await {
+        let (conn, tally) = joined?;
+        conns.extend(conn);
+        slice.latencies_us.extend(tally.latencies_us);
+        slice.errors += tally.errors;
+        if slice.first_error.is_none() {
+            slice.first_error = tally.first_error;
+        }
+    }
+    slice.wall = started.elapsed().max(len);
+    slice.measured = len;
+    slice.usage = Usage::now(confab_pid)?.since(&before);
+    if conns.is_empty() {
+        bail!(
+            "every connection failed: {}",
+            slice.first_error.unwrap_or_default()
+        );
+    }
+    Ok(slice)
+}
+
+/// One target's run of one round.
+#[derive(Default)]
+struct Slice {
+    latencies_us: Vec<u32>,
+    errors: u64,
+    first_error: Option<String>,
+    /// The measuring window.
+    measured: Duration,
+    /// The window plus the last requests draining, over which CPU was read.
+    wall: Duration,
+    usage: Usage,
+}
+
+/// All the rounds of one target at one concurrency.
+#[derive(Default)]
+struct Measurement {
+    latencies_us: Vec<u32>,
+    ok: u64,
+    errors: u64,
+    first_error: Option<String>,
+    measured: Duration,
+    wall: Duration,
+    round_rates: Vec<f64>,
+    /// CPU ticks of the server under test (confab process or bare threads).
+    server_ticks: u64,
+    /// CPU ticks of the load generator (this process minus the bare threads).
+    loadgen_ticks: u64,
+    disk_bytes: u64,
+}
+
+impl Measurement {
+    fn add(&mut self, slice: Slice) {
+        let ok = slice.latencies_us.len() as u64;
+        self.round_rates
+            .push(ok as f64 / slice.measured.as_secs_f64());
+        self.ok += ok;
+        self.latencies_us.extend(slice.latencies_us);
+        self.errors += slice.errors;
+        if self.first_error.is_none() {
+            self.first_error = slice.first_error;
+        }
+        self.measured += slice.measured;
+        self.wall += slice.wall;
+        // Only the side under load burns CPU; the idle side adds ~nothing.
+        self.server_ticks += slice.usage.confab_ticks + slice.usage.bare_ticks;
+        self.loadgen_ticks += slice.usage.process_ticks - slice.usage.bare_ticks;
+        self.disk_bytes += slice.usage.confab_disk_bytes;
+    }
+
+    fn rate(&self) -> f64 {
+        self.ok as f64 / self.measured.as_secs_f64().max(1e-9)
+    }
+
+    fn percentiles(&self) -> (Duration, Duration) {
+        let mut sorted = self.latencies_us.clone();
+        sorted.sort_unstable();
+        let at = |p: usize| {
+            let i = (sorted.len() * p / 100).min(sorted.len().saturating_sub(1));
+            Duration::from_micros(sorted.get(i).copied().unwrap_or(0).into())
+        };
+        (at(50), at(99))
+    }
+
+    fn per_request_us(&self, ticks: u64) -> f64 {
+        ticks as f64 / TICKS_PER_SECOND * 1e6 / self.ok.max(1) as f64
+    }
+
+    fn server_cpu_per_request_us(&self) -> f64 {
+        self.per_request_us(self.server_ticks)
+    }
+
+    fn loadgen_cpu_per_request_us(&self) -> f64 {
+        self.per_request_us(self.loadgen_ticks)
+    }
+
+    fn cores_busy_percent(&self) -> f64 {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        let busy = (self.server_ticks + self.loadgen_ticks) as f64 / TICKS_PER_SECOND;
+        100.0 * busy / (self.wall.as_secs_f64() * cores).max(1e-9)
+    }
+}
+
+/// CPU and disk counters from /proc, read around each slice.
+#[derive(Default, Clone, Copy)]
+struct Usage {
+    confab_ticks: u64,
+    process_ticks: u64,
+    bare_ticks: u64,
+    confab_disk_bytes: u64,
+}
+
+impl Usage {
+    fn now(confab_pid: u32) -> anyhow::Result<Usage> {
+        let stat = |path: &str| -> anyhow::Result<u64> {
+            let text = std::fs::read_to_string(path).with_context(|| path.to_owned())?;
+            cpu_ticks(&text).with_context(|| format!("parsing {path}"))
+        };
+        let mut bare_ticks = 0;
+        for task in std::fs::read_dir("/proc/self/task")? {
+            let dir = task?.path();
+            let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+            if comm.starts_with(BARE_THREAD) {
+                let text = std::fs::read_to_string(dir.join("stat")).unwrap_or_default();
+                bare_ticks += cpu_ticks(&text).unwrap_or(0);
+            }
+        }
+        let io = std::fs::read_to_string(format!("/proc/{confab_pid}/io")).unwrap_or_default();
+        let confab_disk_bytes = io
+            .lines()
+            .find_map(|l| l.strip_prefix("write_bytes:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        Ok(Usage {
+            confab_ticks: stat(&format!("/proc/{confab_pid}/stat"))?,
+            process_ticks: stat("/proc/self/stat")?,
+            bare_ticks,
+            confab_disk_bytes,
+        })
+    }
+
+    fn since(&self, before: &Usage) -> Usage {
+        Usage {
+            confab_ticks: self.confab_ticks.saturating_sub(before.confab_ticks),
+            process_ticks: self.process_ticks.saturating_sub(before.process_ticks),
+            bare_ticks: self.bare_ticks.saturating_sub(before.bare_ticks),
+            confab_disk_bytes: self
+                .confab_disk_bytes
+                .saturating_sub(before.confab_disk_bytes),
+        }
+    }
+}
+
+/// User plus system CPU ticks from a /proc `stat` line. The command name
+/// (field 2) may contain spaces, so fields are counted after its `)`.
+fn cpu_ticks(stat: &str) -> Option<u64> {
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    // After the `)` come field 3 (state) onwards; utime and stime are 14, 15.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
+}
