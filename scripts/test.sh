@@ -28,7 +28,11 @@ summary="$ROOT/target/conformance/summary.json"
 mkdir -p "$(dirname "$summary")"
 rm -f "$summary"
 conformance_rc=0
-.test-deps/py-tools/bin/python tests/conformance/run.py --summary-json "$summary" || conformance_rc=$?
+# honour CARGO_TARGET_DIR / a shared target dir
+target_dir="$(cargo metadata --format-version 1 --no-deps 2>/dev/null |
+  .test-deps/py-tools/bin/python -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])' || echo "$ROOT/target")"
+.test-deps/py-tools/bin/python tests/conformance/run.py --confab "$target_dir/debug/confab" --summary-json "$summary" ||
+  conformance_rc=$?
 
 if [[ -f "$summary" ]]; then
   read -r passed failed < <(.test-deps/py-tools/bin/python -c \

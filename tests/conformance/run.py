@@ -226,6 +226,9 @@ def main():
     if not shutil.which(cmd[0]) and not os.path.exists(cmd[0]):
         sys.exit("confab binary not found: %s (cargo build -p confab)" % cmd[0])
 
+    for stale in os.listdir(OUT):
+        if stale.startswith(("config-", "junit-")) or stale == "schemathesis-stats.json":
+            os.remove(os.path.join(OUT, stale))
     capture = os.path.join(OUT, "captures.jsonl")
     open(capture, "w").close()
     log_path = os.path.join(OUT, "server.log")

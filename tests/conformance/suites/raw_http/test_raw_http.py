@@ -342,3 +342,38 @@ def test_https_listener_serves_same_data(api):
     tls.s.verify = CFG["ca_file"]
     r = tls.req("GET", "Conferences/%s/Participants/%s" % (cf, ps[0]["call_sid"]))
     assert r.status_code == 200 and r.json()["call_sid"] == ps[0]["call_sid"]
+
+
+def test_conference_date_filters(api):
+    cf, _ = api.room(2)
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+
+    def sids(params):
+        r = api.req("GET", "Conferences", params=params)
+        assert r.status_code == 200, r.text
+        return [c["sid"] for c in r.json()["conferences"]]
+    assert cf in sids({"DateCreated": today})
+    assert cf in sids({"DateCreated>": today})
+    assert cf in sids({"DateCreated<": "2999-01-01"})
+    assert cf not in sids({"DateCreated<": "2000-01-01"})
+    assert cf not in sids({"DateCreated": "2000-01-01"})
+    assert cf in sids({"DateUpdated>": today})
+
+
+def test_label_with_slash_rejected_16024(api):
+    # "Label ... not CallSid-like, no / or %2F (16024)"
+    r = api.req("POST", "Conferences/%s/Participants" % unique("lbl"),
+                data={"From": FROM, "To": "sim:x", "Label": "a/b"})
+    status, code = err(r)
+    assert 400 <= status < 500 and code == 16024
+
+
+def test_same_friendly_name_after_end_makes_new_conference(api):
+    name = unique("again")
+    first = api.create(name, "sim:a")["conference_sid"]
+    assert api.req("POST", "Conferences/%s" % first, data={"Status": "completed"}).status_code == 200
+    second = api.create(name, "sim:b")["conference_sid"]
+    assert second != first
+    assert api.conference(first)["status"] == "completed"
+    r = api.req("GET", "Conferences", params={"FriendlyName": name})
+    assert sorted(c["sid"] for c in r.json()["conferences"]) == sorted([first, second])
