@@ -47,6 +47,7 @@ struct Api {
 struct Reply {
     status: StatusCode,
     json: Value,
+    /// The body as sent (WAV files).
     raw: Vec<u8>,
 }
 
@@ -157,7 +158,6 @@ impl Api {
         reply.json["conferences"][0]["sid"]
             .as_str()
             .map(str::to_owned)
-            .or_else(|| None)
             .unwrap_or_default()
     }
 
@@ -210,12 +210,17 @@ impl Api {
 
     /// Share of the windows after `mark + SETTLE_MS` in which any of `tones` was heard.
     async fn share(&self, who: &Caller, mark: u64, tones: &[f64]) -> f64 {
+        self.share_from(who, mark + SETTLE_MS, tones).await
+    }
+
+    /// Share of the windows from `start_ms` on in which any of `tones` was heard.
+    async fn share_from(&self, who: &Caller, start_ms: u64, tones: &[f64]) -> f64 {
         let heard = self.heard(who).await;
         let windows: Vec<&Value> = heard["windows"]
             .as_array()
             .expect("windows")
             .iter()
-            .filter(|w| w["start_ms"].as_u64().unwrap_or(0) >= mark + SETTLE_MS)
+            .filter(|w| w["start_ms"].as_u64().unwrap_or(0) >= start_ms)
             .filter(|w| {
                 w["end_ms"].as_u64().unwrap_or(0) - w["start_ms"].as_u64().unwrap_or(0) == 100
             })
@@ -286,4 +291,255 @@ async fn everyone_hears_the_others_but_not_themselves() {
     api.assert_hears(&c, marks[2], &[B_HZ], "C hears B").await;
     api.assert_not_hears(&c, marks[2], &[C_HZ], "C does not hear itself")
         .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mute_silences_the_muted_caller_only() {
+    let api = Api::new().await;
+    let (a, b, c, conference) = three(&api, "mute").await;
+    api.update(&conference, &c, &[("Muted", "true")]).await;
+    let (ma, mc) = (api.mark(&a).await, api.mark(&c).await);
+    listen().await;
+    api.assert_not_hears(&a, ma, &[C_HZ], "A no longer hears muted C")
+        .await;
+    api.assert_hears(&a, ma, &[B_HZ], "A still hears B").await;
+    api.assert_hears(&c, mc, &[A_HZ], "muted C still hears A")
+        .await;
+    api.assert_hears(&c, mc, &[B_HZ], "muted C still hears B")
+        .await;
+    let mb = api.mark(&b).await;
+    listen().await;
+    api.assert_not_hears(&b, mb, &[C_HZ], "B does not hear muted C")
+        .await;
+
+    api.update(&conference, &c, &[("Muted", "false")]).await;
+    let ma = api.mark(&a).await;
+    listen().await;
+    api.assert_hears(&a, ma, &[C_HZ], "A hears C again after unmute")
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hold_takes_a_caller_out_both_ways() {
+    let api = Api::new().await;
+    let (a, b, c, conference) = three(&api, "hold").await;
+    api.update(&conference, &a, &[("Hold", "true")]).await;
+    let (ma, mb, mc) = (api.mark(&a).await, api.mark(&b).await, api.mark(&c).await);
+    listen().await;
+    api.assert_hears(&a, ma, &HOLD_HZ, "held A hears hold music")
+        .await;
+    api.assert_not_hears(&a, ma, &[B_HZ, C_HZ], "held A hears nobody")
+        .await;
+    api.assert_not_hears(&b, mb, &[A_HZ], "B does not hear held A")
+        .await;
+    api.assert_not_hears(&c, mc, &[A_HZ], "C does not hear held A")
+        .await;
+    api.assert_not_hears(&b, mb, &HOLD_HZ, "B does not hear the hold music")
+        .await;
+    api.assert_hears(&b, mb, &[C_HZ], "B still hears C").await;
+
+    api.update(&conference, &a, &[("Hold", "false")]).await;
+    let (ma, mb) = (api.mark(&a).await, api.mark(&b).await);
+    listen().await;
+    api.assert_hears(&a, ma, &[B_HZ], "A hears B after unhold")
+        .await;
+    api.assert_not_hears(&a, ma, &HOLD_HZ, "hold music stops")
+        .await;
+    api.assert_hears(&b, mb, &[A_HZ], "B hears A after unhold")
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coach_is_heard_by_its_target_only() {
+    let api = Api::new().await;
+    let (a, b, c, _) = three(&api, "coach").await;
+    let coaching = [
+        ("Beep", "false"),
+        ("Coaching", "true"),
+        ("CallSidToCoach", a.sid.as_str()),
+    ];
+    let coach = api.join("coach", Some(COACH_HZ), &coaching).await;
+    let marks = [
+        api.mark(&a).await,
+        api.mark(&b).await,
+        api.mark(&c).await,
+        api.mark(&coach).await,
+    ];
+    listen().await;
+    api.assert_hears(&a, marks[0], &[COACH_HZ], "A hears its coach")
+        .await;
+    api.assert_not_hears(&b, marks[1], &[COACH_HZ], "B does not hear the coach")
+        .await;
+    api.assert_not_hears(&c, marks[2], &[COACH_HZ], "C does not hear the coach")
+        .await;
+    for (hz, what) in [
+        (A_HZ, "coach hears A"),
+        (B_HZ, "coach hears B"),
+        (C_HZ, "coach hears C"),
+    ] {
+        api.assert_hears(&coach, marks[3], &[hz], what).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_music_until_a_moderator_starts_the_conference() {
+    let api = Api::new().await;
+    let waiting = [("Beep", "false"), ("StartConferenceOnEnter", "false")];
+    let a = api.join("wait", Some(A_HZ), &waiting).await;
+    let b = api.join("wait", Some(B_HZ), &waiting).await;
+    let (ma, mb) = (api.mark(&a).await, api.mark(&b).await);
+    listen().await;
+    api.assert_hears(&a, ma, &WAIT_HZ, "A hears wait music")
+        .await;
+    api.assert_not_hears(&a, ma, &[B_HZ], "A does not hear B before the start")
+        .await;
+    api.assert_not_hears(&b, mb, &[A_HZ], "B does not hear A before the start")
+        .await;
+
+    let moderator = api.join("wait", Some(C_HZ), &[("Beep", "false")]).await;
+    let (ma, mc) = (api.mark(&a).await, api.mark(&moderator).await);
+    listen().await;
+    api.assert_hears(&a, ma, &[B_HZ], "A hears B once started")
+        .await;
+    api.assert_hears(&a, ma, &[C_HZ], "A hears the moderator")
+        .await;
+    api.assert_not_hears(&a, ma, &WAIT_HZ, "wait music stops")
+        .await;
+    api.assert_hears(&moderator, mc, &[A_HZ], "the moderator hears A")
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn end_conference_on_exit_removes_everyone() {
+    let api = Api::new().await;
+    let a = api
+        .join(
+            "end",
+            Some(A_HZ),
+            &[("Beep", "false"), ("EndConferenceOnExit", "true")],
+        )
+        .await;
+    let b = api.join("end", Some(B_HZ), &[("Beep", "false")]).await;
+    let c = api.join("end", Some(C_HZ), &[("Beep", "false")]).await;
+    let conference = api.conference_sid("end").await;
+    listen().await;
+    let before = api.mark(&b).await;
+    assert!(
+        before > 500,
+        "B heard the conference before it ended: {before} ms"
+    );
+    api.kick(&conference, &a).await;
+    // Allow the tick in flight and the packets already on the way.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (mb, mc) = (api.mark(&b).await, api.mark(&c).await);
+    listen().await;
+    assert!(
+        api.mark(&b).await - mb <= 40 && api.mark(&c).await - mc <= 40,
+        "B and C stopped receiving audio when the conference ended"
+    );
+    let uri = format!(
+        "/2010-04-01/Accounts/{}/Conferences/{conference}.json",
+        api.account.sid
+    );
+    let reply = api.send("GET", &uri, &api.account, &[]).await;
+    assert_eq!(reply.json["status"], "completed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn join_and_leave_beeps() {
+    let api = Api::new().await;
+    let a = api.join("beep", Some(A_HZ), &[("Beep", "false")]).await;
+    let b = api.join("beep", Some(B_HZ), &[("Beep", "false")]).await;
+    let conference = api.conference_sid("beep").await;
+    let (ma, mb) = (api.mark(&a).await, api.mark(&b).await);
+    let c = api.join("beep", None, &[("Beep", "true")]).await;
+    listen().await;
+    // Beeps come right after the change, so these verdicts do not skip a settling margin.
+    assert!(
+        api.share_from(&a, ma, &BEEP_HZ).await > 0.0,
+        "A hears C's join beep"
+    );
+    assert!(
+        api.share_from(&b, mb, &BEEP_HZ).await > 0.0,
+        "B hears C's join beep"
+    );
+    // The joiner's recording starts when it joins: none of it may hold its own beep.
+    let joiner = api.share_from(&c, 0, &BEEP_HZ).await;
+    assert_eq!(joiner, 0.0, "C does not hear its own join beep");
+    assert!(api.share_from(&c, 0, &[A_HZ]).await >= 0.7, "C hears A");
+
+    let ma = api.mark(&a).await;
+    listen().await;
+    assert_eq!(
+        api.share_from(&a, ma, &BEEP_HZ).await,
+        0.0,
+        "no beep without a change"
+    );
+    let (ma, mb) = (api.mark(&a).await, api.mark(&b).await);
+    api.kick(&conference, &c).await;
+    listen().await;
+    assert!(
+        api.share_from(&a, ma, &BEEP_HZ).await > 0.0,
+        "A hears C's leave beep"
+    );
+    assert!(
+        api.share_from(&b, mb, &BEEP_HZ).await > 0.0,
+        "B hears C's leave beep"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heard_routes_serve_wav_and_refuse_strangers() {
+    let api = Api::new().await;
+    let a = api.join("wav", Some(A_HZ), &[]).await;
+    let b = api.join("wav", Some(B_HZ), &[]).await;
+    listen().await;
+    let wav = api
+        .send("GET", &api.heard_path(&a, "Heard.wav"), &api.account, &[])
+        .await;
+    assert_eq!(wav.status, StatusCode::OK);
+    let parsed = confab_media::wav::Wav::parse(&wav.raw).expect("a WAV file");
+    assert_eq!((parsed.sample_rate, parsed.channels), (8000, 1));
+    assert!(
+        parsed.samples.len() > 8000 / 2,
+        "half a second or more of audio"
+    );
+
+    let unknown = Caller {
+        sid: "CA00000000000000000000000000000000".into(),
+    };
+    let reply = api
+        .send(
+            "GET",
+            &api.heard_path(&unknown, "Heard.json"),
+            &api.account,
+            &[],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    assert_eq!(reply.json["code"], 20404);
+    assert!(reply.json["more_info"].is_string() && reply.json["message"].is_string());
+
+    let store = api.state.store.clone();
+    let other = create_account(store.as_ref(), SidStyle::Twilio, "other")
+        .await
+        .expect("account");
+    let foreign = format!(
+        "/confab/v1/Accounts/{}/Calls/{}/Heard.wav",
+        other.sid, b.sid
+    );
+    let reply = api.send("GET", &foreign, &other, &[]).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::NOT_FOUND,
+        "another account's call"
+    );
+    let reply = api
+        .send("GET", &api.heard_path(&a, "Heard.wav"), &other, &[])
+        .await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    let reply = api
+        .send("POST", &api.heard_path(&a, "Heard.wav"), &api.account, &[])
+        .await;
+    assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
 }

@@ -88,8 +88,10 @@ pub(super) fn spawn(
     let (tx, rx) = mpsc::channel();
     // Built once per thread: the default settings synthesise their own built-in audio, which
     // is then replaced by the runtime's shared copy.
-    let mut mixer_config = MixerConfig::default();
-    mixer_config.builtin = builtin;
+    let mixer_config = MixerConfig {
+        builtin,
+        ..MixerConfig::default()
+    };
     let engine = Engine {
         socket,
         commands: rx,
