@@ -16,6 +16,14 @@ use crate::state::{create_account, AppState};
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    // Claim the data directory and the port before touching any state: a
+    // second server on the same directory would otherwise "recover" (end)
+    // the conferences the first one is running.
+    let _lock = lock_data_dir(&config.data_dir)?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let bound = listener.local_addr()?;
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.database()).await?);
     let media = crate::media::Media::start(&config.media)
         .with_context(|| format!("starting the media threads on {}", config.media.bind))?;
@@ -29,17 +37,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     }
     if store.accounts().await?.is_empty() {
         let account = create_account(store.as_ref(), SidStyle::Twilio, "Default account").await?;
-        print_first_start(&config, &account);
+        print_first_start(bound, &account);
     }
 
     let shutdown = CancellationToken::new();
     tokio::spawn(wait_for_signal(shutdown.clone()));
     let app = crate::app(state);
 
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("binding {}", config.listen))?;
-    println!("confab listening on http://{}", listener.local_addr()?);
+    println!("confab listening on http://{bound}");
     let plain = axum::serve(listener, app.clone())
         .with_graceful_shutdown(shutdown.clone().cancelled_owned());
 
@@ -73,11 +78,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_first_start(config: &Config, account: &confab_core::Account) {
-    let base = format!(
-        "http://{}/2010-04-01/Accounts/{}",
-        config.listen, account.sid
-    );
+fn print_first_start(listen: std::net::SocketAddr, account: &confab_core::Account) {
+    let base = format!("http://{}/2010-04-01/Accounts/{}", listen, account.sid);
     println!("confab: first start; created the default account");
     println!("  Account SID: {}", account.sid);
     println!("  Auth token:  {}", account.auth_token);
@@ -111,4 +113,27 @@ async fn wait_for_signal(shutdown: CancellationToken) {
     let _ = ctrl_c.await;
     tracing::info!("shutting down");
     shutdown.cancel();
+}
+
+/// Takes an exclusive lock on `DIR/confab.lock` for as long as the returned
+/// file lives. `confab accounts` does not take it, so accounts can be added
+/// while the server runs.
+fn lock_data_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    let path = dir.join("confab.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "another confab server is using the data directory {}",
+            dir.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("locking {}", path.display()))
+        }
+    }
 }
