@@ -68,16 +68,14 @@ impl PageRequest {
             None | Some("") => 0,
             Some(raw) => raw
                 .parse::<u64>()
-                .ok()
-                .filter(|n| *n <= 1_000_000)
-                .ok_or_else(|| ApiError::invalid_param("Page", "must be a non-negative integer"))?,
+                .map_err(|_| ApiError::invalid_param("Page", "must be a non-negative integer"))?,
         };
         let token = p
             .text("PageToken")
             .filter(|t| !t.is_empty())
             .map(str::to_owned);
         let cursor = match token.as_deref() {
-            None => Cursor::Offset(page * u64::from(size)),
+            None => Cursor::Offset(page.saturating_mul(u64::from(size))),
             Some(t) => parse_token(t)?,
         };
         Ok(PageRequest {
@@ -144,6 +142,13 @@ mod tests {
             req(&[("PageSize", "2"), ("Page", "3")]).map(|r| r.cursor),
             Ok(Cursor::Offset(6))
         );
+        let huge = req(&[("Page", "18446744073709551615")]).expect("any page index is accepted");
+        assert_eq!(
+            huge.cursor,
+            Cursor::Offset(u64::MAX),
+            "the offset saturates"
+        );
+        assert_eq!(req(&[("Page", "-1")]).unwrap_err().status, 400);
     }
 
     #[test]

@@ -278,7 +278,10 @@ fn page_clause(
         Cursor::Offset(offset) => {
             q.push(
                 &format!(" ORDER BY {order} LIMIT ? OFFSET ?"),
-                [Bind::Int(limit), Bind::Int(*offset as i64)],
+                [
+                    Bind::Int(limit),
+                    Bind::Int(i64::try_from(*offset).unwrap_or(i64::MAX)),
+                ],
             );
             false
         }

@@ -104,12 +104,18 @@ pub(super) fn list_page<T>(
     let size = cx.request.size;
     let index = cx.request.page;
     let count = page.items.len() as u64;
-    let start = index * u64::from(size);
-    let end = if count == 0 { 0 } else { start + count - 1 };
+    let start = index.saturating_mul(u64::from(size));
+    let end = if count == 0 {
+        0
+    } else {
+        start.saturating_add(count - 1)
+    };
     let next = match page.items.last() {
-        Some(last) if page.has_next => {
-            Some(page_uri(cx, index + 1, Some(&token_after(sid_of(last)))))
-        }
+        Some(last) if page.has_next => Some(page_uri(
+            cx,
+            index.saturating_add(1),
+            Some(&token_after(sid_of(last))),
+        )),
         _ => None,
     };
     let previous = match page.items.first() {
