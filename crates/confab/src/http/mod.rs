@@ -5,6 +5,11 @@
 //! Basic credentials against the account in the path, and dispatches on the
 //! resource and method. Doing the routing by hand keeps the optional `.json`
 //! suffix, the two prefixes and the JSON 404/405 errors in one place.
+//!
+//! confab's own resources, which neither vendor has, live under
+//! `/confab/v1/Accounts/{AccountSid}/` with the same credentials and error
+//! bodies: `Calls/{CallSid}/Heard.wav` and `Heard.json`, what a simulated
+//! caller heard.
 
 mod body;
 mod handlers;
