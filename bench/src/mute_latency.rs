@@ -59,7 +59,10 @@ async fn main() -> anyhow::Result<()> {
     };
     let listener = bench.join("sim:listener?silence").await?;
     let talker = bench.join(&format!("sim:talker?tone={TALKER_HZ}")).await?;
-    let conference = talker["conference_sid"].as_str().unwrap_or_default().to_owned();
+    let conference = talker["conference_sid"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let talker_sid = talker["call_sid"].as_str().unwrap_or_default().to_owned();
     let listener_sid = listener["call_sid"].as_str().unwrap_or_default();
     let recording = bench
@@ -73,7 +76,10 @@ async fn main() -> anyhow::Result<()> {
         bench.account.sid
     );
     // Let the conference settle: the talker's jitter buffer fills, the tone reaches the listener.
-    wait_for(&recording, recording.packet_count(), |level| level >= PRESENT_DBFS).await?;
+    wait_for(&recording, recording.packet_count(), |level| {
+        level >= PRESENT_DBFS
+    })
+    .await?;
 
     let mut latencies = Vec::with_capacity(CYCLES);
     let mut failures = 0;
@@ -177,7 +183,10 @@ fn report(latencies: &mut [Duration], failures: usize, bench: &Bench) {
     let target = Duration::from_millis(20) + JitterBufferSize::Large.delay();
     let stats = bench.state.media.stats();
     println!("mute_latency: HTTP 200 of Muted=true -> first frame at a listener without the tone");
-    println!("  cycles:  {} measured, {failures} timed out", latencies.len());
+    println!(
+        "  cycles:  {} measured, {failures} timed out",
+        latencies.len()
+    );
     println!(
         "  p50:     {:6.1} ms   ({:.2} of target)",
         ms(pick(0.5)),

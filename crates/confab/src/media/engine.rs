@@ -72,6 +72,7 @@ pub(super) struct EngineStats {
     ticks: AtomicU64,
     late_ticks: AtomicU64,
     max_lateness_us: AtomicU64,
+    max_work_us: AtomicU64,
     packets_in: AtomicU64,
     packets_out: AtomicU64,
     packets_dropped: AtomicU64,
@@ -350,8 +351,12 @@ impl Engine {
         if lateness > LATE_START || end > next {
             stats.late_ticks.fetch_add(1, Ordering::Relaxed);
         }
-        let micros = u64::try_from(lateness.as_micros()).unwrap_or(u64::MAX);
-        stats.max_lateness_us.fetch_max(micros, Ordering::Relaxed);
+        let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        stats
+            .max_lateness_us
+            .fetch_max(micros(lateness), Ordering::Relaxed);
+        let work = end.saturating_duration_since(start);
+        stats.max_work_us.fetch_max(micros(work), Ordering::Relaxed);
         if end > next + FRAME_DURATION {
             // A whole tick behind (the machine stalled): start afresh rather than burst.
             return end;
@@ -409,6 +414,7 @@ impl EngineStats {
             ticks: sum.ticks + get(&self.ticks),
             late_ticks: sum.late_ticks + get(&self.late_ticks),
             max_lateness_us: sum.max_lateness_us.max(get(&self.max_lateness_us)),
+            max_work_us: sum.max_work_us.max(get(&self.max_work_us)),
             packets_in: sum.packets_in + get(&self.packets_in),
             packets_out: sum.packets_out + get(&self.packets_out),
             packets_dropped: sum.packets_dropped + get(&self.packets_dropped),

@@ -46,6 +46,9 @@ pub use heard::{
 };
 pub use peer::{SimAudio, SimPeer, SimPeers, TONE_DBFS};
 
+/// Receive buffer asked for each media socket.
+const RECV_BUFFER: usize = 4 << 20;
+
 /// Settings of the media runtime.
 #[derive(Debug, Clone)]
 pub struct MediaConfig {
@@ -65,6 +68,8 @@ pub struct MediaStats {
     pub late_ticks: u64,
     /// The largest delay of a tick's start behind its deadline, in microseconds.
     pub max_lateness_us: u64,
+    /// The longest a tick's work took (receive, mix, send), in microseconds.
+    pub max_work_us: u64,
     /// RTP packets received and handed to a jitter buffer.
     pub packets_in: u64,
     /// RTP packets sent.
@@ -130,6 +135,11 @@ impl Media {
         let mut threads = Vec::new();
         for index in 0..config.threads.max(1) {
             let socket = UdpSocket::bind(SocketAddr::new(config.bind, 0))?;
+            // One socket takes every participant's packets: give it room for a burst of a
+            // large conference (the kernel caps this at net.core.rmem_max).
+            if let Err(e) = socket2::SockRef::from(&socket).set_recv_buffer_size(RECV_BUFFER) {
+                tracing::warn!(error = %e, "cannot enlarge the media socket's receive buffer");
+            }
             let addr = socket.local_addr()?;
             let stats = Arc::new(EngineStats::default());
             let commands = engine::spawn(index, socket, builtin.clone(), stats.clone())?;

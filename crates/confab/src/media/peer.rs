@@ -52,6 +52,8 @@ pub struct SimPeer {
     id: u64,
     local: SocketAddr,
     recording: Arc<Recording>,
+    /// Packets sent so far (benchmarks tell the load generator's pace from the server's).
+    sent: Arc<AtomicU64>,
     commands: mpsc::Sender<PeerCommand>,
 }
 
@@ -71,6 +73,7 @@ struct Peer {
     source: Option<AudioSource>,
     out: RtpStream,
     recording: Arc<Recording>,
+    sent: Arc<AtomicU64>,
 }
 
 impl SimPeers {
@@ -93,6 +96,7 @@ impl SimPeers {
         socket.set_nonblocking(true)?;
         let local = socket.local_addr()?;
         let recording = Arc::new(Recording::default());
+        let sent = Arc::new(AtomicU64::new(0));
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let peer = Peer {
             socket,
@@ -101,12 +105,14 @@ impl SimPeers {
             source: None,
             out: RtpStream::new(),
             recording: recording.clone(),
+            sent: sent.clone(),
         };
         let _ = self.commands.send(PeerCommand::Add(id, Box::new(peer)));
         Ok(SimPeer {
             id,
             local,
             recording,
+            sent,
             commands: self.commands.clone(),
         })
     }
@@ -121,6 +127,11 @@ impl SimPeer {
     /// Starts sending to `remote` (the conference's media address) from the next 20 ms tick.
     pub fn connect(&self, remote: SocketAddr) {
         let _ = self.commands.send(PeerCommand::Connect(self.id, remote));
+    }
+
+    /// RTP packets the caller has sent.
+    pub fn sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
     }
 
     /// What the caller has heard so far.
@@ -155,10 +166,7 @@ fn run(commands: &mpsc::Receiver<PeerCommand>) {
                 Err(mpsc::TryRecvError::Disconnected) => return,
             }
         }
-        for peer in peers.values_mut() {
-            peer.receive(&mut buf);
-            peer.send(&mut buf);
-        }
+        serve_tick(&mut peers, &mut buf, deadline);
         deadline += FRAME_DURATION;
         let now = Instant::now();
         if now > deadline + FRAME_DURATION {
@@ -167,6 +175,35 @@ fn run(commands: &mpsc::Receiver<PeerCommand>) {
         wait_until(&mut peers, &mut buf, deadline);
     }
 }
+
+/// Receives and sends for every caller in this tick. Many callers are spread over
+/// [`SLICES`] slices of the tick, as real phones' packets are spread in time: sending them all
+/// in one burst would overflow the server's socket buffer for no reason a real network has.
+fn serve_tick(peers: &mut HashMap<u64, Peer>, buf: &mut [u8], tick: Instant) {
+    if peers.len() <= PRECISE_PEERS {
+        for peer in peers.values_mut() {
+            peer.receive(buf);
+            peer.send(buf);
+        }
+        return;
+    }
+    let per_slice = peers.len().div_ceil(SLICES);
+    let mut slice = 0;
+    for (index, peer) in peers.values_mut().enumerate() {
+        if index == (slice + 1) * per_slice {
+            slice += 1;
+            let at = tick + FRAME_DURATION * slice as u32 / SLICES as u32;
+            if let Some(wait) = at.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+        }
+        peer.receive(buf);
+        peer.send(buf);
+    }
+}
+
+/// Slices of a tick over which many callers' packets are spread.
+const SLICES: usize = 10;
 
 /// Sleeps until `deadline`. With few callers it naps in short slices and records what
 /// arrives meanwhile, so arrival times are exact to a slice (the mute-latency benchmark reads
@@ -248,7 +285,9 @@ impl Peer {
         let mut payload = [0u8; FRAME_SAMPLES];
         Codec::Pcmu.encode(&pcm, &mut payload);
         if let Some(len) = self.out.write(Codec::Pcmu, &payload, buf) {
-            let _ = self.socket.send_to(&buf[..len], remote);
+            if self.socket.send_to(&buf[..len], remote).is_ok() {
+                self.sent.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 }
