@@ -429,8 +429,14 @@ async fn list_filters_and_pages_carry_the_filters() {
         (too_big.status.as_u16(), too_big.json["code"].as_u64()),
         (400, Some(20007))
     );
-    let far = api.get(&format!("{list}?Page=18446744073709551615&PageSize=1000")).await;
-    assert_eq!(far.status, StatusCode::OK, "a huge page index is an empty page, not a crash");
+    let far = api
+        .get(&format!("{list}?Page=18446744073709551615&PageSize=1000"))
+        .await;
+    assert_eq!(
+        far.status,
+        StatusCode::OK,
+        "a huge page index is an empty page, not a crash"
+    );
     assert_eq!(far.json["participants"].as_array().map(Vec::len), Some(0));
     let bad_token = api.get(&format!("{list}?PageToken=nonsense")).await;
     assert_eq!(bad_token.json["code"], 21481);
