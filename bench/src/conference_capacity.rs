@@ -29,7 +29,7 @@ use confab::media::{Media, MediaConfig, SimAudio, SimPeer};
 use confab_media::{Codec, JitterBufferSize, MixerCommand, MixerParticipantId};
 
 /// Conference sizes tried, smallest first.
-const SIZES: [usize; 10] = [10, 25, 50, 100, 200, 400, 600, 800, 1200, 1600];
+const SIZES: [usize; 11] = [10, 25, 50, 100, 200, 400, 500, 600, 800, 1200, 1600];
 
 /// Audio before the measurement starts (jitter buffers fill, sockets warm up).
 const WARM_UP: Duration = Duration::from_millis(700);

@@ -25,6 +25,8 @@ pub struct FileConfig {
     pub media_threads: Option<usize>,
     /// Address the RTP sockets bind to.
     pub media_bind: Option<String>,
+    /// Directory of the WAV files simulated callers may play.
+    pub sim_audio_dir: Option<PathBuf>,
 }
 
 /// What was given on the command line or in the environment.
@@ -51,8 +53,12 @@ pub struct ServeArgs {
     /// IP address the RTP sockets bind to [default: 127.0.0.1].
     #[arg(long, env = "CONFAB_MEDIA_BIND")]
     pub media_bind: Option<String>,
+    /// Directory of the WAV files `sim:NAME?file=PATH` may play; PATH is resolved inside it
+    /// [default: DATA_DIR/sim-audio].
+    #[arg(long, env = "CONFAB_SIM_AUDIO_DIR")]
+    pub sim_audio_dir: Option<PathBuf>,
     /// A TOML file with the same settings (data_dir, listen, tls_listen, tls_cert, tls_key,
-    /// media_threads, media_bind).
+    /// media_threads, media_bind, sim_audio_dir).
     #[arg(long, env = "CONFAB_CONFIG")]
     pub config: Option<PathBuf>,
 }
@@ -113,6 +119,11 @@ impl Config {
                 .parse()
                 .with_context(|| format!("{bind:?} is not an IP address for the media sockets"))?;
         }
+        media.sim_audio_dir = Some(
+            args.sim_audio_dir
+                .or(file.sim_audio_dir)
+                .unwrap_or_else(|| data_dir.join("sim-audio")),
+        );
         Ok(Config {
             data_dir,
             listen,

@@ -8,11 +8,25 @@
 //! the call is placed: the conference connects it when the call joins and
 //! drops it when the call leaves. What it heard stays available under the
 //! call SID (`Calls/{CallSid}/Heard.wav` and `Heard.json`).
+//!
+//! # Files
+//!
+//! `sim:NAME?file=PATH` plays a WAV file from the server's disk, so PATH is confined to the
+//! sim-audio directory ([`MediaConfig::sim_audio_dir`](crate::media::MediaConfig)): it is
+//! resolved relative to it, canonicalized (following every symlink), and refused unless the
+//! result is a regular file inside the directory. The check is done by the HTTP handler before
+//! the participant is created ([`confine_file`]), which answers 400 with one message whatever
+//! the reason, so the API tells nothing about files outside the directory; the call then plays
+//! the canonical path.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use confab_core::endpoint::{SimAnswer, SimSpec};
+use confab_core::endpoint::{Endpoint, SimAnswer, SimSpec};
+use confab_core::error::codes;
+use confab_core::request::CreateParticipant;
 use confab_core::room::CallProgress;
+use confab_core::ApiError;
 use confab_core::Sid;
 
 use crate::conference::{Command, Handle};
@@ -40,6 +54,36 @@ pub fn media_peer(media: &Media, spec: &SimSpec, account: &Sid, call_sid: &Sid) 
             None
         }
     }
+}
+
+/// Checks that a simulated caller's `file=PATH` names a file inside `dir` (see the module docs)
+/// and makes the request play its canonical path; other requests pass unchanged.
+pub fn confine_file(create: &mut CreateParticipant, dir: Option<&Path>) -> Result<(), ApiError> {
+    let Endpoint::Sim(spec) = &mut create.endpoint else {
+        return Ok(());
+    };
+    let confab_core::endpoint::SimAudio::File(requested) = &mut spec.audio else {
+        return Ok(());
+    };
+    let Some(file) = dir.and_then(|dir| file_inside(dir, requested)) else {
+        tracing::warn!(file = %requested, "simulated caller's file refused: not in the sim-audio directory");
+        return Err(ApiError::invalid(
+            codes::INVALID_TO,
+            format!(
+                "Invalid To: file {requested:?} is not a file in the server's sim-audio directory"
+            ),
+        ));
+    };
+    *requested = file.to_string_lossy().into_owned();
+    Ok(())
+}
+
+/// `requested` resolved inside `dir`, if it is a regular file there after following symlinks.
+fn file_inside(dir: &Path, requested: &str) -> Option<PathBuf> {
+    let root = dir.canonicalize().ok()?;
+    // Joining an absolute path replaces the root: it is then accepted only if it is inside.
+    let file = root.join(requested).canonicalize().ok()?;
+    (file.starts_with(&root) && file.is_file()).then_some(file)
 }
 
 /// Starts the call leg of a simulated caller.
@@ -71,4 +115,76 @@ pub fn place(conference: Handle, call_sid: Sid, spec: SimSpec, timeout_secs: u32
             let _ = report(CallProgress::HungUp).await;
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_are_confined_to_the_directory() {
+        let outer = tempfile::tempdir().expect("tempdir");
+        let dir = outer.path().join("sim-audio");
+        std::fs::create_dir_all(dir.join("sub")).expect("dirs");
+        std::fs::write(dir.join("a.wav"), b"x").expect("file");
+        std::fs::write(dir.join("sub/b.wav"), b"x").expect("file");
+        std::fs::write(outer.path().join("x.wav"), b"x").expect("file");
+        let inside = |p: &str| file_inside(&dir, p);
+        assert!(inside("a.wav").is_some());
+        assert!(inside("sub/b.wav").is_some());
+        assert!(inside("sub/../a.wav").is_some());
+        let absolute = dir.join("a.wav");
+        assert!(inside(&absolute.to_string_lossy()).is_some());
+        assert!(inside("../x.wav").is_none());
+        assert!(inside("/etc/passwd").is_none());
+        assert!(inside(&outer.path().join("x.wav").to_string_lossy()).is_none());
+        assert!(inside("missing.wav").is_none());
+        assert!(inside("sub").is_none(), "a directory is no file");
+        assert!(inside("").is_none());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlinks_out_of_the_directory_are_refused() {
+        let outer = tempfile::tempdir().expect("tempdir");
+        let dir = outer.path().join("sim-audio");
+        std::fs::create_dir_all(&dir).expect("dir");
+        std::fs::write(outer.path().join("x.wav"), b"x").expect("file");
+        std::fs::write(dir.join("a.wav"), b"x").expect("file");
+        std::os::unix::fs::symlink(outer.path().join("x.wav"), dir.join("out.wav"))
+            .expect("symlink");
+        std::os::unix::fs::symlink(dir.join("a.wav"), dir.join("in.wav")).expect("symlink");
+        assert!(file_inside(&dir, "out.wav").is_none());
+        assert_eq!(
+            file_inside(&dir, "in.wav"),
+            dir.join("a.wav").canonicalize().ok()
+        );
+    }
+
+    #[test]
+    fn requests_get_the_canonical_path_or_a_400() {
+        let create = |to: &str| {
+            let pairs = [("From", "+15550100"), ("To", to)].map(|(k, v)| (k.into(), v.into()));
+            CreateParticipant::parse(&confab_core::params::Params::from_pairs(pairs))
+                .expect("valid request")
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("a.wav"), b"x").expect("file");
+        let mut tone = create("sim:t?tone=440");
+        assert!(confine_file(&mut tone, None).is_ok(), "no file, no check");
+        let mut ok = create("sim:f?file=a.wav");
+        assert!(confine_file(&mut ok, Some(dir.path())).is_ok());
+        let Endpoint::Sim(spec) = &ok.endpoint else {
+            panic!("a sim endpoint");
+        };
+        let want = dir.path().join("a.wav").canonicalize().expect("canonical");
+        let played = confab_core::endpoint::SimAudio::File(want.to_string_lossy().into_owned());
+        assert_eq!(spec.audio, played);
+        for to in ["sim:f?file=/etc/passwd", "sim:f?file=../x.wav"] {
+            let error = confine_file(&mut create(to), Some(dir.path())).expect_err(to);
+            assert_eq!((error.status, error.code), (400, codes::INVALID_TO), "{to}");
+        }
+        let error = confine_file(&mut create("sim:f?file=a.wav"), None).expect_err("no dir");
+        assert_eq!(error.code, codes::INVALID_TO);
+    }
 }

@@ -253,7 +253,8 @@ async fn create_participant(
     req: &ApiRequest,
     segment: &str,
 ) -> Result<Response, ApiError> {
-    let create = CreateParticipant::parse(&req.params)?;
+    let mut create = CreateParticipant::parse(&req.params)?;
+    crate::sim::confine_file(&mut create, state.media.sim_audio_dir())?;
     let participant = state.add_participant(&req.account, segment, create).await?;
     Ok((
         StatusCode::CREATED,

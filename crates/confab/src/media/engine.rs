@@ -19,7 +19,6 @@
 //! are counted and dropped: the network is untrusted and nothing it sends may stop the thread.
 
 use std::collections::HashMap;
-use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
@@ -32,6 +31,7 @@ use confab_media::{
     Playout, RtpPacket, SeqNo, Ssrc, FRAME_DURATION, FRAME_SAMPLES,
 };
 
+use super::batch::{Inbox, Outbox, BATCH};
 use super::MediaStats;
 
 /// How far behind its deadline a tick may start before it counts as late.
@@ -39,9 +39,6 @@ pub(super) const LATE_START: Duration = Duration::from_millis(5);
 
 /// Longest nap between two drains of the socket while waiting for the next tick.
 const NAP: Duration = Duration::from_millis(2);
-
-/// Largest datagram read; RTP over UDP on a LAN stays far below.
-const MAX_DATAGRAM: usize = 2048;
 
 /// What a conference actor asks of its media thread.
 pub(super) enum EngineCommand {
@@ -93,20 +90,24 @@ pub(super) fn spawn(
         builtin,
         ..MixerConfig::default()
     };
-    let engine = Engine {
-        socket,
-        commands: rx,
-        mixer_config,
-        stats,
-        conferences: HashMap::new(),
-        by_remote: HashMap::new(),
-        legs: 0,
-        recv_buf: vec![0; MAX_DATAGRAM],
-        send_buf: vec![0; MAX_DATAGRAM],
-    };
     std::thread::Builder::new()
         .name(format!("confab-media-{index}"))
-        .spawn(move || engine.run())?;
+        .spawn(move || {
+            // The batch buffers hold the kernel's raw message headers, which may not cross
+            // threads: they are made on the thread that uses them.
+            let engine = Engine {
+                socket,
+                commands: rx,
+                mixer_config,
+                stats,
+                conferences: HashMap::new(),
+                by_remote: HashMap::new(),
+                legs: 0,
+                inbox: Inbox::new(),
+                outbox: Outbox::new(),
+            };
+            engine.run();
+        })?;
     Ok(tx)
 }
 
@@ -123,8 +124,10 @@ struct Engine {
     by_remote: HashMap<SocketAddr, (u64, MixerParticipantId)>,
     /// Connected participants over all conferences; zero means the thread may sleep.
     legs: usize,
-    recv_buf: Vec<u8>,
-    send_buf: Vec<u8>,
+    /// Datagrams read, a batch at a time.
+    inbox: Inbox,
+    /// The tick's outgoing RTP, sent a batch at a time.
+    outbox: Outbox,
 }
 
 /// One conference: its mixer and its participants' RTP state.
@@ -263,43 +266,32 @@ impl Engine {
 
     /// Reads every datagram waiting on the socket into its participant's jitter buffer.
     fn receive(&mut self, now: Instant) {
+        let Engine {
+            socket,
+            inbox,
+            conferences,
+            by_remote,
+            stats,
+            ..
+        } = self;
         loop {
-            let (len, from) = match self.socket.recv_from(&mut self.recv_buf) {
-                Ok(received) => received,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-                // ICMP errors reported for earlier sends, signals: nothing lost, go on later.
-                Err(_) => return,
-            };
-            let accepted = self.accept(now, len, from);
-            let counter = if accepted {
-                &self.stats.packets_in
-            } else {
-                &self.stats.packets_dropped
-            };
-            counter.fetch_add(1, Ordering::Relaxed);
+            let count = inbox.receive(socket);
+            let mut accepted = 0;
+            for index in 0..count {
+                let Some((datagram, from)) = inbox.datagram(index) else {
+                    break;
+                };
+                if accept(conferences, by_remote, now, datagram, from) {
+                    accepted += 1;
+                }
+            }
+            stats.packets_in.fetch_add(accepted, Ordering::Relaxed);
+            let dropped = count as u64 - accepted;
+            stats.packets_dropped.fetch_add(dropped, Ordering::Relaxed);
+            if count < BATCH {
+                return;
+            }
         }
-    }
-
-    /// Hands one datagram to its jitter buffer; false if it is dropped.
-    fn accept(&mut self, now: Instant, len: usize, from: SocketAddr) -> bool {
-        let Some(&(key, id)) = self.by_remote.get(&from) else {
-            return false;
-        };
-        let Some(leg) = self
-            .conferences
-            .get_mut(&key)
-            .and_then(|mix| mix.legs.get_mut(&id))
-        else {
-            return false;
-        };
-        let Ok(packet) = RtpPacket::parse(&self.recv_buf[..len]) else {
-            return false;
-        };
-        if Codec::from_payload_type(packet.payload_type) != Some(leg.codec) {
-            return false;
-        }
-        leg.jitter.handle_packet(now, &packet);
-        true
     }
 
     /// Mixes one frame in every conference with participants and sends it.
@@ -307,7 +299,7 @@ impl Engine {
         let Engine {
             socket,
             conferences,
-            send_buf,
+            outbox,
             stats,
             ..
         } = self;
@@ -328,17 +320,16 @@ impl Engine {
                 let Some(leg) = mix.legs.get_mut(&id) else {
                     continue;
                 };
-                let Some(len) = leg.out.write(leg.codec, output.payload(), send_buf) else {
+                let Some(len) = leg.out.write(leg.codec, output.payload(), outbox.slot()) else {
                     continue;
                 };
-                if socket.send_to(&send_buf[..len], leg.remote).is_ok() {
-                    sent += 1;
-                }
+                sent += outbox.push(socket, len, leg.remote);
             }
             while let Some(event) = mix.mixer.poll_event() {
                 tracing::trace!(?event, "mixer event");
             }
         }
+        sent += outbox.flush(socket);
         stats.packets_out.fetch_add(sent, Ordering::Relaxed);
     }
 
@@ -375,6 +366,33 @@ impl Engine {
             self.receive(Instant::now());
         }
     }
+}
+
+/// Hands one datagram to its participant's jitter buffer; false if it is dropped.
+fn accept(
+    conferences: &mut HashMap<u64, ConferenceMix>,
+    by_remote: &HashMap<SocketAddr, (u64, MixerParticipantId)>,
+    now: Instant,
+    datagram: &[u8],
+    from: SocketAddr,
+) -> bool {
+    let Some(&(key, id)) = by_remote.get(&from) else {
+        return false;
+    };
+    let Some(leg) = conferences
+        .get_mut(&key)
+        .and_then(|mix| mix.legs.get_mut(&id))
+    else {
+        return false;
+    };
+    let Ok(packet) = RtpPacket::parse(datagram) else {
+        return false;
+    };
+    if Codec::from_payload_type(packet.payload_type) != Some(leg.codec) {
+        return false;
+    }
+    leg.jitter.handle_packet(now, &packet);
+    true
 }
 
 impl RtpStream {

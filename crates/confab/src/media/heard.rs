@@ -5,7 +5,11 @@
 //!
 //! A recording keeps at most [`MAX_RECORDING`] of audio (later audio is not kept), and the
 //! store keeps the recordings of the last [`RETAINED_CALLS`] simulated calls, oldest dropped
-//! first, so a long-running server does not grow without end.
+//! first, so a long-running server does not grow without end. Their samples together are held
+//! to [`MAX_RETAINED_BYTES`] too: each time a recording is added, the oldest recordings of
+//! calls that have ended are dropped until the total fits. Recordings of calls still running
+//! are never dropped (each is bounded by its own limit), so between two additions the total
+//! can only exceed the bound by what the running calls record meanwhile.
 //!
 //! # Summary
 //!
@@ -18,6 +22,7 @@
 //! the call runs.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -31,6 +36,9 @@ pub const MAX_RECORDING: Duration = Duration::from_secs(600);
 
 /// Recordings kept after their calls, newest first.
 pub const RETAINED_CALLS: usize = 1000;
+
+/// Memory the kept recordings' samples may take together (256 MiB: about 4.6 hours of audio).
+pub const MAX_RETAINED_BYTES: usize = 256 << 20;
 
 /// Length of one summary window.
 pub const WINDOW_MS: usize = 100;
@@ -54,6 +62,8 @@ const MAX_SAMPLES: usize = MAX_RECORDING.as_secs() as usize * SAMPLE_RATE as usi
 #[derive(Debug, Default)]
 pub struct Recording {
     inner: Mutex<RecordingSnapshot>,
+    /// Set when the call ended: only then may the store drop the recording for room.
+    finished: AtomicBool,
 }
 
 /// A copy of a recording.
@@ -66,9 +76,11 @@ pub struct RecordingSnapshot {
 }
 
 /// The recordings of recent simulated calls, by call SID.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct HeardStore {
     inner: Mutex<Retained>,
+    /// Samples the kept recordings may hold together.
+    max_samples: usize,
 }
 
 #[derive(Debug, Default)]
@@ -89,6 +101,16 @@ impl Recording {
         let start = r.samples.len();
         r.packets.push((at, start));
         r.samples.extend_from_slice(samples);
+    }
+
+    /// Marks the call ended: the recording is complete and may be dropped for room.
+    pub fn finish(&self) {
+        self.finished.store(true, Ordering::Relaxed);
+    }
+
+    /// Samples recorded so far.
+    pub fn sample_count(&self) -> usize {
+        lock(&self.inner).samples.len()
     }
 
     /// A copy of what was heard so far.
@@ -119,8 +141,25 @@ impl Recording {
     }
 }
 
+impl Default for HeardStore {
+    fn default() -> Self {
+        Self::with_limit(MAX_RETAINED_BYTES / size_of::<i16>())
+    }
+}
+
 impl HeardStore {
-    /// Keeps `recording` as what call `call_sid` of `account_sid` hears.
+    /// A store whose recordings hold at most `max_samples` samples together (see the module
+    /// docs for when this is enforced).
+    pub fn with_limit(max_samples: usize) -> Self {
+        Self {
+            inner: Mutex::default(),
+            max_samples,
+        }
+    }
+
+    /// Keeps `recording` as what call `call_sid` of `account_sid` hears, dropping the oldest
+    /// recordings beyond [`RETAINED_CALLS`] and the oldest finished ones beyond the store's
+    /// memory bound.
     pub fn insert(&self, account_sid: &str, call_sid: &str, recording: Arc<Recording>) {
         let mut store = lock(&self.inner);
         let value = (account_sid.to_owned(), recording);
@@ -132,6 +171,7 @@ impl HeardStore {
                 store.by_call.remove(&oldest);
             }
         }
+        store.trim(self.max_samples);
     }
 
     /// The recording of a simulated call of `account_sid`; `None` for other accounts' calls.
@@ -139,6 +179,33 @@ impl HeardStore {
         let store = lock(&self.inner);
         let (owner, recording) = store.by_call.get(call_sid)?;
         (owner == account_sid).then(|| recording.clone())
+    }
+}
+
+impl Retained {
+    /// Drops the oldest finished recordings until all hold at most `max_samples` together.
+    fn trim(&mut self, max_samples: usize) {
+        let size = |sid: &String| self.by_call.get(sid).map_or(0, |(_, r)| r.sample_count());
+        let mut total: usize = self.order.iter().map(size).sum();
+        if total <= max_samples {
+            return;
+        }
+        let mut kept = VecDeque::with_capacity(self.order.len());
+        while let Some(sid) = self.order.pop_front() {
+            let finished = self
+                .by_call
+                .get(&sid)
+                .is_some_and(|(_, r)| r.finished.load(Ordering::Relaxed));
+            if total > max_samples && finished {
+                total -= self
+                    .by_call
+                    .remove(&sid)
+                    .map_or(0, |(_, r)| r.sample_count());
+                continue;
+            }
+            kept.push_back(sid);
+        }
+        self.order = kept;
     }
 }
 
@@ -311,6 +378,42 @@ mod tests {
         assert!(store.get("AC1", "CA0").is_none());
         assert!(store.get("AC1", "CA5").is_some());
         assert!(store.get("AC2", "CA5").is_none());
+    }
+
+    #[test]
+    fn store_drops_the_oldest_finished_recordings_beyond_its_memory() {
+        let store = HeardStore::with_limit(1000);
+        let recording = |samples: usize, finished: bool| {
+            let r = Arc::new(Recording::default());
+            r.push(Instant::now(), &vec![1; samples]);
+            if finished {
+                r.finish();
+            }
+            r
+        };
+        store.insert("AC1", "CA-live", recording(400, false));
+        store.insert("AC1", "CA1", recording(300, true));
+        store.insert("AC1", "CA2", recording(300, true));
+        assert!(store.get("AC1", "CA1").is_some(), "1000 samples fit");
+        store.insert("AC1", "CA3", recording(300, true));
+        assert!(
+            store.get("AC1", "CA-live").is_some(),
+            "a running call is kept"
+        );
+        assert!(
+            store.get("AC1", "CA1").is_none(),
+            "the oldest finished one goes"
+        );
+        assert!(store.get("AC1", "CA2").is_some());
+        assert!(store.get("AC1", "CA3").is_some());
+        store.insert("AC1", "CA4", recording(900, true));
+        assert!(store.get("AC1", "CA2").is_none());
+        assert!(store.get("AC1", "CA3").is_none());
+        assert!(
+            store.get("AC1", "CA4").is_none(),
+            "even the newest, if it alone is too big"
+        );
+        assert!(store.get("AC1", "CA-live").is_some());
     }
 
     #[test]

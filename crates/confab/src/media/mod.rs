@@ -28,11 +28,13 @@
 //! All the protocol work (RTP parsing and writing, jitter buffering, mixing, G.711) is done by
 //! `confab_media`; this module only moves bytes and time.
 
+mod batch;
 mod engine;
 mod heard;
 mod peer;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -41,8 +43,8 @@ use confab_media::{BuiltinAudio, Codec, JitterBufferSize, MixerCommand, MixerPar
 
 use engine::{EngineCommand, EngineStats};
 pub use heard::{
-    summary, wav_bytes, HeardStore, Recording, RecordingSnapshot, MAX_RECORDING, RETAINED_CALLS,
-    TONE_FLOOR_DBFS, WINDOW_MS,
+    summary, wav_bytes, HeardStore, Recording, RecordingSnapshot, MAX_RECORDING,
+    MAX_RETAINED_BYTES, RETAINED_CALLS, TONE_FLOOR_DBFS, WINDOW_MS,
 };
 pub use peer::{SimAudio, SimPeer, SimPeers, TONE_DBFS};
 
@@ -56,6 +58,8 @@ pub struct MediaConfig {
     pub threads: usize,
     /// Address the media sockets bind to (port chosen by the system).
     pub bind: IpAddr,
+    /// The only directory whose WAV files simulated callers may play; `None`: no files at all.
+    pub sim_audio_dir: Option<PathBuf>,
 }
 
 /// Counters over all media threads since start.
@@ -90,6 +94,8 @@ pub struct Media {
     sims: SimPeers,
     /// What simulated callers heard, kept after their calls end.
     heard: Arc<HeardStore>,
+    /// See [`MediaConfig::sim_audio_dir`].
+    sim_audio_dir: Option<PathBuf>,
 }
 
 /// A way to reach one media thread.
@@ -124,6 +130,7 @@ impl Default for MediaConfig {
         Self {
             threads: cores.min(2),
             bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            sim_audio_dir: None,
         }
     }
 }
@@ -157,6 +164,7 @@ impl Media {
             builtin,
             sims: SimPeers::start(config.bind)?,
             heard,
+            sim_audio_dir: config.sim_audio_dir.clone(),
         })
     }
 
@@ -182,6 +190,11 @@ impl Media {
     /// The simulated callers.
     pub fn sims(&self) -> &SimPeers {
         &self.sims
+    }
+
+    /// The directory simulated callers' files must be in; `None` if they may play none.
+    pub fn sim_audio_dir(&self) -> Option<&Path> {
+        self.sim_audio_dir.as_deref()
     }
 
     /// What simulated callers heard.

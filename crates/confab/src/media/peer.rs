@@ -11,7 +11,6 @@
 //! [`Recording`] lives on in the [`HeardStore`](super::HeardStore).
 
 use std::collections::HashMap;
-use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,6 +20,7 @@ use std::time::{Duration, Instant};
 use confab_media::tone::dbfs_to_amplitude;
 use confab_media::{AudioSource, Codec, RtpPacket, FRAME_DURATION, FRAME_SAMPLES, SILENT_FRAME};
 
+use super::batch::{Inbox, BATCH};
 use super::engine::RtpStream;
 use super::heard::Recording;
 
@@ -142,6 +142,7 @@ impl SimPeer {
 
 impl Drop for SimPeer {
     fn drop(&mut self) {
+        self.recording.finish();
         let _ = self.commands.send(PeerCommand::Remove(self.id));
     }
 }
@@ -150,6 +151,7 @@ impl Drop for SimPeer {
 fn run(commands: &mpsc::Receiver<PeerCommand>) {
     let mut peers: HashMap<u64, Peer> = HashMap::new();
     let mut buf = vec![0u8; 2048];
+    let mut inbox = Inbox::new();
     let mut deadline = Instant::now();
     loop {
         if !peers.values().any(|p| p.remote.is_some()) {
@@ -166,23 +168,23 @@ fn run(commands: &mpsc::Receiver<PeerCommand>) {
                 Err(mpsc::TryRecvError::Disconnected) => return,
             }
         }
-        serve_tick(&mut peers, &mut buf, deadline);
+        serve_tick(&mut peers, &mut inbox, &mut buf, deadline);
         deadline += FRAME_DURATION;
         let now = Instant::now();
         if now > deadline + FRAME_DURATION {
             deadline = now;
         }
-        wait_until(&mut peers, &mut buf, deadline);
+        wait_until(&mut peers, &mut inbox, deadline);
     }
 }
 
 /// Receives and sends for every caller in this tick. Many callers are spread over
 /// [`SLICES`] slices of the tick, as real phones' packets are spread in time: sending them all
 /// in one burst would overflow the server's socket buffer for no reason a real network has.
-fn serve_tick(peers: &mut HashMap<u64, Peer>, buf: &mut [u8], tick: Instant) {
+fn serve_tick(peers: &mut HashMap<u64, Peer>, inbox: &mut Inbox, buf: &mut [u8], tick: Instant) {
     if peers.len() <= PRECISE_PEERS {
         for peer in peers.values_mut() {
-            peer.receive(buf);
+            peer.receive(inbox);
             peer.send(buf);
         }
         return;
@@ -197,7 +199,7 @@ fn serve_tick(peers: &mut HashMap<u64, Peer>, buf: &mut [u8], tick: Instant) {
                 std::thread::sleep(wait);
             }
         }
-        peer.receive(buf);
+        peer.receive(inbox);
         peer.send(buf);
     }
 }
@@ -209,7 +211,7 @@ const SLICES: usize = 10;
 /// arrives meanwhile, so arrival times are exact to a slice (the mute-latency benchmark reads
 /// them); with many, polling every socket per slice would cost more than the media itself, so
 /// they are read once per tick.
-fn wait_until(peers: &mut HashMap<u64, Peer>, buf: &mut [u8], deadline: Instant) {
+fn wait_until(peers: &mut HashMap<u64, Peer>, inbox: &mut Inbox, deadline: Instant) {
     let nap = if peers.len() <= PRECISE_PEERS {
         Duration::from_millis(2)
     } else {
@@ -223,7 +225,7 @@ fn wait_until(peers: &mut HashMap<u64, Peer>, buf: &mut [u8], deadline: Instant)
         std::thread::sleep((deadline - now).min(nap));
         if nap < FRAME_DURATION {
             for peer in peers.values_mut() {
-                peer.receive(buf);
+                peer.receive(inbox);
             }
         }
     }
@@ -249,28 +251,32 @@ fn apply(peers: &mut HashMap<u64, Peer>, command: PeerCommand) {
 }
 
 impl Peer {
-    /// Records every datagram waiting on the socket.
-    fn receive(&mut self, buf: &mut [u8]) {
+    /// Records every datagram waiting on the socket, usually in one system call.
+    fn receive(&mut self, inbox: &mut Inbox) {
         if self.remote.is_none() {
             return;
         }
         let mut pcm = SILENT_FRAME;
         loop {
-            let len = match self.socket.recv_from(buf) {
-                Ok((len, _)) => len,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-                Err(_) => return,
-            };
+            let count = inbox.receive(&self.socket);
             let now = Instant::now();
-            let Ok(packet) = RtpPacket::parse(&buf[..len]) else {
-                continue;
-            };
-            let Some(codec) = Codec::from_payload_type(packet.payload_type) else {
-                continue;
-            };
-            let n = packet.payload.len().min(FRAME_SAMPLES);
-            codec.decode(&packet.payload[..n], &mut pcm[..n]);
-            self.recording.push(now, &pcm[..n]);
+            for index in 0..count {
+                let Some((datagram, _)) = inbox.datagram(index) else {
+                    break;
+                };
+                let Ok(packet) = RtpPacket::parse(datagram) else {
+                    continue;
+                };
+                let Some(codec) = Codec::from_payload_type(packet.payload_type) else {
+                    continue;
+                };
+                let n = packet.payload.len().min(FRAME_SAMPLES);
+                codec.decode(&packet.payload[..n], &mut pcm[..n]);
+                self.recording.push(now, &pcm[..n]);
+            }
+            if count < BATCH {
+                return;
+            }
         }
     }
 

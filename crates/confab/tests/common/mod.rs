@@ -46,6 +46,9 @@ const CONFAB_ENV: &[&str] = &[
     "CONFAB_TLS_KEY",
     "CONFAB_CONFIG",
     "CONFAB_LOG",
+    "CONFAB_MEDIA_THREADS",
+    "CONFAB_MEDIA_BIND",
+    "CONFAB_SIM_AUDIO_DIR",
 ];
 
 /// An account's credentials.
