@@ -13,7 +13,10 @@
 //! noisy machine falls on both alike. It reports throughput, p50 and p99
 //! latency, and the ratios; it also reports the CPU each side and the load
 //! generator spent per request, because on a small machine all three compete
-//! for the same cores. Figures, not pass/fail: this is not a test.
+//! for the same cores, and the server's CPU with no load at all (simulated
+//! callers carry media). Group commit shows against one run with a single
+//! connection, where every update waits for a commit of its own. Figures,
+//! not pass/fail: this is not a test.
 //!
 //! Run: `cargo build --release -p confab && cargo run --release -p
 //! confab-bench --bin api_throughput [-- --conns 32,64 --rounds 3
@@ -29,7 +32,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use axum::extract::{Path as UrlPath, State};
+use axum::extract::Path as UrlPath;
 use axum::http::{HeaderMap, StatusCode};
 use axum::{Form, Json, Router};
 use base64::Engine;
@@ -120,7 +123,6 @@ impl Settings {
 
 async fn run(settings: Settings, bare_addr: SocketAddr) -> anyhow::Result<()> {
     let data = tempfile::tempdir()?;
-    let fsync = fsync_latency(data.path())?;
     let mut server = Server::start(data.path()).await?;
     let participants = server.populate(&settings).await?;
     let confab = Arc::new(Target::new(
@@ -144,14 +146,22 @@ async fn run(settings: Settings, bare_addr: SocketAddr) -> anyhow::Result<()> {
         data.path().display(),
         std::thread::available_parallelism().map_or(0, |n| n.get()),
     );
+    let idle = idle_cores(server.pid).await?;
     println!(
-        "fsync: fdatasync of a 4 KiB append in the data dir takes {:.2} ms (median of {FSYNC_PROBES})",
-        ms(fsync)
+        "confab idle: {:.0}% of a core with no API load (the simulated callers' media)",
+        idle * 100.0
+    );
+    let serial = one_at_a_time(&confab, server.pid).await?;
+    let (serial50, _) = serial.percentiles();
+    println!(
+        "one update at a time (a commit each, as without group commit): {:.0} updates/s, p50 {:.2}ms",
+        serial.rate(),
+        ms(serial50),
     );
     for &conns in &settings.conns {
         let result = compare(&settings, conns, &confab, &bare, server.pid).await;
         match result {
-            Ok(pair) => report(conns, &settings, &pair, fsync),
+            Ok(pair) => report(conns, &settings, &pair, serial.rate(), idle),
             Err(e) => println!("C={conns}: failed: {e:#}"),
         }
     }
@@ -190,7 +200,7 @@ async fn compare(
     Ok(pair)
 }
 
-fn report(conns: usize, settings: &Settings, pair: &Pair, fsync: Duration) {
+fn report(conns: usize, settings: &Settings, pair: &Pair, serial_rate: f64, idle: f64) {
     let (c, b) = (&pair.confab, &pair.bare);
     let (c50, c99) = c.percentiles();
     let (b50, b99) = b.percentiles();
@@ -225,6 +235,11 @@ fn report(conns: usize, settings: &Settings, pair: &Pair, fsync: Duration) {
         rounds(b)
     );
     println!(
+        "  answers: confab {} B, bare {} B of JSON on average",
+        c.body_bytes / c.ok.max(1),
+        b.body_bytes / b.ok.max(1),
+    );
+    println!(
         "  errors: confab {}{} | bare {}{}",
         c.errors,
         c.first_error
@@ -235,56 +250,60 @@ fn report(conns: usize, settings: &Settings, pair: &Pair, fsync: Duration) {
             .as_ref()
             .map_or(String::new(), |e| format!(" (first: {e})")),
     );
+    // When the machine has no idle time left the run is CPU-bound, and the
+    // throughput ratio follows the ratio of CPU per request, client included.
+    let idle_us = idle * c.wall.as_secs_f64() * 1e6 / c.ok.max(1) as f64;
     println!(
-        "  CPU per request: confab server {:.0} us + load generator {:.0} us | bare server {:.0} us \
-         + load generator {:.0} us | cores busy {:.0}% | {:.0}%",
+        "  CPU per request: confab server {:.0} us ({:.0} us of it its idle load) + load generator \
+         {:.0} us | bare server {:.0} us + load generator {:.0} us",
         c.server_cpu_per_request_us(),
+        idle_us,
         c.loadgen_cpu_per_request_us(),
         b.server_cpu_per_request_us(),
         b.loadgen_cpu_per_request_us(),
+    );
+    println!(
+        "  cores: server and load generator used {:.0}% | {:.0}% of them; the machine was idle \
+         {:.0}% | {:.0}% of the time",
         c.cores_busy_percent(),
         b.cores_busy_percent(),
+        c.machine_idle_percent(),
+        b.machine_idle_percent(),
     );
-    // One durable commit needs at least one fsync of the WAL, so more
-    // updates per second than fsyncs fit in a second means commits are shared.
     println!(
-        "  group commit: confab wrote {:.1} KiB to disk per update; at {:.0} updates/s and \
-         {:.2} ms per fsync, at least {:.1} updates shared each commit",
+        "  group commit: {:.1}x the one-at-a-time rate; {:.2} KiB written to disk per update",
+        c.rate() / serial_rate.max(f64::MIN_POSITIVE),
         c.disk_bytes as f64 / 1024.0 / c.ok.max(1) as f64,
-        c.rate(),
-        ms(fsync),
-        c.rate() * fsync.as_secs_f64(),
     );
+}
+
+/// Confab with a single connection: every update waits for its own commit,
+/// which is what the throughput would be without group commit.
+async fn one_at_a_time(confab: &Arc<Target>, pid: u32) -> anyhow::Result<Measurement> {
+    let mut conns = connect_all(confab.addr, 1).await?;
+    run_slice(&mut conns, confab, Duration::from_millis(300), pid).await?;
+    let mut serial = Measurement::default();
+    serial.add(run_slice(&mut conns, confab, Duration::from_secs(1), pid).await?);
+    Ok(serial)
+}
+
+/// The cores the server uses with no API load, over one second.
+async fn idle_cores(pid: u32) -> anyhow::Result<f64> {
+    let before = Usage::now(pid)?;
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let used = Usage::now(pid)?.since(&before).confab_ticks as f64 / TICKS_PER_SECOND;
+    Ok(used / started.elapsed().as_secs_f64())
 }
 
 const WARM_UP: Duration = Duration::from_secs(1);
 const BARE_THREAD: &str = "bare-axum";
-const FSYNC_PROBES: usize = 40;
 /// Linux reports /proc CPU times in USER_HZ ticks, 100 per second on every
 /// architecture it supports.
 const TICKS_PER_SECOND: f64 = 100.0;
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
-}
-
-/// The median time of a 4 KiB append plus fdatasync, the floor of one
-/// durable commit on this disk.
-fn fsync_latency(dir: &Path) -> anyhow::Result<Duration> {
-    use std::io::Write;
-    let path = dir.join("fsync-probe");
-    let mut file = std::fs::File::create(&path)?;
-    let page = [0x5au8; 4096];
-    let mut times = Vec::with_capacity(FSYNC_PROBES);
-    for _ in 0..FSYNC_PROBES {
-        let started = Instant::now();
-        file.write_all(&page)?;
-        file.sync_data()?;
-        times.push(started.elapsed());
-    }
-    std::fs::remove_file(&path)?;
-    times.sort();
-    Ok(times[times.len() / 2])
 }
 
 /// The confab server under test, a child process.
@@ -550,7 +569,7 @@ impl Target {
     /// alternate visits, so every request changes a row.
     fn next_request(&self) -> Request<Full<Bytes>> {
         let n = self.sent.fetch_add(1, Ordering::Relaxed);
-        let body = if (n / self.paths.len()) % 2 == 0 {
+        let body = if (n / self.paths.len()).is_multiple_of(2) {
             Bytes::from_static(b"Muted=true")
         } else {
             Bytes::from_static(b"Muted=false")
@@ -594,6 +613,8 @@ async fn connect_all(addr: SocketAddr, count: usize) -> anyhow::Result<Vec<Conne
 struct Tally {
     /// Latency of each 200 answered before the slice ended, in microseconds.
     latencies_us: Vec<u32>,
+    /// Response body bytes of those answers.
+    body_bytes: u64,
     errors: u64,
     first_error: Option<String>,
 }
@@ -624,13 +645,14 @@ async fn drive(
         };
         let finished = Instant::now();
         match answer {
-            Ok(()) if finished <= end => {
+            Ok(len) if finished <= end => {
+                tally.body_bytes += len as u64;
                 let us = (finished - started).as_micros();
                 tally
                     .latencies_us
                     .push(u32::try_from(us).unwrap_or(u32::MAX));
             }
-            Ok(()) => {}
+            Ok(_) => {}
             Err(e) if e.starts_with("HTTP ") => tally.error(e),
             Err(e) => {
                 tally.error(e);
@@ -643,8 +665,9 @@ async fn drive(
     }
 }
 
-/// Sends one request and reads the whole answer; anything but 200 is an error.
-async fn exchange(conn: &mut Connection, request: Request<Full<Bytes>>) -> Result<(), String> {
+/// Sends one request and reads the whole answer, returning its length;
+/// anything but 200 is an error.
+async fn exchange(conn: &mut Connection, request: Request<Full<Bytes>>) -> Result<usize, String> {
     let response = conn
         .send_request(request)
         .await
@@ -660,7 +683,7 @@ async fn exchange(conn: &mut Connection, request: Request<Full<Bytes>>) -> Resul
         let text = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
         return Err(format!("HTTP {status}: {text}"));
     }
-    Ok(())
+    Ok(body.len())
 }
 
 /// Runs every connection against `target` for `len` and gathers what they saw.
@@ -682,6 +705,7 @@ async fn run_slice(
         let (conn, tally) = joined?;
         conns.extend(conn);
         slice.latencies_us.extend(tally.latencies_us);
+        slice.body_bytes += tally.body_bytes;
         slice.errors += tally.errors;
         if slice.first_error.is_none() {
             slice.first_error = tally.first_error;
@@ -703,6 +727,7 @@ async fn run_slice(
 #[derive(Default)]
 struct Slice {
     latencies_us: Vec<u32>,
+    body_bytes: u64,
     errors: u64,
     first_error: Option<String>,
     /// The measuring window.
@@ -717,6 +742,7 @@ struct Slice {
 struct Measurement {
     latencies_us: Vec<u32>,
     ok: u64,
+    body_bytes: u64,
     errors: u64,
     first_error: Option<String>,
     measured: Duration,
@@ -727,6 +753,8 @@ struct Measurement {
     /// CPU ticks of the load generator (this process minus the bare threads).
     loadgen_ticks: u64,
     disk_bytes: u64,
+    machine_idle_ticks: u64,
+    machine_ticks: u64,
 }
 
 impl Measurement {
@@ -736,6 +764,7 @@ impl Measurement {
             .push(ok as f64 / slice.measured.as_secs_f64());
         self.ok += ok;
         self.latencies_us.extend(slice.latencies_us);
+        self.body_bytes += slice.body_bytes;
         self.errors += slice.errors;
         if self.first_error.is_none() {
             self.first_error = slice.first_error;
@@ -746,6 +775,8 @@ impl Measurement {
         self.server_ticks += slice.usage.confab_ticks + slice.usage.bare_ticks;
         self.loadgen_ticks += slice.usage.process_ticks - slice.usage.bare_ticks;
         self.disk_bytes += slice.usage.confab_disk_bytes;
+        self.machine_idle_ticks += slice.usage.machine_idle_ticks;
+        self.machine_ticks += slice.usage.machine_ticks;
     }
 
     fn rate(&self) -> f64 {
@@ -774,6 +805,10 @@ impl Measurement {
         self.per_request_us(self.loadgen_ticks)
     }
 
+    fn machine_idle_percent(&self) -> f64 {
+        100.0 * self.machine_idle_ticks as f64 / self.machine_ticks.max(1) as f64
+    }
+
     fn cores_busy_percent(&self) -> f64 {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
         let busy = (self.server_ticks + self.loadgen_ticks) as f64 / TICKS_PER_SECOND;
@@ -788,6 +823,9 @@ struct Usage {
     process_ticks: u64,
     bare_ticks: u64,
     confab_disk_bytes: u64,
+    /// Idle and all ticks of the whole machine, every process and core.
+    machine_idle_ticks: u64,
+    machine_ticks: u64,
 }
 
 impl Usage {
@@ -811,11 +849,16 @@ impl Usage {
             .find_map(|l| l.strip_prefix("write_bytes:"))
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or(0);
+        let machine = std::fs::read_to_string("/proc/stat")?;
+        let (machine_idle_ticks, machine_ticks) =
+            machine_ticks(&machine).context("parsing /proc/stat")?;
         Ok(Usage {
             confab_ticks: stat(&format!("/proc/{confab_pid}/stat"))?,
             process_ticks: stat("/proc/self/stat")?,
             bare_ticks,
             confab_disk_bytes,
+            machine_idle_ticks,
+            machine_ticks,
         })
     }
 
@@ -827,6 +870,10 @@ impl Usage {
             confab_disk_bytes: self
                 .confab_disk_bytes
                 .saturating_sub(before.confab_disk_bytes),
+            machine_idle_ticks: self
+                .machine_idle_ticks
+                .saturating_sub(before.machine_idle_ticks),
+            machine_ticks: self.machine_ticks.saturating_sub(before.machine_ticks),
         }
     }
 }
@@ -839,4 +886,19 @@ fn cpu_ticks(stat: &str) -> Option<u64> {
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;
     Some(utime + stime)
+}
+
+/// Idle (idle plus I/O wait) and total ticks over all cores, from the first
+/// line of /proc/stat.
+fn machine_ticks(stat: &str) -> Option<(u64, u64)> {
+    let line = stat.lines().next()?.strip_prefix("cpu ")?;
+    let ticks: Vec<u64> = line
+        .split_whitespace()
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .ok()?;
+    // user nice system idle iowait irq softirq steal (guest time is already
+    // counted in user).
+    let total = ticks.iter().take(8).sum();
+    Some((ticks.get(3)? + ticks.get(4)?, total))
 }
