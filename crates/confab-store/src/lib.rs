@@ -14,6 +14,7 @@
 
 mod rows;
 mod sqlite;
+mod writer;
 
 use confab_core::page::{Page, PageRequest};
 use confab_core::time::DateRange;
@@ -29,6 +30,9 @@ pub enum StoreError {
     /// The database reported an error.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// The writer's connection reported an error.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     /// Applying the schema failed.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),

@@ -1,7 +1,7 @@
 //! The embedded SQLite store.
 //!
-//! One writer task owns the only writing connection and group-commits (see
-//! the crate docs); a small pool of connections serves reads, which WAL mode
+//! One writer thread owns the only writing connection and group-commits (see
+//! [`crate::writer`]); a small pool of connections serves reads, which WAL mode
 //! lets run beside the writer. `synchronous=FULL` makes every commit durable
 //! before it is acknowledged.
 
@@ -20,17 +20,10 @@ use sqlx::sqlite::{
 use sqlx::{Connection, Sqlite, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::writer::{self, Job};
+
 use crate::rows::{self, Bind, Query};
 use crate::{ConferenceFilter, LiveConference, ParticipantFilter, Store, StoreError, Write};
-
-/// Most batches one transaction takes; bounds the latency of a group.
-const MAX_GROUP: usize = 512;
-
-/// A batch waiting for the writer, with the channel that acknowledges it.
-struct Job {
-    batch: Vec<Write>,
-    done: oneshot::Sender<Result<(), StoreError>>,
-}
 
 /// SQLite in WAL mode at a file path.
 #[derive(Clone)]
@@ -52,16 +45,14 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
-        let mut write_conn = SqliteConnection::connect_with(&options).await?;
-        sqlx::migrate!("./migrations")
-            .run_direct(&mut write_conn)
-            .await?;
+        let mut setup = SqliteConnection::connect_with(&options).await?;
+        sqlx::migrate!("./migrations").run_direct(&mut setup).await?;
+        setup.close().await?;
+        let writer = writer::start(path)?;
         let reads = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options.read_only(true))
             .await?;
-        let (writer, jobs) = mpsc::unbounded_channel();
-        tokio::spawn(write_loop(write_conn, jobs));
         Ok(SqliteStore { reads, writer })
     }
 
@@ -113,50 +104,6 @@ fn bind_all(q: &Query) -> sqlx::query::Query<'_, Sqlite, sqlx::sqlite::SqliteArg
         };
     }
     query
-}
-
-fn write_query(write: &Write) -> Query {
-    match write {
-        Write::Account(a) => rows::account_insert(a),
-        Write::Conference(c) => rows::conference_upsert(c),
-        Write::Participant(p) => rows::participant_upsert(p),
-    }
-}
-
-/// The writer: takes every job waiting, commits them in one transaction and
-/// acknowledges each. If the group fails, each job is retried alone so that
-/// one bad batch cannot fail the others.
-async fn write_loop(mut conn: SqliteConnection, mut jobs: mpsc::UnboundedReceiver<Job>) {
-    let mut group = Vec::with_capacity(MAX_GROUP);
-    while jobs.recv_many(&mut group, MAX_GROUP).await > 0 {
-        let all: Vec<&Write> = group.iter().flat_map(|j| j.batch.iter()).collect();
-        match commit(&mut conn, &all).await {
-            Ok(()) => {
-                for job in group.drain(..) {
-                    let _ = job.done.send(Ok(()));
-                }
-            }
-            Err(_) => {
-                for job in group.drain(..) {
-                    let alone: Vec<&Write> = job.batch.iter().collect();
-                    let result = commit(&mut conn, &alone).await;
-                    if let Err(e) = &result {
-                        tracing::error!(error = %e, "write failed");
-                    }
-                    let _ = job.done.send(result);
-                }
-            }
-        }
-    }
-}
-
-async fn commit(conn: &mut SqliteConnection, writes: &[&Write]) -> Result<(), StoreError> {
-    let mut tx = conn.begin().await?;
-    for write in writes {
-        bind_all(&write_query(write)).execute(&mut *tx).await?;
-    }
-    tx.commit().await?;
-    Ok(())
 }
 
 impl Store for SqliteStore {
