@@ -10,6 +10,9 @@ use confab_core::{
     Account, Conference, ConferenceStatus, EndReason, Participant, ParticipantStatus, Sid, SidKind,
     SidStyle,
 };
+use std::borrow::Cow;
+use std::sync::LazyLock;
+
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
@@ -39,14 +42,15 @@ pub(crate) enum Bind {
 /// SQL text under construction with its bound values.
 #[derive(Debug, Default)]
 pub(crate) struct Query {
-    pub(crate) sql: String,
+    /// The text; the hot upserts borrow text built once (see [`numbered`]).
+    pub(crate) sql: Cow<'static, str>,
     pub(crate) binds: Vec<Bind>,
 }
 
 impl Query {
     pub(crate) fn new(sql: &str) -> Query {
         Query {
-            sql: sql.to_owned(),
+            sql: Cow::Owned(sql.to_owned()),
             binds: Vec::new(),
         }
     }
@@ -55,25 +59,54 @@ impl Query {
     /// next value of `binds` to it.
     pub(crate) fn push(&mut self, sql: &str, binds: impl IntoIterator<Item = Bind>) -> &mut Query {
         let mut binds = binds.into_iter();
+        let sql_text = self.sql.to_mut();
         for ch in sql.chars() {
             if ch != '?' {
-                self.sql.push(ch);
+                sql_text.push(ch);
                 continue;
             }
             let bind = binds
                 .next()
                 .expect("our SQL has one bind value per placeholder");
             self.binds.push(bind);
-            self.sql.push_str(&format!("${}", self.binds.len()));
+            sql_text.push_str(&format!("${}", self.binds.len()));
         }
         self
     }
 }
 
-pub(crate) fn conference_upsert(c: &Conference) -> Query {
-    let mut q = Query::new("");
-    q.push(
-        &format!(
+/// `sql` with its `?` placeholders numbered `$1`, `$2`, … in order.
+fn numbered(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 64);
+    let mut n = 0;
+    for ch in sql.chars() {
+        if ch == '?' {
+            n += 1;
+            out.push_str(&format!("${n}"));
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}
+
+/// Lets the writer bind values without copying them.
+impl rusqlite::ToSql for Bind {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, Value, ValueRef};
+        Ok(match self {
+            Bind::Text(s) | Bind::OptText(Some(s)) => {
+                ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes()))
+            }
+            Bind::OptText(None) => ToSqlOutput::Owned(Value::Null),
+            Bind::Int(n) => ToSqlOutput::Owned(Value::Integer(*n)),
+            Bind::Bool(b) => ToSqlOutput::Owned(Value::Integer(i64::from(*b))),
+        })
+    }
+}
+
+static CONFERENCE_UPSERT: LazyLock<String> = LazyLock::new(|| {
+    numbered(&format!(
             "INSERT INTO conferences ({CONFERENCE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
              ON CONFLICT (sid) DO UPDATE SET status = excluded.status, region = excluded.region, \
              date_updated = excluded.date_updated, reason_ended = excluded.reason_ended, \
@@ -83,8 +116,13 @@ pub(crate) fn conference_upsert(c: &Conference) -> Query {
              status_callback_method = excluded.status_callback_method, \
              status_callback_events = excluded.status_callback_events, record = excluded.record, \
              trim_silence = excluded.trim_silence"
-        ),
-        [
+    ))
+});
+
+pub(crate) fn conference_upsert(c: &Conference) -> Query {
+    Query {
+        sql: Cow::Borrowed(CONFERENCE_UPSERT.as_str()),
+        binds: vec![
             Bind::Text(c.sid.to_string()),
             Bind::Text(c.account_sid.to_string()),
             Bind::Text(c.friendly_name.clone()),
@@ -104,14 +142,11 @@ pub(crate) fn conference_upsert(c: &Conference) -> Query {
             Bind::Text(c.record.clone()),
             Bind::Text(c.trim.clone()),
         ],
-    );
-    q
+    }
 }
 
-pub(crate) fn participant_upsert(p: &Participant) -> Query {
-    let mut q = Query::new("");
-    q.push(
-        &format!(
+static PARTICIPANT_UPSERT: LazyLock<String> = LazyLock::new(|| {
+    numbered(&format!(
             "INSERT INTO participants ({PARTICIPANT_COLUMNS}) VALUES \
              (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
              ON CONFLICT (call_sid) DO UPDATE SET label = excluded.label, status = excluded.status, \
@@ -123,8 +158,13 @@ pub(crate) fn participant_upsert(p: &Participant) -> Query {
              announce_url = excluded.announce_url, announce_method = excluded.announce_method, \
              wait_url = excluded.wait_url, wait_method = excluded.wait_method, \
              jitter_buffer_size = excluded.jitter_buffer_size, date_updated = excluded.date_updated"
-        ),
-        [
+    ))
+});
+
+pub(crate) fn participant_upsert(p: &Participant) -> Query {
+    Query {
+        sql: Cow::Borrowed(PARTICIPANT_UPSERT.as_str()),
+        binds: vec![
             Bind::Text(p.call_sid.to_string()),
             Bind::Text(p.conference_sid.to_string()),
             Bind::Text(p.account_sid.to_string()),
@@ -154,8 +194,7 @@ pub(crate) fn participant_upsert(p: &Participant) -> Query {
             Bind::Int(p.date_created.0),
             Bind::Int(p.date_updated.0),
         ],
-    );
-    q
+    }
 }
 
 pub(crate) fn account_insert(a: &Account) -> Query {

@@ -46,7 +46,9 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
         let mut setup = SqliteConnection::connect_with(&options).await?;
-        sqlx::migrate!("./migrations").run_direct(&mut setup).await?;
+        sqlx::migrate!("./migrations")
+            .run_direct(&mut setup)
+            .await?;
         setup.close().await?;
         let writer = writer::start(path)?;
         let reads = SqlitePoolOptions::new()
@@ -94,7 +96,7 @@ impl SqliteStore {
 }
 
 fn bind_all(q: &Query) -> sqlx::query::Query<'_, Sqlite, sqlx::sqlite::SqliteArguments<'_>> {
-    let mut query = sqlx::query(&q.sql);
+    let mut query = sqlx::query(q.sql.as_ref());
     for bind in &q.binds {
         query = match bind {
             Bind::Text(v) => query.bind(v.as_str()),

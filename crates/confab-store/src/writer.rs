@@ -16,11 +16,10 @@
 use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::types::Value;
 use rusqlite::{params_from_iter, Connection, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::rows::{self, Bind, Query};
+use crate::rows::{self, Query};
 use crate::{StoreError, Write};
 
 /// Most batches one transaction takes; bounds the latency of a group.
@@ -79,7 +78,7 @@ fn commit(conn: &mut Connection, writes: &[&Write]) -> Result<(), StoreError> {
     for write in writes {
         let query = write_query(write);
         let mut statement = tx.prepare_cached(&query.sql)?;
-        statement.execute(params_from_iter(query.binds.iter().map(value)))?;
+        statement.execute(params_from_iter(query.binds.iter()))?;
     }
     tx.commit()?;
     Ok(())
@@ -90,16 +89,5 @@ fn write_query(write: &Write) -> Query {
         Write::Account(a) => rows::account_insert(a),
         Write::Conference(c) => rows::conference_upsert(c),
         Write::Participant(p) => rows::participant_upsert(p),
-    }
-}
-
-/// Booleans are stored as 0/1, as sqlx stores and reads them.
-fn value(bind: &Bind) -> Value {
-    match bind {
-        Bind::Text(s) => Value::Text(s.clone()),
-        Bind::OptText(Some(s)) => Value::Text(s.clone()),
-        Bind::OptText(None) => Value::Null,
-        Bind::Int(n) => Value::Integer(*n),
-        Bind::Bool(b) => Value::Integer(i64::from(*b)),
     }
 }

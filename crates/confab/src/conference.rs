@@ -177,7 +177,7 @@ impl Conferences {
         for (conference, participants) in live {
             let mut room = Room::new(conference, participants);
             let outcome = room.end_after_restart(clock::now());
-            self.store.write(writes(&room, &outcome, true)).await?;
+            self.store.write(writes(&room, outcome, true)).await?;
             tracing::info!(conference = %room.conference().sid, "completed after restart");
         }
         Ok(count)
@@ -248,10 +248,9 @@ impl Actor {
                     SidKind::Call,
                     rand::random(),
                 );
-                let result = self.room.add_participant(now, call_sid, &req);
-                let placed = self.commit(result, |o| o.participants[0].clone(), reply);
-                if let Some(outcome) = placed {
-                    self.place_call(outcome.participants[0].call_sid.clone(), &req);
+                let result = self.room.add_participant(now, call_sid.clone(), &req);
+                if self.commit(result, |o| o.participants[0].clone(), reply) {
+                    self.place_call(call_sid, &req);
                 }
             }
             Command::Update(key, update, reply) => {
@@ -280,9 +279,10 @@ impl Actor {
         }
     }
 
-    /// Queues the outcome's records for the store, deregisters a conference
-    /// that ended (so its room name is free before anyone hears back), acts
-    /// on the events, and answers `reply` once the records are durable. The
+    /// Deregisters a conference that ended (so its room name is free before
+    /// anyone hears back), acts on the events, queues the outcome's records
+    /// for the store, and answers `reply` once they are durable; returns
+    /// whether the command succeeded. The
     /// actor goes on with the next command meanwhile: the store applies
     /// writes in queue order, so a conference's writes stay ordered while
     /// they share group commits.
@@ -291,24 +291,24 @@ impl Actor {
         result: Result<Outcome, ApiError>,
         answer: impl FnOnce(&Outcome) -> T,
         reply: Reply<T>,
-    ) -> Option<Outcome> {
+    ) -> bool {
         let outcome = match result {
             Ok(outcome) => outcome,
             Err(e) => {
                 let _ = reply.send(Err(e));
-                return None;
+                return false;
             }
         };
-        let durable = self
-            .conferences
-            .store
-            .write(writes(&self.room, &outcome, !self.persisted));
-        self.persisted = true;
         if self.room.is_completed() {
             self.conferences.deregister(self.room.conference());
         }
         self.publish(&outcome);
         let value = answer(&outcome);
+        let durable = self
+            .conferences
+            .store
+            .write(writes(&self.room, outcome, !self.persisted));
+        self.persisted = true;
         let conference = self.room.conference().sid.clone();
         tokio::spawn(async move {
             let answer = match durable.await {
@@ -320,7 +320,7 @@ impl Actor {
             };
             let _ = reply.send(answer);
         });
-        Some(outcome)
+        true
     }
 
     /// Acts on what happened: every event that changes what someone hears
@@ -492,11 +492,11 @@ fn style_of(c: &Conference) -> confab_core::SidStyle {
 }
 
 /// The records an outcome changed, conference first (participants refer to it).
-fn writes(room: &Room, outcome: &Outcome, include_conference: bool) -> Vec<Write> {
+fn writes(room: &Room, outcome: Outcome, include_conference: bool) -> Vec<Write> {
     let mut batch = Vec::with_capacity(outcome.participants.len() + 1);
     if include_conference || outcome.conference_changed {
         batch.push(Write::Conference(room.conference().clone()));
     }
-    batch.extend(outcome.participants.iter().cloned().map(Write::Participant));
+    batch.extend(outcome.participants.into_iter().map(Write::Participant));
     batch
 }

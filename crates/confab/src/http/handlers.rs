@@ -55,8 +55,8 @@ pub(super) async fn handle(
     }
 }
 
-fn ok(value: Value) -> Result<Response, ApiError> {
-    Ok(Json(value).into_response())
+fn ok(body: impl serde::Serialize) -> Result<Response, ApiError> {
+    Ok(Json(body).into_response())
 }
 
 fn account_sid(req: &ApiRequest) -> &str {
@@ -244,7 +244,7 @@ async fn list_participants(
         &cx,
         &items,
         |p: &Participant| p.call_sid.as_str(),
-        |p| render::participant(req.dialect, p),
+        |p| serde_json::to_value(render::participant(req.dialect, p)).unwrap_or(Value::Null),
     ))
 }
 

@@ -8,6 +8,7 @@ use confab_core::page::{token_after, token_before, Page, PageRequest};
 use confab_core::params::Params;
 use confab_core::{Conference, Participant};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use super::route::Dialect;
@@ -51,33 +52,54 @@ pub(super) fn conference(dialect: Dialect, c: &Conference) -> Value {
 }
 
 /// A participant. `queue_time` is only shown in the create response.
-pub(super) fn participant(dialect: Dialect, p: &Participant) -> Value {
+pub(super) fn participant(dialect: Dialect, p: &Participant) -> ParticipantJson<'_> {
     let status = match dialect {
         Dialect::Twilio => p.status.as_str(),
         Dialect::SignalWire => p.status.signalwire_str(),
     };
-    json!({
-        "account_sid": p.account_sid.as_str(),
-        "call_sid": p.call_sid.as_str(),
-        "label": p.label,
-        "call_sid_to_coach": p.call_sid_to_coach.as_ref().map(|s| s.as_str()),
-        "coaching": p.coaching,
-        "conference_sid": p.conference_sid.as_str(),
-        "date_created": p.date_created.rfc2822(),
-        "date_updated": p.date_updated.rfc2822(),
-        "end_conference_on_exit": p.end_conference_on_exit,
-        "muted": p.muted,
-        "hold": p.hold,
-        "start_conference_on_enter": p.start_conference_on_enter,
-        "status": status,
-        "queue_time": p.queue_time_ms.map(|ms| ms.to_string()),
-        "uri": format!(
+    ParticipantJson {
+        account_sid: p.account_sid.as_str(),
+        call_sid: p.call_sid.as_str(),
+        label: p.label.as_deref(),
+        call_sid_to_coach: p.call_sid_to_coach.as_ref().map(|s| s.as_str()),
+        coaching: p.coaching,
+        conference_sid: p.conference_sid.as_str(),
+        date_created: p.date_created.rfc2822(),
+        date_updated: p.date_updated.rfc2822(),
+        end_conference_on_exit: p.end_conference_on_exit,
+        muted: p.muted,
+        hold: p.hold,
+        start_conference_on_enter: p.start_conference_on_enter,
+        status,
+        queue_time: p.queue_time_ms.map(|ms| ms.to_string()),
+        uri: format!(
             "{}/Conferences/{}/Participants/{}.json",
             account_base(dialect, p.account_sid.as_str()),
             p.conference_sid,
             p.call_sid
         ),
-    })
+    }
+}
+
+/// A participant as JSON, serialized straight from the record's fields
+/// (participant updates are the hottest responses).
+#[derive(Serialize)]
+pub(super) struct ParticipantJson<'a> {
+    account_sid: &'a str,
+    call_sid: &'a str,
+    label: Option<&'a str>,
+    call_sid_to_coach: Option<&'a str>,
+    coaching: bool,
+    conference_sid: &'a str,
+    date_created: String,
+    date_updated: String,
+    end_conference_on_exit: bool,
+    muted: bool,
+    hold: bool,
+    start_conference_on_enter: bool,
+    status: &'static str,
+    queue_time: Option<String>,
+    uri: String,
 }
 
 /// What a list page needs besides its items.
