@@ -30,7 +30,14 @@ use crate::media::{ConferenceMedia, Media, SimPeer};
 use crate::sim;
 
 /// A reply channel for one command.
-type Reply<T> = oneshot::Sender<Result<T, ApiError>>;
+/// The actor answers as soon as it has applied a command, with the answer
+/// and a future that resolves once the change is durable; [`Handle::ask`]
+/// waits for both, so the writer's acknowledgement wakes the requester
+/// directly.
+type Reply<T> = oneshot::Sender<Result<(T, Durable), ApiError>>;
+
+/// Resolves when a change is on disk.
+type Durable = futures::future::BoxFuture<'static, Result<(), confab_store::StoreError>>;
 
 /// What an actor can be asked to do.
 pub enum Command {
@@ -71,7 +78,17 @@ impl Handle {
     ) -> Result<Result<T, ApiError>, Gone> {
         let (reply, answer) = oneshot::channel();
         self.tx.send(make(reply)).await.map_err(|_| Gone)?;
-        answer.await.map_err(|_| Gone)
+        let (value, durable) = match answer.await.map_err(|_| Gone)? {
+            Ok(applied) => applied,
+            Err(e) => return Ok(Err(e)),
+        };
+        Ok(match durable.await {
+            Ok(()) => Ok(value),
+            Err(e) => {
+                tracing::error!(error = %e, "write failed");
+                Err(ApiError::internal("The change could not be stored"))
+            }
+        })
     }
 
     /// Sends a command without waiting (call progress).
@@ -268,20 +285,16 @@ impl Actor {
             }
             Command::Progress(call_sid, progress) => {
                 let outcome = self.room.call_progress(now, &call_sid, progress);
-                let (reply, acked) = oneshot::channel();
+                // Nobody waits for progress; the writer logs a failed write.
+                let (reply, _) = oneshot::channel();
                 self.commit(Ok(outcome), |_| (), reply);
-                tokio::spawn(async move {
-                    if let Ok(Err(e)) = acked.await {
-                        tracing::error!(error = %e, %call_sid, "could not record call progress");
-                    }
-                });
             }
         }
     }
 
     /// Deregisters a conference that ended (so its room name is free before
     /// anyone hears back), acts on the events, queues the outcome's records
-    /// for the store, and answers `reply` once they are durable; returns
+    /// for the store, and answers `reply` with the result and the durability future; returns
     /// whether the command succeeded. The
     /// actor goes on with the next command meanwhile: the store applies
     /// writes in queue order, so a conference's writes stay ordered while
@@ -309,17 +322,7 @@ impl Actor {
             .store
             .write(writes(&self.room, outcome, !self.persisted));
         self.persisted = true;
-        let conference = self.room.conference().sid.clone();
-        tokio::spawn(async move {
-            let answer = match durable.await {
-                Ok(()) => Ok(value),
-                Err(e) => {
-                    tracing::error!(error = %e, %conference, "write failed");
-                    Err(ApiError::internal("The change could not be stored"))
-                }
-            };
-            let _ = reply.send(answer);
-        });
+        let _ = reply.send(Ok((value, durable)));
         true
     }
 
