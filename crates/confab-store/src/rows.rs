@@ -161,6 +161,42 @@ static PARTICIPANT_UPSERT: LazyLock<String> = LazyLock::new(|| {
     ))
 });
 
+/// Changes the mutable columns of a participant that is already stored;
+/// most participant writes are updates, and this skips the failed insert an
+/// upsert would try first.
+pub(crate) static PARTICIPANT_UPDATE: LazyLock<String> = LazyLock::new(|| {
+    numbered(
+        "UPDATE participants SET label = ?, status = ?, muted = ?, hold = ?, coaching = ?, \
+         call_sid_to_coach = ?, start_conference_on_enter = ?, end_conference_on_exit = ?, beep = ?, \
+         hold_url = ?, hold_method = ?, announce_url = ?, announce_method = ?, wait_url = ?, \
+         wait_method = ?, jitter_buffer_size = ?, date_updated = ? WHERE call_sid = ?",
+    )
+});
+
+/// The binds of [`PARTICIPANT_UPDATE`].
+pub(crate) fn participant_update_binds(p: &Participant) -> Vec<Bind> {
+    vec![
+        Bind::OptText(p.label.clone()),
+        Bind::Text(p.status.as_str().into()),
+        Bind::Bool(p.muted),
+        Bind::Bool(p.hold),
+        Bind::Bool(p.coaching),
+        Bind::OptText(p.call_sid_to_coach.as_ref().map(Sid::to_string)),
+        Bind::Bool(p.start_conference_on_enter),
+        Bind::Bool(p.end_conference_on_exit),
+        Bind::Text(p.beep.as_str().into()),
+        Bind::OptText(p.hold_url.clone()),
+        Bind::Text(p.hold_method.as_str().into()),
+        Bind::OptText(p.announce_url.clone()),
+        Bind::Text(p.announce_method.as_str().into()),
+        Bind::OptText(p.wait_url.clone()),
+        Bind::Text(p.wait_method.as_str().into()),
+        Bind::Text(p.jitter_buffer_size.as_str().into()),
+        Bind::Int(p.date_updated.0),
+        Bind::Text(p.call_sid.to_string()),
+    ]
+}
+
 pub(crate) fn participant_upsert(p: &Participant) -> Query {
     Query {
         sql: Cow::Borrowed(PARTICIPANT_UPSERT.as_str()),

@@ -75,10 +75,20 @@ fn write_loop(mut conn: Connection, mut jobs: mpsc::UnboundedReceiver<Job>) {
 
 fn commit(conn: &mut Connection, writes: &[&Write]) -> Result<(), StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    for write in writes {
-        let query = write_query(write);
-        let mut statement = tx.prepare_cached(&query.sql)?;
-        statement.execute(params_from_iter(query.binds.iter()))?;
+    {
+        // Taken from the cache once per group: a lookup hashes the SQL text.
+        let mut update = tx.prepare_cached(&rows::PARTICIPANT_UPDATE)?;
+        for write in writes {
+            if let Write::Participant(p) = write {
+                let binds = rows::participant_update_binds(p);
+                if update.execute(params_from_iter(binds.iter()))? > 0 {
+                    continue;
+                }
+            }
+            let query = write_query(write);
+            let mut statement = tx.prepare_cached(&query.sql)?;
+            statement.execute(params_from_iter(query.binds.iter()))?;
+        }
     }
     tx.commit()?;
     Ok(())

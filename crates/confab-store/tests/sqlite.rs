@@ -268,3 +268,50 @@ async fn concurrent_batches_are_group_committed_and_all_durable() {
         .expect("list");
     assert_eq!(list.items.len(), 200);
 }
+
+#[tokio::test]
+async fn a_stored_participant_is_updated_in_place() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SqliteStore::open(&dir.path().join("confab.db"))
+        .await
+        .expect("open");
+    let conf = conference(1, 1, ConferenceStatus::InProgress);
+    let mut p = participant(&conf, 1, false);
+    store
+        .write(vec![
+            Write::Account(account()),
+            Write::Conference(conf.clone()),
+            Write::Participant(p.clone()),
+        ])
+        .await
+        .expect("insert");
+    p.muted = true;
+    p.hold = true;
+    p.label = None;
+    p.hold_url = None;
+    p.call_sid_to_coach = Some(Sid::mint(SidStyle::Twilio, SidKind::Call, 9));
+    p.status = ParticipantStatus::Complete;
+    p.date_updated = Timestamp(999);
+    store
+        .write(vec![Write::Participant(p.clone())])
+        .await
+        .expect("update");
+    let rows = store.live_conferences().await.expect("live");
+    assert!(rows[0].1.is_empty(), "the participant completed");
+    // Read the departed row back through a fresh store: every changed column landed.
+    p.status = ParticipantStatus::Connected;
+    store
+        .write(vec![Write::Participant(p.clone())])
+        .await
+        .expect("update again");
+    let found = store
+        .participant(
+            conf.account_sid.as_str(),
+            conf.sid.as_str(),
+            p.call_sid.as_str(),
+        )
+        .await
+        .expect("read")
+        .expect("active again");
+    assert_eq!(found, p);
+}
