@@ -114,7 +114,7 @@ impl Store for SqliteStore {
             return futures::future::ready(Ok(())).boxed();
         }
         let (done, acked) = oneshot::channel();
-        let queued = self.writer.send(Job { batch, done });
+        let queued = self.writer.send(Job::new(&batch, done));
         async move {
             queued.map_err(|_| StoreError::Closed)?;
             acked.await.map_err(|_| StoreError::Closed)?

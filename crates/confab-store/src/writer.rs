@@ -27,8 +27,38 @@ pub(crate) const MAX_GROUP: usize = 512;
 
 /// A batch waiting for the writer, with the channel that acknowledges it.
 pub(crate) struct Job {
-    pub(crate) batch: Vec<Write>,
-    pub(crate) done: oneshot::Sender<Result<(), StoreError>>,
+    /// The batch's statements, built by the caller (see [`Job::new`]).
+    statements: Vec<Statement>,
+    done: oneshot::Sender<Result<(), StoreError>>,
+}
+
+/// One record's write, ready to execute.
+struct Statement {
+    /// For a participant: an in-place update to try first.
+    update: Option<Query>,
+    /// The insert (or upsert) to run when there is nothing to update.
+    insert: Query,
+}
+
+impl Job {
+    /// Builds the statements of `batch` on the caller's thread: the writer
+    /// is the one serial stage of every write, so it only executes.
+    pub(crate) fn new(batch: &[Write], done: oneshot::Sender<Result<(), StoreError>>) -> Job {
+        let statements = batch
+            .iter()
+            .map(|write| Statement {
+                update: match write {
+                    Write::Participant(p) => Some(Query {
+                        sql: std::borrow::Cow::Borrowed(rows::PARTICIPANT_UPDATE.as_str()),
+                        binds: rows::participant_update_binds(p),
+                    }),
+                    _ => None,
+                },
+                insert: write_query(write),
+            })
+            .collect();
+        Job { statements, done }
+    }
 }
 
 /// Opens the writing connection and starts the writer thread. The schema
@@ -55,7 +85,7 @@ fn write_loop(mut conn: Connection, mut jobs: mpsc::UnboundedReceiver<Job>) {
             let Ok(job) = jobs.try_recv() else { break };
             group.push(job);
         }
-        let all: Vec<&Write> = group.iter().flat_map(|j| j.batch.iter()).collect();
+        let all: Vec<&Statement> = group.iter().flat_map(|j| j.statements.iter()).collect();
         if commit(&mut conn, &all).is_ok() {
             for job in group.drain(..) {
                 let _ = job.done.send(Ok(()));
@@ -63,7 +93,7 @@ fn write_loop(mut conn: Connection, mut jobs: mpsc::UnboundedReceiver<Job>) {
             continue;
         }
         for job in group.drain(..) {
-            let alone: Vec<&Write> = job.batch.iter().collect();
+            let alone: Vec<&Statement> = job.statements.iter().collect();
             let result = commit(&mut conn, &alone);
             if let Err(e) = &result {
                 tracing::error!(error = %e, "write failed");
@@ -73,21 +103,20 @@ fn write_loop(mut conn: Connection, mut jobs: mpsc::UnboundedReceiver<Job>) {
     }
 }
 
-fn commit(conn: &mut Connection, writes: &[&Write]) -> Result<(), StoreError> {
+fn commit(conn: &mut Connection, statements: &[&Statement]) -> Result<(), StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     {
         // Taken from the cache once per group: a lookup hashes the SQL text.
         let mut update = tx.prepare_cached(&rows::PARTICIPANT_UPDATE)?;
-        for write in writes {
-            if let Write::Participant(p) = write {
-                let binds = rows::participant_update_binds(p);
-                if update.execute(params_from_iter(binds.iter()))? > 0 {
+        for statement in statements {
+            if let Some(q) = &statement.update {
+                if update.execute(params_from_iter(q.binds.iter()))? > 0 {
                     continue;
                 }
             }
-            let query = write_query(write);
-            let mut statement = tx.prepare_cached(&query.sql)?;
-            statement.execute(params_from_iter(query.binds.iter()))?;
+            let q = &statement.insert;
+            tx.prepare_cached(&q.sql)?
+                .execute(params_from_iter(q.binds.iter()))?;
         }
     }
     tx.commit()?;
