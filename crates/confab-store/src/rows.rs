@@ -145,37 +145,51 @@ pub(crate) fn conference_upsert(c: &Conference) -> Query {
     }
 }
 
-static PARTICIPANT_UPSERT: LazyLock<String> = LazyLock::new(|| {
+/// The participant columns an update may change, in table order; the
+/// insert and the update both bind them through [`mutable_binds`].
+const PARTICIPANT_MUTABLE: [&str; 16] = [
+    "label",
+    "status",
+    "muted",
+    "hold",
+    "coaching",
+    "call_sid_to_coach",
+    "start_conference_on_enter",
+    "end_conference_on_exit",
+    "beep",
+    "hold_url",
+    "hold_method",
+    "announce_url",
+    "announce_method",
+    "wait_url",
+    "wait_method",
+    "jitter_buffer_size",
+];
+
+static PARTICIPANT_INSERT: LazyLock<String> = LazyLock::new(|| {
+    let placeholders = vec!["?"; PARTICIPANT_COLUMNS.split(',').count()].join(", ");
     numbered(&format!(
-            "INSERT INTO participants ({PARTICIPANT_COLUMNS}) VALUES \
-             (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
-             ON CONFLICT (call_sid) DO UPDATE SET label = excluded.label, status = excluded.status, \
-             muted = excluded.muted, hold = excluded.hold, coaching = excluded.coaching, \
-             call_sid_to_coach = excluded.call_sid_to_coach, \
-             start_conference_on_enter = excluded.start_conference_on_enter, \
-             end_conference_on_exit = excluded.end_conference_on_exit, beep = excluded.beep, \
-             hold_url = excluded.hold_url, hold_method = excluded.hold_method, \
-             announce_url = excluded.announce_url, announce_method = excluded.announce_method, \
-             wait_url = excluded.wait_url, wait_method = excluded.wait_method, \
-             jitter_buffer_size = excluded.jitter_buffer_size, date_updated = excluded.date_updated"
+        "INSERT INTO participants ({PARTICIPANT_COLUMNS}) VALUES ({placeholders})"
     ))
 });
 
-/// Changes the mutable columns of a participant that is already stored;
-/// most participant writes are updates, and this skips the failed insert an
-/// upsert would try first.
+/// Changes the mutable columns of a participant that is already stored. The
+/// writer tries it first and inserts only when no row changed; most
+/// participant writes are updates.
 pub(crate) static PARTICIPANT_UPDATE: LazyLock<String> = LazyLock::new(|| {
-    numbered(
-        "UPDATE participants SET label = ?, status = ?, muted = ?, hold = ?, coaching = ?, \
-         call_sid_to_coach = ?, start_conference_on_enter = ?, end_conference_on_exit = ?, beep = ?, \
-         hold_url = ?, hold_method = ?, announce_url = ?, announce_method = ?, wait_url = ?, \
-         wait_method = ?, jitter_buffer_size = ?, date_updated = ? WHERE call_sid = ?",
-    )
+    let set: Vec<String> = PARTICIPANT_MUTABLE
+        .iter()
+        .map(|c| format!("{c} = ?"))
+        .collect();
+    numbered(&format!(
+        "UPDATE participants SET {}, date_updated = ? WHERE call_sid = ?",
+        set.join(", ")
+    ))
 });
 
-/// The binds of [`PARTICIPANT_UPDATE`].
-pub(crate) fn participant_update_binds(p: &Participant) -> Vec<Bind> {
-    vec![
+/// The values of [`PARTICIPANT_MUTABLE`].
+fn mutable_binds(p: &Participant) -> [Bind; 16] {
+    [
         Bind::OptText(p.label.clone()),
         Bind::Text(p.status.as_str().into()),
         Bind::Bool(p.muted),
@@ -192,44 +206,41 @@ pub(crate) fn participant_update_binds(p: &Participant) -> Vec<Bind> {
         Bind::OptText(p.wait_url.clone()),
         Bind::Text(p.wait_method.as_str().into()),
         Bind::Text(p.jitter_buffer_size.as_str().into()),
-        Bind::Int(p.date_updated.0),
-        Bind::Text(p.call_sid.to_string()),
     ]
 }
 
-pub(crate) fn participant_upsert(p: &Participant) -> Query {
+/// The binds of [`PARTICIPANT_UPDATE`].
+pub(crate) fn participant_update_binds(p: &Participant) -> Vec<Bind> {
+    let mut binds = Vec::with_capacity(18);
+    binds.extend(mutable_binds(p));
+    binds.push(Bind::Int(p.date_updated.0));
+    binds.push(Bind::Text(p.call_sid.to_string()));
+    binds
+}
+
+/// Inserts a participant not stored yet (see [`PARTICIPANT_UPDATE`]).
+pub(crate) fn participant_insert(p: &Participant) -> Query {
+    let mut binds = Vec::with_capacity(28);
+    binds.extend([
+        Bind::Text(p.call_sid.to_string()),
+        Bind::Text(p.conference_sid.to_string()),
+        Bind::Text(p.account_sid.to_string()),
+    ]);
+    binds.extend(mutable_binds(p));
+    binds.extend([
+        Bind::Text(p.from.clone()),
+        Bind::Text(p.to.clone()),
+        Bind::Int(i64::from(p.timeout_secs)),
+        Bind::OptText(p.status_callback.clone()),
+        Bind::Text(p.status_callback_method.as_str().into()),
+        Bind::Text(p.status_callback_events.join(" ")),
+        Bind::Bool(p.record),
+        Bind::Int(p.date_created.0),
+        Bind::Int(p.date_updated.0),
+    ]);
     Query {
-        sql: Cow::Borrowed(PARTICIPANT_UPSERT.as_str()),
-        binds: vec![
-            Bind::Text(p.call_sid.to_string()),
-            Bind::Text(p.conference_sid.to_string()),
-            Bind::Text(p.account_sid.to_string()),
-            Bind::OptText(p.label.clone()),
-            Bind::Text(p.status.as_str().into()),
-            Bind::Bool(p.muted),
-            Bind::Bool(p.hold),
-            Bind::Bool(p.coaching),
-            Bind::OptText(p.call_sid_to_coach.as_ref().map(Sid::to_string)),
-            Bind::Bool(p.start_conference_on_enter),
-            Bind::Bool(p.end_conference_on_exit),
-            Bind::Text(p.beep.as_str().into()),
-            Bind::OptText(p.hold_url.clone()),
-            Bind::Text(p.hold_method.as_str().into()),
-            Bind::OptText(p.announce_url.clone()),
-            Bind::Text(p.announce_method.as_str().into()),
-            Bind::OptText(p.wait_url.clone()),
-            Bind::Text(p.wait_method.as_str().into()),
-            Bind::Text(p.jitter_buffer_size.as_str().into()),
-            Bind::Text(p.from.clone()),
-            Bind::Text(p.to.clone()),
-            Bind::Int(i64::from(p.timeout_secs)),
-            Bind::OptText(p.status_callback.clone()),
-            Bind::Text(p.status_callback_method.as_str().into()),
-            Bind::Text(p.status_callback_events.join(" ")),
-            Bind::Bool(p.record),
-            Bind::Int(p.date_created.0),
-            Bind::Int(p.date_updated.0),
-        ],
+        sql: Cow::Borrowed(PARTICIPANT_INSERT.as_str()),
+        binds,
     }
 }
 
@@ -477,4 +488,21 @@ pub(crate) fn participant_from_row(row: &SqliteRow) -> Result<Participant, Store
         date_created: Timestamp(row.try_get("date_created")?),
         date_updated: Timestamp(row.try_get("date_updated")?),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mutable_columns_sit_where_the_insert_binds_them() {
+        let columns: Vec<&str> = PARTICIPANT_COLUMNS.split(',').map(str::trim).collect();
+        assert_eq!(columns.len(), 28);
+        assert_eq!(&columns[3..19], &PARTICIPANT_MUTABLE[..]);
+        assert_eq!(PARTICIPANT_INSERT.matches('$').count(), columns.len());
+        assert_eq!(
+            PARTICIPANT_UPDATE.matches('$').count(),
+            PARTICIPANT_MUTABLE.len() + 2
+        );
+    }
 }

@@ -36,7 +36,8 @@ pub(crate) struct Job {
 struct Statement {
     /// For a participant: an in-place update to try first.
     update: Option<Query>,
-    /// The insert (or upsert) to run when there is nothing to update.
+    /// The insert to run when there is nothing to update (a conference
+    /// row is an upsert).
     insert: Query,
 }
 
@@ -127,6 +128,6 @@ fn write_query(write: &Write) -> Query {
     match write {
         Write::Account(a) => rows::account_insert(a),
         Write::Conference(c) => rows::conference_upsert(c),
-        Write::Participant(p) => rows::participant_upsert(p),
+        Write::Participant(p) => rows::participant_insert(p),
     }
 }
