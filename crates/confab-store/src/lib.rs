@@ -9,8 +9,8 @@
 //!
 //! Writes are group-committed: concurrent batches queue up for one writer,
 //! which applies everything waiting in a single transaction and acknowledges
-//! each batch only after that transaction is committed (and, with SQLite's
-//! `synchronous=FULL`, on disk). One fsync thus covers many API requests.
+//! each batch only after that transaction is committed and flushed to disk.
+//! One flush thus covers many API requests.
 
 mod rows;
 mod sqlite;
@@ -39,6 +39,10 @@ pub enum StoreError {
     /// A stored row does not decode into a record.
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// Flushing written data to disk failed; the store accepts no more
+    /// writes, since it can no longer tell what is durable.
+    #[error("storage I/O failed: {0}")]
+    Io(String),
     /// The writer task is gone (the store is shutting down).
     #[error("the store is closed")]
     Closed,

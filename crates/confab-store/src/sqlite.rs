@@ -2,8 +2,8 @@
 //!
 //! One writer thread owns the only writing connection and group-commits (see
 //! [`crate::writer`]); a small pool of connections serves reads, which WAL mode
-//! lets run beside the writer. `synchronous=FULL` makes every commit durable
-//! before it is acknowledged.
+//! lets run beside the writer. No write is acknowledged before its commit is
+//! flushed to disk.
 
 use std::path::Path;
 use std::str::FromStr;

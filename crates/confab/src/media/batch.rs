@@ -17,10 +17,13 @@
 
 use std::io::{ErrorKind, IoSlice, IoSliceMut};
 use std::net::{SocketAddr, UdpSocket};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
+use std::time::Duration;
 
 use nix::errno::Errno;
+use nix::poll::{ppoll, PollFd, PollFlags};
 use nix::sys::socket::{recvmmsg, sendmmsg, MsgFlags, MultiHeaders, SockaddrStorage};
+use nix::sys::time::TimeSpec;
 
 /// Datagrams moved by one system call at most.
 pub(super) const BATCH: usize = 64;
@@ -61,6 +64,26 @@ pub(super) struct Outbox {
     batched: bool,
     /// Set once the fallback has been logged.
     warned: bool,
+}
+
+/// Blocks until one of `sockets` has a datagram to read or `timeout` passes, and marks in
+/// `ready` (same order) which ones can be read. A media thread waits here between ticks instead
+/// of waking on a timer to look: a quiet socket costs nothing. `ppoll(2)` rather than `poll(2)`
+/// for its nanosecond timeout, since ticks run on absolute deadlines. An error (an interrupted
+/// call) reports every socket ready, and the caller's non-blocking reads find out.
+pub(super) fn wait_readable(sockets: &[&UdpSocket], timeout: Duration, ready: &mut Vec<bool>) {
+    let mut fds: Vec<PollFd<'_>> = sockets
+        .iter()
+        .map(|socket| PollFd::new(socket.as_fd(), PollFlags::POLLIN))
+        .collect();
+    ready.clear();
+    match ppoll(&mut fds, Some(TimeSpec::from_duration(timeout)), None) {
+        Ok(_) => ready.extend(
+            fds.iter()
+                .map(|fd| fd.revents().is_some_and(|events| !events.is_empty())),
+        ),
+        Err(_) => ready.resize(sockets.len(), true),
+    }
 }
 
 impl Inbox {

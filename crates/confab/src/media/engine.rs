@@ -4,9 +4,10 @@
 //! # Schedule
 //!
 //! Ticks run on absolute deadlines (`start + n·20 ms`), never "20 ms after the last one", so
-//! small delays do not accumulate into drift. Between ticks the thread naps in short slices and
-//! drains its socket after each, so packets wait in the kernel for at most a slice and the
-//! socket's receive buffer never has to hold a whole tick of traffic. A tick that starts more
+//! small delays do not accumulate into drift. Between ticks the thread waits for its socket to
+//! become readable and drains it, at most once per short nap, so packets wait in the kernel for
+//! at most a nap, the socket's receive buffer never has to hold a whole tick of traffic, and a
+//! quiet socket costs no wake-ups. A tick that starts more
 //! than [`LATE_START`] behind its deadline, or whose work runs into the next deadline, counts as
 //! late. When the thread falls a whole tick behind it skips ahead instead of bursting, because
 //! a burst of frames would only overflow every listener's jitter buffer.
@@ -31,13 +32,13 @@ use confab_media::{
     Playout, RtpPacket, SeqNo, Ssrc, FRAME_DURATION, FRAME_SAMPLES,
 };
 
-use super::batch::{Inbox, Outbox, BATCH};
+use super::batch::{wait_readable, Inbox, Outbox, BATCH};
 use super::MediaStats;
 
 /// How far behind its deadline a tick may start before it counts as late.
 pub(super) const LATE_START: Duration = Duration::from_millis(5);
 
-/// Longest nap between two drains of the socket while waiting for the next tick.
+/// Shortest time between two drains of the socket while waiting for the next tick.
 const NAP: Duration = Duration::from_millis(2);
 
 /// What a conference actor asks of its media thread.
@@ -355,15 +356,25 @@ impl Engine {
         next
     }
 
-    /// Drains the socket in short naps until `deadline`.
+    /// Waits for `deadline`, draining the socket when datagrams arrive, at most once per
+    /// [`NAP`]: a steady stream of packets wakes the thread no more often than that, and a quiet
+    /// socket not at all.
     fn wait_until(&mut self, deadline: Instant) {
+        let mut ready = Vec::with_capacity(1);
         loop {
             let now = Instant::now();
             if now >= deadline {
                 return;
             }
+            wait_readable(&[&self.socket], deadline - now, &mut ready);
+            if ready.first() == Some(&true) {
+                self.receive(Instant::now());
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return;
+            }
             std::thread::sleep((deadline - now).min(NAP));
-            self.receive(Instant::now());
         }
     }
 }

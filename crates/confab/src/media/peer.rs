@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use confab_media::tone::dbfs_to_amplitude;
 use confab_media::{AudioSource, Codec, RtpPacket, FRAME_DURATION, FRAME_SAMPLES, SILENT_FRAME};
 
-use super::batch::{Inbox, BATCH};
+use super::batch::{wait_readable, Inbox, BATCH};
 use super::engine::RtpStream;
 use super::heard::Recording;
 
@@ -207,29 +207,42 @@ fn serve_tick(peers: &mut HashMap<u64, Peer>, inbox: &mut Inbox, buf: &mut [u8],
 /// Slices of a tick over which many callers' packets are spread.
 const SLICES: usize = 10;
 
-/// Sleeps until `deadline`. With few callers it naps in short slices and records what
-/// arrives meanwhile, so arrival times are exact to a slice (the mute-latency benchmark reads
-/// them); with many, polling every socket per slice would cost more than the media itself, so
+/// Waits until `deadline`. With few callers it records what arrives meanwhile as it arrives
+/// (at most once per [`NAP`]), so arrival times are exact to a nap (the mute-latency benchmark
+/// reads them); with many, watching every socket would cost more than the media itself, so
 /// they are read once per tick.
 fn wait_until(peers: &mut HashMap<u64, Peer>, inbox: &mut Inbox, deadline: Instant) {
-    let nap = if peers.len() <= PRECISE_PEERS {
-        Duration::from_millis(2)
-    } else {
-        FRAME_DURATION
-    };
+    if peers.len() > PRECISE_PEERS {
+        if let Some(wait) = deadline.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        return;
+    }
+    let mut ready = Vec::with_capacity(peers.len());
     loop {
         let now = Instant::now();
         if now >= deadline {
             return;
         }
-        std::thread::sleep((deadline - now).min(nap));
-        if nap < FRAME_DURATION {
-            for peer in peers.values_mut() {
+        let mut listening: Vec<&mut Peer> =
+            peers.values_mut().filter(|p| p.remote.is_some()).collect();
+        let sockets: Vec<&UdpSocket> = listening.iter().map(|p| &p.socket).collect();
+        wait_readable(&sockets, deadline - now, &mut ready);
+        for (peer, &readable) in listening.iter_mut().zip(&ready) {
+            if readable {
                 peer.receive(inbox);
             }
         }
+        let now = Instant::now();
+        if now >= deadline {
+            return;
+        }
+        std::thread::sleep((deadline - now).min(NAP));
     }
 }
+
+/// Shortest time between two reads of the callers' sockets while waiting for the next tick.
+const NAP: Duration = Duration::from_millis(2);
 
 /// Up to this many callers, arrivals are timestamped to within a couple of milliseconds.
 const PRECISE_PEERS: usize = 64;
