@@ -19,8 +19,8 @@
 //! not pass/fail: this is not a test.
 //!
 //! Run: `cargo build --release -p confab && cargo run --release -p
-//! confab-bench --bin api_throughput [-- --conns 32,64 --rounds 3
-//! --slice-ms 2000 --conferences 16 --participants 4]`. The server binary is
+//! confab-bench --bin api_throughput [-- --conns 32,64 --rounds 7
+//! --slice-ms 1000 --conferences 16 --participants 4]`. The server binary is
 //! looked up beside this one, or at `$CONFAB_BIN`.
 
 use std::collections::HashMap;
@@ -81,8 +81,8 @@ impl Settings {
     fn from_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Settings> {
         let mut s = Settings {
             conns: vec![32, 64],
-            rounds: 3,
-            slice: Duration::from_secs(2),
+            rounds: 7,
+            slice: Duration::from_secs(1),
             conferences: 16,
             participants: 4,
         };
@@ -230,6 +230,11 @@ fn report(conns: usize, settings: &Settings, pair: &Pair, serial_rate: f64, idle
         rounds(c),
         rounds(b)
     );
+    let (median, low, high) = round_ratios(c, b);
+    println!(
+        "  throughput ratio per round (confab slice / the bare slice right after it): median \
+         {median:.2}, range {low:.2}-{high:.2}"
+    );
     println!(
         "  answers: confab {} B, bare {} B of JSON on average",
         c.body_bytes / c.ok.max(1),
@@ -271,6 +276,30 @@ fn report(conns: usize, settings: &Settings, pair: &Pair, serial_rate: f64, idle
         c.rate() / serial_rate.max(f64::MIN_POSITIVE),
         c.disk_bytes as f64 / 1024.0 / c.ok.max(1) as f64,
     );
+}
+
+/// The median, lowest and highest ratio of the rounds' rates. Each round
+/// runs confab and then the bare route back to back, so a round's ratio is
+/// the fairest single comparison a noisy machine allows, and the median
+/// discards rounds that a burst of other load hit on one side only.
+fn round_ratios(confab: &Measurement, bare: &Measurement) -> (f64, f64, f64) {
+    let mut ratios: Vec<f64> = confab
+        .round_rates
+        .iter()
+        .zip(&bare.round_rates)
+        .map(|(c, b)| c / b.max(f64::MIN_POSITIVE))
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    let Some((&low, &high)) = ratios.first().zip(ratios.last()) else {
+        return (0.0, 0.0, 0.0);
+    };
+    let mid = ratios.len() / 2;
+    let median = if ratios.len() % 2 == 0 {
+        (ratios[mid - 1] + ratios[mid]) / 2.0
+    } else {
+        ratios[mid]
+    };
+    (median, low, high)
 }
 
 /// Confab with a single connection: every update waits for its own commit,

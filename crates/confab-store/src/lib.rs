@@ -86,13 +86,32 @@ pub struct ParticipantFilter {
 /// A conference that is not completed, with its active participants.
 pub type LiveConference = (Conference, Vec<Participant>);
 
+/// Called once with the outcome of a write: `Ok` when the batch is durable.
+/// It runs on the store's own thread, so it should only hand the result on
+/// (send it on a channel).
+pub type Durability = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+
 /// What confab needs from a database.
 pub trait Store: Send + Sync + 'static {
-    /// Queues `batch` to be applied atomically and returns a future that
-    /// resolves once it is durable. Batches are applied in the order of the
-    /// calls to `write` (the queueing happens before this returns), so a
-    /// caller may keep issuing writes without awaiting each one.
-    fn write(&self, batch: Vec<Write>) -> BoxFuture<'static, Result<(), StoreError>>;
+    /// Queues `batch` to be applied atomically and calls `then` once it is
+    /// durable, or failed. Batches are applied in the order of the calls
+    /// (the queueing happens before this returns), so a caller may keep
+    /// issuing writes without waiting for each one. `then` is always called,
+    /// also when the store is shutting down.
+    fn write_then(&self, batch: Vec<Write>, then: Durability);
+
+    /// Like [`Store::write_then`], with a future that resolves once the
+    /// batch is durable.
+    fn write(&self, batch: Vec<Write>) -> BoxFuture<'static, Result<(), StoreError>> {
+        let (done, acked) = tokio::sync::oneshot::channel();
+        self.write_then(
+            batch,
+            Box::new(move |result| {
+                let _ = done.send(result);
+            }),
+        );
+        Box::pin(async move { acked.await.map_err(|_| StoreError::Closed)? })
+    }
 
     /// The account with this SID.
     fn account<'a>(&'a self, sid: &'a str) -> BoxFuture<'a, Result<Option<Account>, StoreError>>;

@@ -30,25 +30,26 @@ pub(crate) const PARTICIPANT_COLUMNS: &str = "call_sid, conference_sid, account_
 /// Statuses of participants who are no longer listed.
 const INACTIVE: &str = "('complete', 'failed')";
 
-/// A value bound to a placeholder.
+/// A value bound to a placeholder. Text borrows from the record or request
+/// it comes from whenever it can, so that writing a record copies nothing.
 #[derive(Debug, Clone)]
-pub(crate) enum Bind {
-    Text(String),
-    OptText(Option<String>),
+pub(crate) enum Bind<'a> {
+    Text(Cow<'a, str>),
+    OptText(Option<Cow<'a, str>>),
     Int(i64),
     Bool(bool),
 }
 
 /// SQL text under construction with its bound values.
 #[derive(Debug, Default)]
-pub(crate) struct Query {
+pub(crate) struct Query<'a> {
     /// The text; the hot upserts borrow text built once (see [`numbered`]).
     pub(crate) sql: Cow<'static, str>,
-    pub(crate) binds: Vec<Bind>,
+    pub(crate) binds: Vec<Bind<'a>>,
 }
 
-impl Query {
-    pub(crate) fn new(sql: &str) -> Query {
+impl<'a> Query<'a> {
+    pub(crate) fn new(sql: &str) -> Query<'a> {
         Query {
             sql: Cow::Owned(sql.to_owned()),
             binds: Vec::new(),
@@ -57,7 +58,11 @@ impl Query {
 
     /// Appends `sql`, replacing each `?` with the next `$n` and binding the
     /// next value of `binds` to it.
-    pub(crate) fn push(&mut self, sql: &str, binds: impl IntoIterator<Item = Bind>) -> &mut Query {
+    pub(crate) fn push(
+        &mut self,
+        sql: &str,
+        binds: impl IntoIterator<Item = Bind<'a>>,
+    ) -> &mut Query<'a> {
         let mut binds = binds.into_iter();
         let sql_text = self.sql.to_mut();
         for ch in sql.chars() {
@@ -91,7 +96,7 @@ fn numbered(sql: &str) -> String {
 }
 
 /// Lets the writer bind values without copying them.
-impl rusqlite::ToSql for Bind {
+impl rusqlite::ToSql for Bind<'_> {
     fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
         use rusqlite::types::{ToSqlOutput, Value, ValueRef};
         Ok(match self {
@@ -119,28 +124,28 @@ static CONFERENCE_UPSERT: LazyLock<String> = LazyLock::new(|| {
     ))
 });
 
-pub(crate) fn conference_upsert(c: &Conference) -> Query {
+pub(crate) fn conference_upsert(c: &Conference) -> Query<'_> {
     Query {
         sql: Cow::Borrowed(CONFERENCE_UPSERT.as_str()),
         binds: vec![
-            Bind::Text(c.sid.to_string()),
-            Bind::Text(c.account_sid.to_string()),
-            Bind::Text(c.friendly_name.clone()),
+            Bind::Text(c.sid.as_str().into()),
+            Bind::Text(c.account_sid.as_str().into()),
+            Bind::Text(c.friendly_name.as_str().into()),
             Bind::Text(c.status.as_str().into()),
-            Bind::Text(c.region.clone()),
+            Bind::Text(c.region.as_str().into()),
             Bind::Int(c.date_created.0),
             Bind::Int(c.date_updated.0),
             Bind::OptText(c.reason_ended.map(|r| r.as_str().into())),
-            Bind::OptText(c.call_sid_ending.as_ref().map(Sid::to_string)),
-            Bind::OptText(c.end_detail.clone()),
+            Bind::OptText(c.call_sid_ending.as_ref().map(|s| s.as_str().into())),
+            Bind::OptText(c.end_detail.as_deref().map(Into::into)),
             Bind::Int(i64::from(c.max_participants)),
-            Bind::OptText(c.announce_url.clone()),
+            Bind::OptText(c.announce_url.as_deref().map(Into::into)),
             Bind::Text(c.announce_method.as_str().into()),
-            Bind::OptText(c.status_callback.clone()),
+            Bind::OptText(c.status_callback.as_deref().map(Into::into)),
             Bind::Text(c.status_callback_method.as_str().into()),
-            Bind::Text(c.status_callback_events.join(" ")),
-            Bind::Text(c.record.clone()),
-            Bind::Text(c.trim.clone()),
+            Bind::Text(c.status_callback_events.join(" ").into()),
+            Bind::Text(c.record.as_str().into()),
+            Bind::Text(c.trim.as_str().into()),
         ],
     }
 }
@@ -188,52 +193,51 @@ pub(crate) static PARTICIPANT_UPDATE: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// The values of [`PARTICIPANT_MUTABLE`].
-fn mutable_binds(p: &Participant) -> [Bind; 16] {
+fn mutable_binds(p: &Participant) -> [Bind<'_>; 16] {
     [
-        Bind::OptText(p.label.clone()),
+        Bind::OptText(p.label.as_deref().map(Into::into)),
         Bind::Text(p.status.as_str().into()),
         Bind::Bool(p.muted),
         Bind::Bool(p.hold),
         Bind::Bool(p.coaching),
-        Bind::OptText(p.call_sid_to_coach.as_ref().map(Sid::to_string)),
+        Bind::OptText(p.call_sid_to_coach.as_ref().map(|s| s.as_str().into())),
         Bind::Bool(p.start_conference_on_enter),
         Bind::Bool(p.end_conference_on_exit),
         Bind::Text(p.beep.as_str().into()),
-        Bind::OptText(p.hold_url.clone()),
+        Bind::OptText(p.hold_url.as_deref().map(Into::into)),
         Bind::Text(p.hold_method.as_str().into()),
-        Bind::OptText(p.announce_url.clone()),
+        Bind::OptText(p.announce_url.as_deref().map(Into::into)),
         Bind::Text(p.announce_method.as_str().into()),
-        Bind::OptText(p.wait_url.clone()),
+        Bind::OptText(p.wait_url.as_deref().map(Into::into)),
         Bind::Text(p.wait_method.as_str().into()),
         Bind::Text(p.jitter_buffer_size.as_str().into()),
     ]
 }
 
 /// The binds of [`PARTICIPANT_UPDATE`].
-pub(crate) fn participant_update_binds(p: &Participant) -> Vec<Bind> {
-    let mut binds = Vec::with_capacity(18);
-    binds.extend(mutable_binds(p));
-    binds.push(Bind::Int(p.date_updated.0));
-    binds.push(Bind::Text(p.call_sid.to_string()));
-    binds
+pub(crate) fn participant_update_binds(p: &Participant) -> impl Iterator<Item = Bind<'_>> {
+    mutable_binds(p).into_iter().chain([
+        Bind::Int(p.date_updated.0),
+        Bind::Text(p.call_sid.as_str().into()),
+    ])
 }
 
 /// Inserts a participant not stored yet (see [`PARTICIPANT_UPDATE`]).
-pub(crate) fn participant_insert(p: &Participant) -> Query {
+pub(crate) fn participant_insert(p: &Participant) -> Query<'_> {
     let mut binds = Vec::with_capacity(28);
     binds.extend([
-        Bind::Text(p.call_sid.to_string()),
-        Bind::Text(p.conference_sid.to_string()),
-        Bind::Text(p.account_sid.to_string()),
+        Bind::Text(p.call_sid.as_str().into()),
+        Bind::Text(p.conference_sid.as_str().into()),
+        Bind::Text(p.account_sid.as_str().into()),
     ]);
     binds.extend(mutable_binds(p));
     binds.extend([
-        Bind::Text(p.from.clone()),
-        Bind::Text(p.to.clone()),
+        Bind::Text(p.from.as_str().into()),
+        Bind::Text(p.to.as_str().into()),
         Bind::Int(i64::from(p.timeout_secs)),
-        Bind::OptText(p.status_callback.clone()),
+        Bind::OptText(p.status_callback.as_deref().map(Into::into)),
         Bind::Text(p.status_callback_method.as_str().into()),
-        Bind::Text(p.status_callback_events.join(" ")),
+        Bind::Text(p.status_callback_events.join(" ").into()),
         Bind::Bool(p.record),
         Bind::Int(p.date_created.0),
         Bind::Int(p.date_updated.0),
@@ -244,15 +248,15 @@ pub(crate) fn participant_insert(p: &Participant) -> Query {
     }
 }
 
-pub(crate) fn account_insert(a: &Account) -> Query {
+pub(crate) fn account_insert(a: &Account) -> Query<'_> {
     let mut q = Query::new("");
     q.push(
         "INSERT INTO accounts (sid, auth_token, style, friendly_name, date_created) VALUES (?, ?, ?, ?, ?)",
         [
-            Bind::Text(a.sid.to_string()),
-            Bind::Text(a.auth_token.clone()),
+            Bind::Text(a.sid.as_str().into()),
+            Bind::Text(a.auth_token.as_str().into()),
             Bind::Text(a.style.as_str().into()),
-            Bind::Text(a.friendly_name.clone()),
+            Bind::Text(a.friendly_name.as_str().into()),
             Bind::Int(a.date_created.0),
         ],
     );
@@ -260,17 +264,17 @@ pub(crate) fn account_insert(a: &Account) -> Query {
 }
 
 /// List Conferences: newest first, keyset paging on (date_created, sid).
-pub(crate) fn conference_list(
-    account: &str,
-    f: &ConferenceFilter,
-    page: &PageRequest,
-) -> (Query, bool) {
+pub(crate) fn conference_list<'a>(
+    account: &'a str,
+    f: &'a ConferenceFilter,
+    page: &'a PageRequest,
+) -> (Query<'a>, bool) {
     let mut q = Query::new(&format!(
         "SELECT {CONFERENCE_COLUMNS} FROM conferences WHERE "
     ));
     q.push("account_sid = ?", [Bind::Text(account.into())]);
     if let Some(name) = &f.friendly_name {
-        q.push(" AND friendly_name = ?", [Bind::Text(name.clone())]);
+        q.push(" AND friendly_name = ?", [Bind::Text(name.as_str().into())]);
     }
     if let Some(status) = f.status {
         q.push(" AND status = ?", [Bind::Text(status.as_str().into())]);
@@ -289,12 +293,12 @@ pub(crate) fn conference_list(
 }
 
 /// List Participants: active ones in joining order, keyset paging on (date_created, call_sid).
-pub(crate) fn participant_list(
-    account: &str,
-    conference: &str,
+pub(crate) fn participant_list<'a>(
+    account: &'a str,
+    conference: &'a str,
     f: &ParticipantFilter,
-    page: &PageRequest,
-) -> (Query, bool) {
+    page: &'a PageRequest,
+) -> (Query<'a>, bool) {
     let mut q = Query::new(&format!(
         "SELECT {PARTICIPANT_COLUMNS} FROM participants WHERE "
     ));
@@ -323,7 +327,11 @@ pub(crate) fn participant_list(
     )
 }
 
-pub(crate) fn participant_by_key(account: &str, conference: &str, key: &str) -> Query {
+pub(crate) fn participant_by_key<'a>(
+    account: &'a str,
+    conference: &'a str,
+    key: &'a str,
+) -> Query<'a> {
     let mut q = Query::new(&format!(
         "SELECT {PARTICIPANT_COLUMNS} FROM participants WHERE "
     ));
@@ -332,7 +340,7 @@ pub(crate) fn participant_by_key(account: &str, conference: &str, key: &str) -> 
         [
             Bind::Text(account.into()),
             Bind::Text(conference.into()),
-            Bind::Text(Sid::parse(SidKind::Call, key).map_or_else(|| key.to_owned(), |sid| sid.to_string())),
+            Bind::Text(Sid::parse(SidKind::Call, key).map_or(Cow::Borrowed(key), |sid| Cow::Owned(sid.to_string()))),
             Bind::Text(key.into()),
         ],
     );
@@ -340,7 +348,7 @@ pub(crate) fn participant_by_key(account: &str, conference: &str, key: &str) -> 
     q
 }
 
-fn push_range(q: &mut Query, column: &str, range: &DateRange) {
+fn push_range(q: &mut Query<'_>, column: &str, range: &DateRange) {
     if let Some(from) = range.from {
         q.push(&format!(" AND {column} >= ?"), [Bind::Int(from.0)]);
     }
@@ -351,14 +359,14 @@ fn push_range(q: &mut Query, column: &str, range: &DateRange) {
 
 /// Adds the cursor condition, order and limit. Returns whether the rows come
 /// back in reverse list order (a "page before" query), to be flipped.
-fn page_clause(
-    q: &mut Query,
-    page: &PageRequest,
+fn page_clause<'a>(
+    q: &mut Query<'a>,
+    page: &'a PageRequest,
     (after, before): (&str, &str),
     anchor: &str,
     order: &str,
     reverse_order: &str,
-) -> (Query, bool) {
+) -> (Query<'a>, bool) {
     let limit = i64::from(page.size) + 1;
     let reversed = match &page.cursor {
         Cursor::Offset(offset) => {
@@ -374,14 +382,14 @@ fn page_clause(
         Cursor::After(sid) => {
             q.push(
                 &format!(" AND {after}{anchor} ORDER BY {order} LIMIT ?"),
-                [Bind::Text(sid.clone()), Bind::Int(limit)],
+                [Bind::Text(sid.as_str().into()), Bind::Int(limit)],
             );
             false
         }
         Cursor::Before(sid) => {
             q.push(
                 &format!(" AND {before}{anchor} ORDER BY {reverse_order} LIMIT ?"),
-                [Bind::Text(sid.clone()), Bind::Int(limit)],
+                [Bind::Text(sid.as_str().into()), Bind::Int(limit)],
             );
             true
         }

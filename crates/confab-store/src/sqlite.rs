@@ -18,12 +18,14 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 use sqlx::{Connection, Sqlite, SqliteConnection};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use crate::writer::{self, Job};
 
 use crate::rows::{self, Bind, Query};
-use crate::{ConferenceFilter, LiveConference, ParticipantFilter, Store, StoreError, Write};
+use crate::{
+    ConferenceFilter, Durability, LiveConference, ParticipantFilter, Store, StoreError, Write,
+};
 
 /// SQLite in WAL mode at a file path.
 #[derive(Clone)]
@@ -58,17 +60,17 @@ impl SqliteStore {
         Ok(SqliteStore { reads, writer })
     }
 
-    async fn fetch_all(&self, q: Query) -> Result<Vec<SqliteRow>, StoreError> {
+    async fn fetch_all(&self, q: Query<'_>) -> Result<Vec<SqliteRow>, StoreError> {
         Ok(bind_all(&q).fetch_all(&self.reads).await?)
     }
 
-    async fn fetch_optional(&self, q: Query) -> Result<Option<SqliteRow>, StoreError> {
+    async fn fetch_optional(&self, q: Query<'_>) -> Result<Option<SqliteRow>, StoreError> {
         Ok(bind_all(&q).fetch_optional(&self.reads).await?)
     }
 
     async fn page<T>(
         &self,
-        (q, reversed): (Query, bool),
+        (q, reversed): (Query<'_>, bool),
         size: u32,
         decode: fn(&SqliteRow) -> Result<T, StoreError>,
     ) -> Result<Page<T>, StoreError> {
@@ -95,11 +97,13 @@ impl SqliteStore {
     }
 }
 
-fn bind_all(q: &Query) -> sqlx::query::Query<'_, Sqlite, sqlx::sqlite::SqliteArguments<'_>> {
+fn bind_all<'q>(
+    q: &'q Query<'_>,
+) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
     let mut query = sqlx::query(q.sql.as_ref());
     for bind in &q.binds {
         query = match bind {
-            Bind::Text(v) => query.bind(v.as_str()),
+            Bind::Text(v) => query.bind(v.as_ref()),
             Bind::OptText(v) => query.bind(v.as_deref()),
             Bind::Int(v) => query.bind(*v),
             Bind::Bool(v) => query.bind(*v),
@@ -109,17 +113,13 @@ fn bind_all(q: &Query) -> sqlx::query::Query<'_, Sqlite, sqlx::sqlite::SqliteArg
 }
 
 impl Store for SqliteStore {
-    fn write(&self, batch: Vec<Write>) -> BoxFuture<'static, Result<(), StoreError>> {
+    fn write_then(&self, batch: Vec<Write>, then: Durability) {
         if batch.is_empty() {
-            return futures::future::ready(Ok(())).boxed();
+            return then(Ok(()));
         }
-        let (done, acked) = oneshot::channel();
-        let queued = self.writer.send(Job::new(&batch, done));
-        async move {
-            queued.map_err(|_| StoreError::Closed)?;
-            acked.await.map_err(|_| StoreError::Closed)?
+        if let Err(mpsc::error::SendError(job)) = self.writer.send(Job::new(batch, then)) {
+            job.fail(StoreError::Closed);
         }
-        .boxed()
     }
 
     fn account<'a>(&'a self, sid: &'a str) -> BoxFuture<'a, Result<Option<Account>, StoreError>> {
@@ -226,7 +226,7 @@ impl Store for SqliteStore {
                 let mut pq = Query::new(&format!("SELECT {} FROM participants WHERE ", rows::PARTICIPANT_COLUMNS));
                 pq.push(
                     "conference_sid = ? AND status NOT IN ('complete', 'failed') ORDER BY date_created",
-                    [Bind::Text(conference.sid.to_string())],
+                    [Bind::Text(conference.sid.as_str().into())],
                 );
                 let participants = self.fetch_all(pq).await?.iter().map(rows::participant_from_row).collect::<Result<_, _>>()?;
                 live.push((conference, participants));

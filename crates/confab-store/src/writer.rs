@@ -31,51 +31,33 @@ use std::sync::mpsc as std_mpsc;
 use std::time::Duration;
 
 use rusqlite::{params_from_iter, Connection, TransactionBehavior};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
-use crate::rows::{self, Query};
-use crate::{StoreError, Write};
+use crate::rows;
+use crate::{Durability, StoreError, Write};
 
 /// Most batches one transaction takes; bounds the latency of a group.
 pub(crate) const MAX_GROUP: usize = 512;
 
-/// The channel that acknowledges one batch.
-type Ack = oneshot::Sender<Result<(), StoreError>>;
+/// What acknowledges one batch.
+type Ack = Durability;
 
 /// A batch waiting for the writer, with the channel that acknowledges it.
 pub(crate) struct Job {
-    /// The batch's statements, built by the caller (see [`Job::new`]).
-    statements: Vec<Statement>,
+    /// The records, moved in: the writer binds their fields where they lie,
+    /// so writing one copies none of its text.
+    writes: Vec<Write>,
     done: Ack,
 }
 
-/// One record's write, ready to execute.
-struct Statement {
-    /// For a participant: an in-place update to try first.
-    update: Option<Query>,
-    /// The insert to run when there is nothing to update (a conference
-    /// row is an upsert).
-    insert: Query,
-}
-
 impl Job {
-    /// Builds the statements of `batch` on the caller's thread: the writer
-    /// is the one serial stage of every write, so it only executes.
-    pub(crate) fn new(batch: &[Write], done: Ack) -> Job {
-        let statements = batch
-            .iter()
-            .map(|write| Statement {
-                update: match write {
-                    Write::Participant(p) => Some(Query {
-                        sql: std::borrow::Cow::Borrowed(rows::PARTICIPANT_UPDATE.as_str()),
-                        binds: rows::participant_update_binds(p),
-                    }),
-                    _ => None,
-                },
-                insert: write_query(write),
-            })
-            .collect();
-        Job { statements, done }
+    pub(crate) fn new(writes: Vec<Write>, done: Ack) -> Job {
+        Job { writes, done }
+    }
+
+    /// Reports that the batch was not written.
+    pub(crate) fn fail(self, error: StoreError) {
+        (self.done)(Err(error));
     }
 }
 
@@ -93,15 +75,7 @@ pub(crate) fn start(path: &Path) -> Result<mpsc::UnboundedSender<Job>, StoreErro
     let (to_syncer, committed) = std_mpsc::channel();
     std::thread::Builder::new()
         .name("confab-store-sync".into())
-        .spawn(move || {
-            sync_loop(
-                || flush(&wal),
-                committed,
-                |done: Ack, result| {
-                    let _ = done.send(result);
-                },
-            )
-        })
+        .spawn(move || sync_loop(|| flush(&wal), committed, |done: Ack, result| done(result)))
         .map_err(|e| StoreError::Corrupt(format!("cannot start the syncer thread: {e}")))?;
     let (sender, jobs) = mpsc::unbounded_channel();
     std::thread::Builder::new()
@@ -123,18 +97,18 @@ fn write_loop(
             let Ok(job) = jobs.try_recv() else { break };
             group.push(job);
         }
-        let all: Vec<&Statement> = group.iter().flat_map(|j| j.statements.iter()).collect();
+        let all: Vec<&Write> = group.iter().flat_map(|j| j.writes.iter()).collect();
         let committed = if commit(&mut conn, &all).is_ok() {
             group.drain(..).map(|job| job.done).collect()
         } else {
             let mut committed = Vec::new();
             for job in group.drain(..) {
-                let alone: Vec<&Statement> = job.statements.iter().collect();
+                let alone: Vec<&Write> = job.writes.iter().collect();
                 match commit(&mut conn, &alone) {
                     Ok(()) => committed.push(job.done),
                     Err(e) => {
                         tracing::error!(error = %e, "write failed");
-                        let _ = job.done.send(Err(e));
+                        (job.done)(Err(e));
                     }
                 }
             }
@@ -147,7 +121,7 @@ fn write_loop(
             // The syncer only exits when this sender is dropped; should it
             // have died, nothing is acknowledged that was not flushed.
             for done in orphans {
-                let _ = done.send(Err(StoreError::Closed));
+                done(Err(StoreError::Closed));
             }
         }
     }
@@ -200,32 +174,30 @@ fn wal_path(db: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-fn commit(conn: &mut Connection, statements: &[&Statement]) -> Result<(), StoreError> {
+fn commit(conn: &mut Connection, writes: &[&Write]) -> Result<(), StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     {
         // Taken from the cache once per group: a lookup hashes the SQL text.
         let mut update = tx.prepare_cached(&rows::PARTICIPANT_UPDATE)?;
-        for statement in statements {
-            if let Some(q) = &statement.update {
-                if update.execute(params_from_iter(q.binds.iter()))? > 0 {
+        for write in writes {
+            // Most participant writes change a stored row: try the update
+            // first and insert only when no row matched.
+            if let Write::Participant(p) = write {
+                if update.execute(params_from_iter(rows::participant_update_binds(p)))? > 0 {
                     continue;
                 }
             }
-            let q = &statement.insert;
+            let q = match write {
+                Write::Account(a) => rows::account_insert(a),
+                Write::Conference(c) => rows::conference_upsert(c),
+                Write::Participant(p) => rows::participant_insert(p),
+            };
             tx.prepare_cached(&q.sql)?
                 .execute(params_from_iter(q.binds.iter()))?;
         }
     }
     tx.commit()?;
     Ok(())
-}
-
-fn write_query(write: &Write) -> Query {
-    match write {
-        Write::Account(a) => rows::account_insert(a),
-        Write::Conference(c) => rows::conference_upsert(c),
-        Write::Participant(p) => rows::participant_insert(p),
-    }
 }
 
 #[cfg(test)]

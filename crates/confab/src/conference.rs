@@ -22,22 +22,17 @@ use confab_core::{
 };
 use confab_media::mixer::{SourceTarget, WaitAudio};
 use confab_media::{Codec, JitterBufferSize, MixerCommand, MixerParticipantId, SourceId};
-use confab_store::{Store, Write};
+use confab_store::{Durability, Store, Write};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::clock;
 use crate::media::{ConferenceMedia, Media, SimPeer};
 use crate::sim;
 
-/// A reply channel for one command.
-/// The actor answers as soon as it has applied a command, with the answer
-/// and a future that resolves once the change is durable; [`Handle::ask`]
-/// waits for both, so the writer's acknowledgement wakes the requester
-/// directly.
-type Reply<T> = oneshot::Sender<Result<(T, Durable), ApiError>>;
-
-/// Resolves when a change is on disk.
-type Durable = futures::future::BoxFuture<'static, Result<(), confab_store::StoreError>>;
+/// A reply channel for one command. The actor answers an error at once; a
+/// success is answered by the store once the change is durable, so the
+/// requester is woken once, by the writer's acknowledgement.
+type Reply<T> = oneshot::Sender<Result<T, ApiError>>;
 
 /// What an actor can be asked to do.
 pub enum Command {
@@ -78,17 +73,7 @@ impl Handle {
     ) -> Result<Result<T, ApiError>, Gone> {
         let (reply, answer) = oneshot::channel();
         self.tx.send(make(reply)).await.map_err(|_| Gone)?;
-        let (value, durable) = match answer.await.map_err(|_| Gone)? {
-            Ok(applied) => applied,
-            Err(e) => return Ok(Err(e)),
-        };
-        Ok(match durable.await {
-            Ok(()) => Ok(value),
-            Err(e) => {
-                tracing::error!(error = %e, "write failed");
-                Err(ApiError::internal("The change could not be stored"))
-            }
-        })
+        answer.await.map_err(|_| Gone)
     }
 
     /// Sends a command without waiting (call progress).
@@ -294,11 +279,10 @@ impl Actor {
 
     /// Deregisters a conference that ended (so its room name is free before
     /// anyone hears back), acts on the events, queues the outcome's records
-    /// for the store, and answers `reply` with the result and the durability future; returns
-    /// whether the command succeeded. The
-    /// actor goes on with the next command meanwhile: the store applies
-    /// writes in queue order, so a conference's writes stay ordered while
-    /// they share group commits.
+    /// for the store, which answers `reply` once they are durable; returns
+    /// whether the command succeeded. The actor goes on with the next
+    /// command meanwhile: the store applies writes in queue order, so a
+    /// conference's writes stay ordered while they share group commits.
     fn commit<T: Send + 'static>(
         &mut self,
         result: Result<Outcome, ApiError>,
@@ -317,12 +301,19 @@ impl Actor {
         }
         self.publish(&outcome);
         let value = answer(&outcome);
-        let durable = self
-            .conferences
-            .store
-            .write(writes(&self.room, outcome, !self.persisted));
+        let then: Durability = Box::new(move |stored| {
+            let result = match stored {
+                Ok(()) => Ok(value),
+                Err(e) => {
+                    tracing::error!(error = %e, "write failed");
+                    Err(ApiError::internal("The change could not be stored"))
+                }
+            };
+            let _ = reply.send(result);
+        });
+        let batch = writes(&self.room, outcome, !self.persisted);
+        self.conferences.store.write_then(batch, then);
         self.persisted = true;
-        let _ = reply.send(Ok((value, durable)));
         true
     }
 
