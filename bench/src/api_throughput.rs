@@ -265,11 +265,13 @@ fn report(conns: usize, settings: &Settings, pair: &Pair, serial_rate: f64, idle
     );
     println!(
         "  cores: server and load generator used {:.0}% | {:.0}% of them; the machine was idle \
-         {:.0}% | {:.0}% of the time",
+         {:.0}% | {:.0}% of the time, and the hypervisor gave {:.0}% | {:.0}% of it to other guests",
         c.cores_busy_percent(),
         b.cores_busy_percent(),
         c.machine_idle_percent(),
         b.machine_idle_percent(),
+        c.machine_steal_percent(),
+        b.machine_steal_percent(),
     );
     println!(
         "  group commit: {:.1}x the one-at-a-time rate; {:.2} KiB written to disk per update",

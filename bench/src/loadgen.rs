@@ -242,6 +242,7 @@ pub(crate) struct Measurement {
     pub(crate) loadgen_ticks: u64,
     pub(crate) disk_bytes: u64,
     pub(crate) machine_idle_ticks: u64,
+    pub(crate) machine_steal_ticks: u64,
     pub(crate) machine_ticks: u64,
 }
 
@@ -264,6 +265,7 @@ impl Measurement {
         self.loadgen_ticks += slice.usage.process_ticks - slice.usage.bare_ticks;
         self.disk_bytes += slice.usage.confab_disk_bytes;
         self.machine_idle_ticks += slice.usage.machine_idle_ticks;
+        self.machine_steal_ticks += slice.usage.machine_steal_ticks;
         self.machine_ticks += slice.usage.machine_ticks;
     }
 
@@ -297,6 +299,11 @@ impl Measurement {
         100.0 * self.machine_idle_ticks as f64 / self.machine_ticks.max(1) as f64
     }
 
+    /// Time the hypervisor gave this machine's cores to other guests.
+    pub(crate) fn machine_steal_percent(&self) -> f64 {
+        100.0 * self.machine_steal_ticks as f64 / self.machine_ticks.max(1) as f64
+    }
+
     pub(crate) fn cores_busy_percent(&self) -> f64 {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
         let busy = (self.server_ticks + self.loadgen_ticks) as f64 / TICKS_PER_SECOND;
@@ -311,8 +318,9 @@ pub(crate) struct Usage {
     pub(crate) process_ticks: u64,
     pub(crate) bare_ticks: u64,
     pub(crate) confab_disk_bytes: u64,
-    /// Idle and all ticks of the whole machine, every process and core.
+    /// Idle, stolen and all ticks of the whole machine, every process and core.
     pub(crate) machine_idle_ticks: u64,
+    pub(crate) machine_steal_ticks: u64,
     pub(crate) machine_ticks: u64,
 }
 
@@ -338,7 +346,7 @@ impl Usage {
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or(0);
         let machine = std::fs::read_to_string("/proc/stat")?;
-        let (machine_idle_ticks, machine_ticks) =
+        let (machine_idle_ticks, machine_steal_ticks, machine_ticks) =
             machine_ticks(&machine).context("parsing /proc/stat")?;
         Ok(Usage {
             confab_ticks: stat(&format!("/proc/{confab_pid}/stat"))?,
@@ -346,6 +354,7 @@ impl Usage {
             bare_ticks,
             confab_disk_bytes,
             machine_idle_ticks,
+            machine_steal_ticks,
             machine_ticks,
         })
     }
@@ -361,6 +370,9 @@ impl Usage {
             machine_idle_ticks: self
                 .machine_idle_ticks
                 .saturating_sub(before.machine_idle_ticks),
+            machine_steal_ticks: self
+                .machine_steal_ticks
+                .saturating_sub(before.machine_steal_ticks),
             machine_ticks: self.machine_ticks.saturating_sub(before.machine_ticks),
         }
     }
@@ -376,9 +388,9 @@ pub(crate) fn cpu_ticks(stat: &str) -> Option<u64> {
     Some(utime + stime)
 }
 
-/// Idle (idle plus I/O wait) and total ticks over all cores, from the first
-/// line of /proc/stat.
-pub(crate) fn machine_ticks(stat: &str) -> Option<(u64, u64)> {
+/// Idle (idle plus I/O wait), stolen and total ticks over all cores, from
+/// the first line of /proc/stat.
+pub(crate) fn machine_ticks(stat: &str) -> Option<(u64, u64, u64)> {
     let line = stat.lines().next()?.strip_prefix("cpu ")?;
     let ticks: Vec<u64> = line
         .split_whitespace()
@@ -388,5 +400,5 @@ pub(crate) fn machine_ticks(stat: &str) -> Option<(u64, u64)> {
     // user nice system idle iowait irq softirq steal (guest time is already
     // counted in user).
     let total = ticks.iter().take(8).sum();
-    Some((ticks.get(3)? + ticks.get(4)?, total))
+    Some((ticks.get(3)? + ticks.get(4)?, *ticks.get(7)?, total))
 }

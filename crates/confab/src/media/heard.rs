@@ -58,6 +58,9 @@ const GRID_HIGH_HZ: f64 = 3800.0;
 /// Samples a recording keeps at most.
 const MAX_SAMPLES: usize = MAX_RECORDING.as_secs() as usize * SAMPLE_RATE as usize;
 
+/// Samples a recording has room for before it first grows: ten seconds.
+const FIRST_RESERVE_SAMPLES: usize = 10 * SAMPLE_RATE as usize;
+
 /// Everything one simulated caller received, decoded to 8 kHz linear PCM.
 #[derive(Debug, Default)]
 pub struct Recording {
@@ -97,6 +100,12 @@ impl Recording {
         let mut r = lock(&self.inner);
         if r.samples.len() + samples.len() > MAX_SAMPLES {
             return;
+        }
+        if r.samples.capacity() == 0 {
+            // Growing from empty reallocates and copies the recording a dozen
+            // times in its first seconds; start with room for a short call.
+            r.samples.reserve(FIRST_RESERVE_SAMPLES);
+            r.packets.reserve(FIRST_RESERVE_SAMPLES / samples.len().max(1));
         }
         let start = r.samples.len();
         r.packets.push((at, start));
