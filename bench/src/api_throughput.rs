@@ -19,7 +19,7 @@
 //! not pass/fail: this is not a test.
 //!
 //! Run: `cargo build --release -p confab && cargo run --release -p
-//! confab-bench --bin api_throughput [-- --conns 32,64 --rounds 7
+//! confab-bench --bin api_throughput [-- --conns 32,64,128 --rounds 7
 //! --slice-ms 1000 --conferences 16 --participants 4]`. The server binary is
 //! looked up beside this one, or at `$CONFAB_BIN`.
 
@@ -80,7 +80,7 @@ struct Settings {
 impl Settings {
     fn from_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Settings> {
         let mut s = Settings {
-            conns: vec![32, 64],
+            conns: vec![32, 64, 128],
             rounds: 7,
             slice: Duration::from_secs(1),
             conferences: 16,
