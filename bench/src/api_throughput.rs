@@ -154,12 +154,33 @@ async fn run(settings: Settings, bare_addr: SocketAddr) -> anyhow::Result<()> {
         serial.rate(),
         ms(serial50),
     );
+    let mut peaks: Option<((f64, usize), (f64, usize))> = None;
     for &conns in &settings.conns {
         let result = compare(&settings, conns, &confab, &bare, server.pid).await;
         match result {
-            Ok(pair) => report(conns, &settings, &pair, serial.rate(), idle),
+            Ok(pair) => {
+                report(conns, &settings, &pair, serial.rate(), idle);
+                let (c, b) = ((pair.confab.rate(), conns), (pair.bare.rate(), conns));
+                peaks = Some(match peaks {
+                    None => (c, b),
+                    Some((pc, pb)) => (
+                        if c.0 > pc.0 { c } else { pc },
+                        if b.0 > pb.0 { b } else { pb },
+                    ),
+                });
+            }
             Err(e) => println!("C={conns}: failed: {e:#}"),
         }
+    }
+    // Capacity: each server at the concurrency where it did best. Durable
+    // writes wait for a disk flush, so confab needs more requests in flight
+    // than the bare route to keep the CPUs busy.
+    if let Some(((c, c_conns), (b, b_conns))) = peaks {
+        println!(
+            "peak throughput: confab {c:.0} req/s (C={c_conns}) | bare axum {b:.0} req/s \
+             (C={b_conns}) | ratio {:.2}",
+            c / b.max(f64::MIN_POSITIVE)
+        );
     }
     server.stop().await;
     Ok(())

@@ -75,7 +75,13 @@ pub(crate) fn start(path: &Path) -> Result<mpsc::UnboundedSender<Job>, StoreErro
     let (to_syncer, committed) = std_mpsc::channel();
     std::thread::Builder::new()
         .name("confab-store-sync".into())
-        .spawn(move || sync_loop(|| flush(&wal), committed, |done: Ack, result| done(result)))
+        .spawn(move || {
+            let mut wal = WalFile {
+                path: wal,
+                file: None,
+            };
+            sync_loop(|| wal.flush(), committed, |done: Ack, result| done(result))
+        })
         .map_err(|e| StoreError::Corrupt(format!("cannot start the syncer thread: {e}")))?;
     let (sender, jobs) = mpsc::unbounded_channel();
     std::thread::Builder::new()
@@ -158,13 +164,27 @@ fn sync_loop<A>(
     }
 }
 
-/// Flushes the WAL file's data to disk. The file exists from the first
-/// commit until the last connection closes, and the writer's connection stays
-/// open as long as the syncer has work. It is opened per flush (a few
-/// microseconds beside the flush itself) so that no descriptor can outlive a
-/// file SQLite replaced.
-fn flush(wal: &Path) -> io::Result<()> {
-    File::open(wal)?.sync_data()
+/// Flushes the WAL file's data to disk through a descriptor of our own,
+/// opened at the first flush (after the first commit created the file) and
+/// kept: a descriptor reports every write-back error that happens while it
+/// is open, where one opened later could miss an error SQLite's own
+/// descriptor saw first. SQLite keeps the file, never replacing it, as long
+/// as the writer's connection is open, which outlasts every commit.
+struct WalFile {
+    path: PathBuf,
+    file: Option<File>,
+}
+
+impl WalFile {
+    fn flush(&mut self) -> io::Result<()> {
+        let file = match self.file.take() {
+            Some(file) => file,
+            None => File::open(&self.path)?,
+        };
+        file.sync_data()?;
+        self.file = Some(file);
+        Ok(())
+    }
 }
 
 /// SQLite names the WAL after the database file.

@@ -105,7 +105,8 @@ impl Recording {
             // Growing from empty reallocates and copies the recording a dozen
             // times in its first seconds; start with room for a short call.
             r.samples.reserve(FIRST_RESERVE_SAMPLES);
-            r.packets.reserve(FIRST_RESERVE_SAMPLES / samples.len().max(1));
+            r.packets
+                .reserve(FIRST_RESERVE_SAMPLES / samples.len().max(1));
         }
         let start = r.samples.len();
         r.packets.push((at, start));
