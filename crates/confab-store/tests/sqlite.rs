@@ -315,3 +315,67 @@ async fn a_stored_participant_is_updated_in_place() {
         .expect("active again");
     assert_eq!(found, p);
 }
+
+/// `write_then` calls each completion once, with `Ok` only for batches that
+/// are stored, and at once for an empty batch.
+#[tokio::test]
+async fn write_then_completes_every_batch_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("confab.db");
+    let store = SqliteStore::open(&path).await.expect("open");
+    let conf = conference(1, 1, ConferenceStatus::InProgress);
+    store
+        .write(vec![
+            Write::Account(account()),
+            Write::Conference(conf.clone()),
+        ])
+        .await
+        .expect("setup");
+    let (done, mut completed) = tokio::sync::mpsc::unbounded_channel();
+    for n in 0..50u128 {
+        // Every fifth batch names a conference that does not exist.
+        let owner = if n % 5 == 4 {
+            conference(99, 1, ConferenceStatus::Init)
+        } else {
+            conf.clone()
+        };
+        let done = done.clone();
+        store.write_then(
+            vec![Write::Participant(participant(&owner, 10 + n, false))],
+            Box::new(move |result| {
+                let _ = done.send((n, result.is_ok()));
+            }),
+        );
+    }
+    let (empty_done, empty) = tokio::sync::oneshot::channel();
+    store.write_then(
+        Vec::new(),
+        Box::new(move |result| {
+            let _ = empty_done.send(result.is_ok());
+        }),
+    );
+    assert!(empty.await.expect("an empty batch completes"));
+    drop(done);
+    let mut seen = Vec::new();
+    while let Some(outcome) = completed.recv().await {
+        seen.push(outcome);
+    }
+    seen.sort();
+    let expected: Vec<(u128, bool)> = (0..50).map(|n| (n, n % 5 != 4)).collect();
+    assert_eq!(
+        seen, expected,
+        "one completion per batch, Ok exactly for the stored ones"
+    );
+    drop(store);
+    let reopened = SqliteStore::open(&path).await.expect("reopen");
+    let list = reopened
+        .list_participants(
+            conf.account_sid.as_str(),
+            conf.sid.as_str(),
+            &ParticipantFilter::default(),
+            &page(&[("PageSize", "1000")]),
+        )
+        .await
+        .expect("list");
+    assert_eq!(list.items.len(), 40);
+}
