@@ -83,6 +83,36 @@ fn page(pairs: &[(&str, &str)]) -> PageRequest {
     .expect("page")
 }
 
+/// A store at `path` holding the test account and one live conference.
+async fn open_with_conference(path: &std::path::Path) -> (SqliteStore, Conference) {
+    let store = SqliteStore::open(path).await.expect("open");
+    let conf = conference(1, 1, ConferenceStatus::InProgress);
+    store
+        .write(vec![
+            Write::Account(account()),
+            Write::Conference(conf.clone()),
+        ])
+        .await
+        .expect("setup");
+    (store, conf)
+}
+
+/// How many participants of `conf` a fresh store on `path` lists.
+async fn listed_after_reopen(path: &std::path::Path, conf: &Conference) -> usize {
+    let reopened = SqliteStore::open(path).await.expect("reopen");
+    reopened
+        .list_participants(
+            conf.account_sid.as_str(),
+            conf.sid.as_str(),
+            &ParticipantFilter::default(),
+            &page(&[("PageSize", "1000")]),
+        )
+        .await
+        .expect("list")
+        .items
+        .len()
+}
+
 #[tokio::test]
 async fn records_round_trip_and_lists_page_by_keyset() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -235,15 +265,7 @@ async fn participants_filter_and_hide_departed() {
 async fn concurrent_batches_are_group_committed_and_all_durable() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("confab.db");
-    let store = SqliteStore::open(&path).await.expect("open");
-    let conf = conference(1, 1, ConferenceStatus::InProgress);
-    store
-        .write(vec![
-            Write::Account(account()),
-            Write::Conference(conf.clone()),
-        ])
-        .await
-        .expect("setup");
+    let (store, conf) = open_with_conference(&path).await;
     let writes = (10..210).map(|n| {
         let store = store.clone();
         let p = participant(&conf, n, n % 2 == 0);
@@ -256,17 +278,7 @@ async fn concurrent_batches_are_group_committed_and_all_durable() {
     let orphan = participant(&conference(99, 1, ConferenceStatus::Init), 500, false);
     assert!(store.write(vec![Write::Participant(orphan)]).await.is_err());
     drop(store);
-    let reopened = SqliteStore::open(&path).await.expect("reopen");
-    let list = reopened
-        .list_participants(
-            conf.account_sid.as_str(),
-            conf.sid.as_str(),
-            &ParticipantFilter::default(),
-            &page(&[("PageSize", "1000")]),
-        )
-        .await
-        .expect("list");
-    assert_eq!(list.items.len(), 200);
+    assert_eq!(listed_after_reopen(&path, &conf).await, 200);
 }
 
 #[tokio::test]
@@ -322,15 +334,7 @@ async fn a_stored_participant_is_updated_in_place() {
 async fn write_then_completes_every_batch_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("confab.db");
-    let store = SqliteStore::open(&path).await.expect("open");
-    let conf = conference(1, 1, ConferenceStatus::InProgress);
-    store
-        .write(vec![
-            Write::Account(account()),
-            Write::Conference(conf.clone()),
-        ])
-        .await
-        .expect("setup");
+    let (store, conf) = open_with_conference(&path).await;
     let (done, mut completed) = tokio::sync::mpsc::unbounded_channel();
     for n in 0..50u128 {
         // Every fifth batch names a conference that does not exist.
@@ -367,15 +371,5 @@ async fn write_then_completes_every_batch_once() {
         "one completion per batch, Ok exactly for the stored ones"
     );
     drop(store);
-    let reopened = SqliteStore::open(&path).await.expect("reopen");
-    let list = reopened
-        .list_participants(
-            conf.account_sid.as_str(),
-            conf.sid.as_str(),
-            &ParticipantFilter::default(),
-            &page(&[("PageSize", "1000")]),
-        )
-        .await
-        .expect("list");
-    assert_eq!(list.items.len(), 40);
+    assert_eq!(listed_after_reopen(&path, &conf).await, 40);
 }

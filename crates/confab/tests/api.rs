@@ -1,53 +1,30 @@
 //! The REST API through `app()` with `oneshot`: every route, rule and error
 //! path, on a real SQLite file.
 
-use std::sync::Arc;
+mod common;
+
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::http::{header, Request, StatusCode};
-use base64::Engine;
-use confab::state::create_account;
-use confab::AppState;
+use axum::http::{header, StatusCode};
+use common::in_process::{InProcess, Reply};
 use confab_core::{Account, SidStyle};
-use confab_store::{SqliteStore, Store};
-use http_body_util::BodyExt;
 use serde_json::Value;
-use tower::ServiceExt;
 
 struct Api {
-    state: Arc<AppState>,
+    app: InProcess,
     twilio: Account,
     signalwire: Account,
-    _dir: tempfile::TempDir,
-}
-
-struct Reply {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    json: Value,
-    raw: Vec<u8>,
 }
 
 impl Api {
     async fn new() -> Api {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store: Arc<dyn Store> = Arc::new(
-            SqliteStore::open(&dir.path().join("confab.db"))
-                .await
-                .expect("store"),
-        );
-        let twilio = create_account(store.as_ref(), SidStyle::Twilio, "tw")
-            .await
-            .expect("account");
-        let signalwire = create_account(store.as_ref(), SidStyle::SignalWire, "sw")
-            .await
-            .expect("account");
+        let (app, accounts) =
+            InProcess::start(&[(SidStyle::Twilio, "tw"), (SidStyle::SignalWire, "sw")]).await;
+        let [twilio, signalwire] = <[Account; 2]>::try_from(accounts).expect("two accounts");
         Api {
-            state: AppState::new(store),
+            app,
             twilio,
             signalwire,
-            _dir: dir,
         }
     }
 
@@ -62,39 +39,7 @@ impl Api {
         auth: Option<&Account>,
         body: Option<(&str, String)>,
     ) -> Reply {
-        let mut request = Request::builder().method(method).uri(path);
-        if let Some(account) = auth {
-            let token = base64::engine::general_purpose::STANDARD
-                .encode(format!("{}:{}", account.sid, account.auth_token));
-            request = request.header(header::AUTHORIZATION, format!("Basic {token}"));
-        }
-        let body = match body {
-            Some((content_type, text)) => {
-                request = request.header(header::CONTENT_TYPE, content_type);
-                Body::from(text)
-            }
-            None => Body::empty(),
-        };
-        let response = confab::app(self.state.clone())
-            .oneshot(request.body(body).expect("request"))
-            .await
-            .expect("response");
-        let status = response.status();
-        let headers = response.headers().clone();
-        let raw = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes()
-            .to_vec();
-        let json = serde_json::from_slice(&raw).unwrap_or(Value::Null);
-        Reply {
-            status,
-            headers,
-            json,
-            raw,
-        }
+        self.app.send(method, path, auth, body).await
     }
 
     async fn get(&self, path: &str) -> Reply {
@@ -102,16 +47,7 @@ impl Api {
     }
 
     async fn post(&self, path: &str, form: &[(&str, &str)]) -> Reply {
-        let body = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(form)
-            .finish();
-        self.send(
-            "POST",
-            path,
-            Some(&self.twilio),
-            Some(("application/x-www-form-urlencoded", body)),
-        )
-        .await
+        self.app.send_form("POST", path, &self.twilio, form).await
     }
 
     async fn delete(&self, path: &str) -> Reply {

@@ -10,19 +10,15 @@
 //! Tones are chosen away from the built-in audio (hold music 1350–2250 Hz, wait music
 //! 1600–3200 Hz, beeps 1400 and 2800 Hz).
 
-use std::sync::Arc;
+mod common;
+
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::http::{header, Request, StatusCode};
-use base64::Engine;
+use axum::http::StatusCode;
+use common::in_process::{InProcess, Reply};
 use confab::state::create_account;
-use confab::AppState;
 use confab_core::{Account, SidStyle};
-use confab_store::{SqliteStore, Store};
-use http_body_util::BodyExt;
 use serde_json::Value;
-use tower::ServiceExt;
 
 const A_HZ: f64 = 440.0;
 const B_HZ: f64 = 700.0;
@@ -39,16 +35,8 @@ const SETTLE_MS: u64 = 300;
 const LISTEN: Duration = Duration::from_millis(1200);
 
 struct Api {
-    state: Arc<AppState>,
+    app: InProcess,
     account: Account,
-    _dir: tempfile::TempDir,
-}
-
-struct Reply {
-    status: StatusCode,
-    json: Value,
-    /// The body as sent (WAV files).
-    raw: Vec<u8>,
 }
 
 /// One caller in a test: its call SID and how much it had heard at the last mark.
@@ -58,20 +46,9 @@ struct Caller {
 
 impl Api {
     async fn new() -> Api {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store: Arc<dyn Store> = Arc::new(
-            SqliteStore::open(&dir.path().join("confab.db"))
-                .await
-                .expect("store"),
-        );
-        let account = create_account(store.as_ref(), SidStyle::Twilio, "media")
-            .await
-            .expect("account");
-        Api {
-            state: AppState::new(store),
-            account,
-            _dir: dir,
-        }
+        let (app, mut accounts) = InProcess::start(&[(SidStyle::Twilio, "media")]).await;
+        let account = accounts.pop().expect("an account");
+        Api { app, account }
     }
 
     async fn send(
@@ -81,32 +58,7 @@ impl Api {
         account: &Account,
         form: &[(&str, &str)],
     ) -> Reply {
-        let token = base64::engine::general_purpose::STANDARD
-            .encode(format!("{}:{}", account.sid, account.auth_token));
-        let body = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(form)
-            .finish();
-        let request = Request::builder()
-            .method(method)
-            .uri(path)
-            .header(header::AUTHORIZATION, format!("Basic {token}"))
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Body::from(body))
-            .expect("request");
-        let response = confab::app(self.state.clone())
-            .oneshot(request)
-            .await
-            .expect("response");
-        let status = response.status();
-        let raw = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes()
-            .to_vec();
-        let json = serde_json::from_slice(&raw).unwrap_or(Value::Null);
-        Reply { status, json, raw }
+        self.app.send_form(method, path, account, form).await
     }
 
     fn participants(&self, room: &str) -> String {
@@ -520,7 +472,7 @@ async fn heard_routes_serve_wav_and_refuse_strangers() {
     assert_eq!(reply.json["code"], 20404);
     assert!(reply.json["more_info"].is_string() && reply.json["message"].is_string());
 
-    let store = api.state.store.clone();
+    let store = api.app.state.store.clone();
     let other = create_account(store.as_ref(), SidStyle::Twilio, "other")
         .await
         .expect("account");

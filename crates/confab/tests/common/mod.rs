@@ -8,9 +8,12 @@
 //!
 //! [`Api`] speaks HTTP to a server with one account's Basic credentials;
 //! [`Reply`] is a response read in full, so assertions can show the body.
+//! [`in_process`] drives `app()` without a socket instead.
 
 // Each test binary uses a different part of the harness.
 #![allow(dead_code)]
+
+pub(crate) mod in_process;
 
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
