@@ -32,18 +32,8 @@ impl Api {
         format!("/2010-04-01/Accounts/{}", self.twilio.sid)
     }
 
-    async fn send(
-        &self,
-        method: &str,
-        path: &str,
-        auth: Option<&Account>,
-        body: Option<(&str, String)>,
-    ) -> Reply {
-        self.app.send(method, path, auth, body).await
-    }
-
     async fn get(&self, path: &str) -> Reply {
-        self.send("GET", path, Some(&self.twilio), None).await
+        self.app.send("GET", path, Some(&self.twilio), None).await
     }
 
     async fn post(&self, path: &str, form: &[(&str, &str)]) -> Reply {
@@ -51,7 +41,9 @@ impl Api {
     }
 
     async fn delete(&self, path: &str) -> Reply {
-        self.send("DELETE", path, Some(&self.twilio), None).await
+        self.app
+            .send("DELETE", path, Some(&self.twilio), None)
+            .await
     }
 
     /// Creates a sim participant in room `room` and returns its JSON.
@@ -734,7 +726,7 @@ async fn auth_and_isolation() {
     let p = api.join_connected("private", &[]).await;
     let cf = p["conference_sid"].as_str().expect("sid");
     let path = format!("{}/Conferences/{cf}.json", api.base());
-    let none = api.send("GET", &path, None, None).await;
+    let none = api.app.send("GET", &path, None, None).await;
     assert_eq!(
         (none.status.as_u16(), none.json["code"].as_u64()),
         (401, Some(20003))
@@ -743,10 +735,13 @@ async fn auth_and_isolation() {
     let mut wrong = api.twilio.clone();
     wrong.auth_token = "not-the-token".into();
     assert_eq!(
-        api.send("GET", &path, Some(&wrong), None).await.json["code"],
+        api.app.send("GET", &path, Some(&wrong), None).await.json["code"],
         20003
     );
-    let other = api.send("GET", &path, Some(&api.signalwire), None).await;
+    let other = api
+        .app
+        .send("GET", &path, Some(&api.signalwire), None)
+        .await;
     assert_eq!(
         (other.status.as_u16(), other.json["code"].as_u64()),
         (401, Some(20003)),
@@ -757,7 +752,8 @@ async fn auth_and_isolation() {
         api.signalwire.sid
     );
     assert_eq!(
-        api.send("GET", &theirs, Some(&api.signalwire), None)
+        api.app
+            .send("GET", &theirs, Some(&api.signalwire), None)
             .await
             .status
             .as_u16(),
@@ -774,7 +770,8 @@ async fn auth_and_isolation() {
         "Muted=true".to_string(),
     ));
     assert_eq!(
-        api.send("POST", &theirs_update, Some(&api.signalwire), form)
+        api.app
+            .send("POST", &theirs_update, Some(&api.signalwire), form)
             .await
             .status
             .as_u16(),
@@ -794,7 +791,7 @@ async fn unknown_routes_and_methods_are_json_errors() {
         keys(&missing.json),
         ["code", "message", "more_info", "status"]
     );
-    let nowhere = api.send("GET", "/nowhere", None, None).await;
+    let nowhere = api.app.send("GET", "/nowhere", None, None).await;
     assert_eq!(nowhere.json["code"], 20404);
     let method = api
         .delete(&format!("{}/Conferences.json", api.base()))
@@ -832,6 +829,7 @@ async fn signalwire_dialect_with_uuids_json_bodies_and_no_suffix() {
     let sw = &api.signalwire;
     let base = format!("/api/laml/2010-04-01/Accounts/{}", sw.sid);
     let created = api
+        .app
         .send(
             "POST",
             &format!("{base}/Conferences/team/Participants"),
@@ -857,6 +855,7 @@ async fn signalwire_dialect_with_uuids_json_bodies_and_no_suffix() {
     let call = created.json["call_sid"].as_str().expect("sid");
     let path = format!("{base}/Conferences/{cf}/Participants/{call}");
     let updated = api
+        .app
         .send(
             "POST",
             &path,
@@ -875,6 +874,7 @@ async fn signalwire_dialect_with_uuids_json_bodies_and_no_suffix() {
         (Some(false), Some(true))
     );
     let invalid = api
+        .app
         .send(
             "POST",
             &path,
@@ -888,6 +888,7 @@ async fn signalwire_dialect_with_uuids_json_bodies_and_no_suffix() {
         "validation errors are 422 in this dialect"
     );
     let coach = api
+        .app
         .send(
             "POST",
             &path,
@@ -901,6 +902,7 @@ async fn signalwire_dialect_with_uuids_json_bodies_and_no_suffix() {
         "a missing CallSidToCoach is a 400"
     );
     let list = api
+        .app
         .send(
             "GET",
             &format!("{base}/Conferences/{cf}/Participants?Hold=True&PageSize=1"),
@@ -911,6 +913,7 @@ async fn signalwire_dialect_with_uuids_json_bodies_and_no_suffix() {
     assert_eq!(list.json["participants"][0]["call_sid"], call);
     // The same account through the Twilio prefix gets Twilio's statuses.
     let twilio_view = api
+        .app
         .send(
             "GET",
             &format!(
@@ -924,11 +927,12 @@ async fn signalwire_dialect_with_uuids_json_bodies_and_no_suffix() {
     assert!(["queued", "connecting", "ringing", "connected"]
         .contains(&twilio_view.json["status"].as_str().unwrap_or("")));
     let conf = api
+        .app
         .send("GET", &format!("{base}/Conferences/{cf}"), Some(sw), None)
         .await;
     assert!(conf.json["uri"]
         .as_str()
         .is_some_and(|u| u.starts_with("/api/laml/")));
-    let gone = api.send("DELETE", &path, Some(sw), None).await;
+    let gone = api.app.send("DELETE", &path, Some(sw), None).await;
     assert_eq!(gone.status, StatusCode::NO_CONTENT);
 }

@@ -15,7 +15,7 @@ mod common;
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use common::in_process::{InProcess, Reply};
+use common::in_process::InProcess;
 use confab::state::create_account;
 use confab_core::{Account, SidStyle};
 use serde_json::Value;
@@ -51,16 +51,6 @@ impl Api {
         Api { app, account }
     }
 
-    async fn send(
-        &self,
-        method: &str,
-        path: &str,
-        account: &Account,
-        form: &[(&str, &str)],
-    ) -> Reply {
-        self.app.send_form(method, path, account, form).await
-    }
-
     fn participants(&self, room: &str) -> String {
         format!(
             "/2010-04-01/Accounts/{}/Conferences/{room}/Participants.json",
@@ -77,7 +67,8 @@ impl Api {
         let mut form = vec![("From", "+15550100"), ("To", to.as_str())];
         form.extend_from_slice(extra);
         let reply = self
-            .send("POST", &self.participants(room), &self.account, &form)
+            .app
+            .send_form("POST", &self.participants(room), &self.account, &form)
             .await;
         assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json);
         let sid = reply.json["call_sid"]
@@ -93,7 +84,13 @@ impl Api {
             self.account.sid
         );
         for _ in 0..200 {
-            if self.send("GET", &uri, &self.account, &[]).await.json["status"] == "connected" {
+            if self
+                .app
+                .send_form("GET", &uri, &self.account, &[])
+                .await
+                .json["status"]
+                == "connected"
+            {
                 return Caller { sid };
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -106,7 +103,7 @@ impl Api {
             "/2010-04-01/Accounts/{}/Conferences.json?FriendlyName={room}&Status=in-progress",
             self.account.sid
         );
-        let reply = self.send("GET", &path, &self.account, &[]).await;
+        let reply = self.app.send_form("GET", &path, &self.account, &[]).await;
         reply.json["conferences"][0]["sid"]
             .as_str()
             .map(str::to_owned)
@@ -119,7 +116,7 @@ impl Api {
             "/2010-04-01/Accounts/{}/Conferences/{conference}/Participants/{}.json",
             self.account.sid, who.sid
         );
-        let reply = self.send("POST", &path, &self.account, form).await;
+        let reply = self.app.send_form("POST", &path, &self.account, form).await;
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
     }
 
@@ -128,7 +125,10 @@ impl Api {
             "/2010-04-01/Accounts/{}/Conferences/{conference}/Participants/{}.json",
             self.account.sid, who.sid
         );
-        let reply = self.send("DELETE", &path, &self.account, &[]).await;
+        let reply = self
+            .app
+            .send_form("DELETE", &path, &self.account, &[])
+            .await;
         assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.json);
     }
 
@@ -142,7 +142,8 @@ impl Api {
     /// `Heard.json` of a caller.
     async fn heard(&self, who: &Caller) -> Value {
         let reply = self
-            .send(
+            .app
+            .send_form(
                 "GET",
                 &self.heard_path(who, "Heard.json"),
                 &self.account,
@@ -393,7 +394,7 @@ async fn end_conference_on_exit_removes_everyone() {
         "/2010-04-01/Accounts/{}/Conferences/{conference}.json",
         api.account.sid
     );
-    let reply = api.send("GET", &uri, &api.account, &[]).await;
+    let reply = api.app.send_form("GET", &uri, &api.account, &[]).await;
     assert_eq!(reply.json["status"], "completed");
 }
 
@@ -447,7 +448,8 @@ async fn heard_routes_serve_wav_and_refuse_strangers() {
     let b = api.join("wav", Some(B_HZ), &[]).await;
     listen().await;
     let wav = api
-        .send("GET", &api.heard_path(&a, "Heard.wav"), &api.account, &[])
+        .app
+        .send_form("GET", &api.heard_path(&a, "Heard.wav"), &api.account, &[])
         .await;
     assert_eq!(wav.status, StatusCode::OK);
     let parsed = confab_media::wav::Wav::parse(&wav.raw).expect("a WAV file");
@@ -461,7 +463,8 @@ async fn heard_routes_serve_wav_and_refuse_strangers() {
         sid: "CA00000000000000000000000000000000".into(),
     };
     let reply = api
-        .send(
+        .app
+        .send_form(
             "GET",
             &api.heard_path(&unknown, "Heard.json"),
             &api.account,
@@ -480,18 +483,20 @@ async fn heard_routes_serve_wav_and_refuse_strangers() {
         "/confab/v1/Accounts/{}/Calls/{}/Heard.wav",
         other.sid, b.sid
     );
-    let reply = api.send("GET", &foreign, &other, &[]).await;
+    let reply = api.app.send_form("GET", &foreign, &other, &[]).await;
     assert_eq!(
         reply.status,
         StatusCode::NOT_FOUND,
         "another account's call"
     );
     let reply = api
-        .send("GET", &api.heard_path(&a, "Heard.wav"), &other, &[])
+        .app
+        .send_form("GET", &api.heard_path(&a, "Heard.wav"), &other, &[])
         .await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
     let reply = api
-        .send("POST", &api.heard_path(&a, "Heard.wav"), &api.account, &[])
+        .app
+        .send_form("POST", &api.heard_path(&a, "Heard.wav"), &api.account, &[])
         .await;
     assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
 }
