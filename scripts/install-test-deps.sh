@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the conformance suites need into .test-deps/ (git-ignored):
-#   - Debian packages, only when missing (sip-tester, openssl, python3-venv, nodejs/npm if no node)
+#   - Debian packages, only when missing (sip-tester, openssl, python3-venv, nodejs/npm if no node,
+#     flite and espeak-ng for text to speech, lame as an MP3 encoder for test fixtures)
 #   - Python virtualenvs with the official clients, pinned in tests/conformance/requirements/*.txt
 #   - the official Node clients, pinned by tests/conformance/node/package-lock.json (npm ci)
 #   - a self-signed TLS certificate for 127.0.0.1/localhost
@@ -23,6 +24,11 @@ dpkg_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'inst
 
 command -v sipp >/dev/null 2>&1 || dpkg_installed sip-tester || need_apt+=(sip-tester)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+# Text to speech for <Say> (confab-fetch prefers flite, falls back to espeak-ng) and an MP3
+# encoder that the media tests use to make fixtures.
+command -v flite >/dev/null 2>&1 || need_apt+=(flite)
+command -v espeak-ng >/dev/null 2>&1 || need_apt+=(espeak-ng)
+command -v lame >/dev/null 2>&1 || need_apt+=(lame)
 PYTHON="${PYTHON:-python3}"
 if ! "$PYTHON" -c 'import venv, ensurepip' >/dev/null 2>&1; then need_apt+=(python3-venv); fi
 if ! command -v node >/dev/null 2>&1; then need_apt+=(nodejs npm); fi

@@ -16,6 +16,7 @@ pub mod request;
 pub mod room;
 pub mod sid;
 pub mod time;
+pub mod webhook;
 
 pub use error::ApiError;
 pub use model::{
