@@ -120,4 +120,10 @@ pub mod codes {
     pub const INVALID_TO: u32 = 21211;
     /// Missing `From`.
     pub const MISSING_FROM: u32 = 21213;
+    /// The call has ended: it cannot be redirected or hung up.
+    pub const CALL_NOT_UPDATABLE: u32 = 21220;
+    /// `Twiml` longer than 4000 characters.
+    pub const TWIML_TOO_LONG: u32 = 32018;
+    /// A generic invalid parameter.
+    pub const INVALID_PARAMETER: u32 = 20422;
 }

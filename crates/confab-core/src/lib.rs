@@ -7,6 +7,8 @@
 //! current time and fresh randomness in. That keeps every rule testable with a
 //! table of plain unit tests.
 
+pub mod call;
+pub mod call_request;
 pub mod endpoint;
 pub mod error;
 pub mod model;
@@ -18,6 +20,7 @@ pub mod sid;
 pub mod time;
 pub mod webhook;
 
+pub use call::{Call, CallStatus, Direction};
 pub use error::ApiError;
 pub use model::{
     Account, Beep, Conference, ConferenceStatus, EndReason, HttpMethod, JitterBufferSize,
