@@ -1,0 +1,613 @@
+//! `<Dial>` and its nouns: `<Conference>` (which confab runs) and `<Number>`, `<Sip>`,
+//! `<Client>` (parsed, not dialled yet).
+//!
+//! A `<Conference>` keeps every attribute of Twilio's noun, typed and defaulted, so the call
+//! actor can hand it to the conference as it is. The `<Dial>` attributes that matter for a
+//! conference (`action`, `hangupOnStar`, `timeLimit`, `record`, `trim`, ...) stay on [`Dial`];
+//! `callerId` and `timeout` have no effect with a conference but are parsed all the same.
+//! Conference types shared with the REST API (`Beep`, `JitterBufferSize`, `HttpMethod`) are
+//! confab-core's.
+
+use std::time::Duration;
+
+use confab_core::{Beep, HttpMethod, JitterBufferSize};
+use roxmltree::Node;
+
+use crate::error::code;
+use crate::parse::{text_of, Ctx};
+
+/// `<Dial>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dial {
+    /// What to dial. A `<Conference>` is always alone (others are dropped with 13000).
+    pub nouns: Vec<DialNoun>,
+    /// `action`: requested when the dial ends; `None` = continue with the next verb.
+    pub action: Option<String>,
+    /// `method` (POST) for `action`.
+    pub method: HttpMethod,
+    /// `timeout` (30 s) for ringing; no effect on a conference.
+    pub timeout: Duration,
+    /// `hangupOnStar` (false): `*` leaves the conference and continues the TwiML.
+    pub hangup_on_star: bool,
+    /// `timeLimit` (14400 s): longest time in the conference.
+    pub time_limit: Duration,
+    /// `callerId`; no effect on a conference.
+    pub caller_id: Option<String>,
+    /// `record` (`do-not-record`).
+    pub record: DialRecord,
+    /// `trim` (`trim-silence`).
+    pub trim: Trim,
+    /// `recordingStatusCallback`.
+    pub recording_status_callback: Option<String>,
+    /// `recordingStatusCallbackMethod` (POST).
+    pub recording_status_callback_method: HttpMethod,
+    /// `recordingStatusCallbackEvent` (`completed`), space-separated, as written.
+    pub recording_status_callback_event: Option<String>,
+    /// `recordingTrack` (`both`), as written.
+    pub recording_track: Option<String>,
+    /// `answerOnBridge` (false).
+    pub answer_on_bridge: bool,
+    /// `ringTone`, as written.
+    pub ring_tone: Option<String>,
+    /// `sequential` (false).
+    pub sequential: bool,
+    /// `referUrl`.
+    pub refer_url: Option<String>,
+    /// `referMethod` (POST).
+    pub refer_method: HttpMethod,
+    /// `callReason`.
+    pub call_reason: Option<String>,
+    /// `recordingConfigurationId`.
+    pub recording_configuration_id: Option<String>,
+    /// `events`, as written.
+    pub events: Option<String>,
+}
+
+/// A noun of `<Dial>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DialNoun {
+    /// `<Conference>`: join a conference room.
+    Conference(Box<Conference>),
+    /// `<Number>` or bare text: a phone number. Not supported yet.
+    Number(String),
+    /// `<Sip>`: a SIP URI. Not supported yet.
+    Sip(String),
+    /// `<Client>`: a client identity. Not supported yet.
+    Client(String),
+}
+
+impl DialNoun {
+    /// Whether confab can dial this noun today (only `<Conference>`).
+    pub fn is_supported(&self) -> bool {
+        matches!(self, DialNoun::Conference(_))
+    }
+
+    /// The noun's element name, for messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            DialNoun::Conference(_) => "Conference",
+            DialNoun::Number(_) => "Number",
+            DialNoun::Sip(_) => "Sip",
+            DialNoun::Client(_) => "Client",
+        }
+    }
+}
+
+/// `<Conference>`: every attribute of Twilio's noun.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conference {
+    /// The body: the room's FriendlyName, trimmed.
+    pub name: String,
+    /// `muted` (false).
+    pub muted: bool,
+    /// `beep` (true).
+    pub beep: Beep,
+    /// `startConferenceOnEnter` (true).
+    pub start_conference_on_enter: bool,
+    /// `endConferenceOnExit` (false).
+    pub end_conference_on_exit: bool,
+    /// `waitUrl` (Twilio's classical playlist).
+    pub wait_url: WaitUrl,
+    /// `waitMethod`: POST when a `waitUrl` is given, GET for the default playlist.
+    pub wait_method: HttpMethod,
+    /// `maxParticipants` (250), 2..=250.
+    pub max_participants: u32,
+    /// `record` (`do-not-record`).
+    pub record: ConferenceRecord,
+    /// `region`: `us1 us2 ie1 de1 sg1 br1 au1 jp1`.
+    pub region: Option<String>,
+    /// `coach`: the Call SID this participant coaches.
+    pub coach: Option<String>,
+    /// `trim` (`trim-silence`).
+    pub trim: Trim,
+    /// `participantLabel`.
+    pub participant_label: Option<String>,
+    /// `jitterBufferSize` (`large`).
+    pub jitter_buffer_size: JitterBufferSize,
+    /// `statusCallback`.
+    pub status_callback: Option<String>,
+    /// `statusCallbackEvent`: the events asked for (none by default).
+    pub status_callback_event: Vec<ConferenceEvent>,
+    /// `statusCallbackMethod` (POST).
+    pub status_callback_method: HttpMethod,
+    /// `recordingStatusCallback`.
+    pub recording_status_callback: Option<String>,
+    /// `recordingStatusCallbackMethod` (POST).
+    pub recording_status_callback_method: HttpMethod,
+    /// `recordingStatusCallbackEvent` (`completed`).
+    pub recording_status_callback_event: Vec<RecordingEvent>,
+    /// `eventCallbackUrl` (deprecated).
+    pub event_callback_url: Option<String>,
+    /// `recordingConfigurationId`.
+    pub recording_configuration_id: Option<String>,
+}
+
+/// `<Conference waitUrl>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WaitUrl {
+    /// Not given: Twilio's default hold music (confab plays its own).
+    Default,
+    /// `waitUrl=""`: no wait music.
+    Silence,
+    /// A URL (as written in the document, or resolved in a [`crate::ConferenceJoin`]).
+    Url(String),
+}
+
+/// `<Dial record>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DialRecord {
+    /// `do-not-record` (or `false`).
+    DoNotRecord,
+    /// `record-from-answer` (or `true`).
+    RecordFromAnswer,
+    /// `record-from-ringing`.
+    RecordFromRinging,
+    /// `record-from-answer-dual`.
+    RecordFromAnswerDual,
+    /// `record-from-ringing-dual`.
+    RecordFromRingingDual,
+}
+
+/// `<Conference record>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConferenceRecord {
+    /// `do-not-record`.
+    DoNotRecord,
+    /// `record-from-start`.
+    RecordFromStart,
+}
+
+impl ConferenceRecord {
+    /// Wire name (as the REST `ConferenceRecord` parameter spells it).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConferenceRecord::DoNotRecord => "do-not-record",
+            ConferenceRecord::RecordFromStart => "record-from-start",
+        }
+    }
+}
+
+/// `trim` of `<Dial>` and `<Conference>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trim {
+    /// `trim-silence`.
+    TrimSilence,
+    /// `do-not-trim`.
+    DoNotTrim,
+}
+
+impl Trim {
+    /// Wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trim::TrimSilence => "trim-silence",
+            Trim::DoNotTrim => "do-not-trim",
+        }
+    }
+}
+
+/// A `statusCallbackEvent` of `<Conference>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConferenceEvent {
+    /// `start`: conference-start.
+    Start,
+    /// `end`: conference-end.
+    End,
+    /// `join`: participant-join.
+    Join,
+    /// `leave`: participant-leave.
+    Leave,
+    /// `mute`: participant-mute / -unmute.
+    Mute,
+    /// `hold`: participant-hold / -unhold.
+    Hold,
+    /// `modify`: participant-modify.
+    Modify,
+    /// `speaker`: participant-speech-start / -stop.
+    Speaker,
+    /// `announcement`: announcement-end / -fail.
+    Announcement,
+}
+
+impl ConferenceEvent {
+    /// All events, in Twilio's order.
+    pub const ALL: [ConferenceEvent; 9] = [
+        Self::Start,
+        Self::End,
+        Self::Join,
+        Self::Leave,
+        Self::Mute,
+        Self::Hold,
+        Self::Modify,
+        Self::Speaker,
+        Self::Announcement,
+    ];
+
+    /// Wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Start => "start",
+            Self::End => "end",
+            Self::Join => "join",
+            Self::Leave => "leave",
+            Self::Mute => "mute",
+            Self::Hold => "hold",
+            Self::Modify => "modify",
+            Self::Speaker => "speaker",
+            Self::Announcement => "announcement",
+        }
+    }
+}
+
+/// A `recordingStatusCallbackEvent` of `<Conference>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordingEvent {
+    /// `in-progress`.
+    InProgress,
+    /// `completed`.
+    Completed,
+    /// `absent`.
+    Absent,
+}
+
+impl RecordingEvent {
+    /// Wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InProgress => "in-progress",
+            Self::Completed => "completed",
+            Self::Absent => "absent",
+        }
+    }
+}
+
+/// Regions a conference may be mixed in.
+pub const REGIONS: &[&str] = &["us1", "us2", "ie1", "de1", "sg1", "br1", "au1", "jp1"];
+
+pub(crate) fn parse_dial(ctx: &mut Ctx, node: Node<'_, '_>) -> Option<Dial> {
+    ctx.check_attrs(node, DIAL_ATTRIBUTES);
+    let nouns = dial_nouns(ctx, node);
+    if nouns.is_empty() {
+        ctx.warn(
+            code::SCHEMA_VALIDATION,
+            "<Dial> has nothing to dial; skipped",
+        );
+        return None;
+    }
+    let text = |name: &str| node.attribute(name).map(str::to_owned);
+    let secs = |ctx: &mut Ctx, name: &str, default: u32| {
+        let n = ctx.uint(node, name, 1..=86_400, default, code::SCHEMA_VALIDATION);
+        Duration::from_secs(u64::from(n))
+    };
+    Some(Dial {
+        nouns,
+        action: text("action"),
+        method: ctx.method(node, "method", HttpMethod::Post, code::SCHEMA_VALIDATION),
+        timeout: secs(ctx, "timeout", 30),
+        hangup_on_star: ctx.boolean(node, "hangupOnStar", false),
+        time_limit: secs(ctx, "timeLimit", 14_400),
+        caller_id: text("callerId"),
+        record: choice(ctx, node, "record", DialRecord::DoNotRecord, dial_record),
+        trim: choice(ctx, node, "trim", Trim::TrimSilence, trim),
+        recording_status_callback: text("recordingStatusCallback"),
+        recording_status_callback_method: post(ctx, node, "recordingStatusCallbackMethod"),
+        recording_status_callback_event: text("recordingStatusCallbackEvent"),
+        recording_track: text("recordingTrack"),
+        answer_on_bridge: ctx.boolean(node, "answerOnBridge", false),
+        ring_tone: text("ringTone"),
+        sequential: ctx.boolean(node, "sequential", false),
+        refer_url: text("referUrl"),
+        refer_method: post(ctx, node, "referMethod"),
+        call_reason: text("callReason"),
+        recording_configuration_id: text("recordingConfigurationId"),
+        events: text("events"),
+    })
+}
+
+/// The nouns of a `<Dial>`; bare text is a `<Number>`.
+fn dial_nouns(ctx: &mut Ctx, node: Node<'_, '_>) -> Vec<DialNoun> {
+    let mut nouns = Vec::new();
+    let mut bare = String::new();
+    for child in node.children() {
+        if child.is_text() {
+            bare.push_str(child.text().unwrap_or_default());
+            continue;
+        }
+        if !child.is_element() {
+            continue;
+        }
+        let noun = match child.tag_name().name() {
+            "Conference" => parse_conference(ctx, child).map(|c| DialNoun::Conference(Box::new(c))),
+            "Number" => Some(DialNoun::Number(text_of(child))),
+            "Sip" => Some(DialNoun::Sip(text_of(child))),
+            "Client" => Some(DialNoun::Client(text_of(child))),
+            other => {
+                ctx.unknown_element(other, "Dial");
+                None
+            }
+        };
+        nouns.extend(noun);
+    }
+    let bare = bare.trim();
+    if !bare.is_empty() {
+        if nouns.is_empty() {
+            nouns.push(DialNoun::Number(bare.to_owned()));
+        } else {
+            ctx.warn(code::SCHEMA_VALIDATION, "<Dial> text beside nouns ignored");
+        }
+    }
+    if let Some(at) = nouns
+        .iter()
+        .position(|n| matches!(n, DialNoun::Conference(_)))
+    {
+        if nouns.len() > 1 {
+            ctx.warn(
+                code::CONFERENCE_MIXED_WITH_NUMBERS,
+                "<Conference> cannot be mixed with other nouns; only the first <Conference> is dialled",
+            );
+            let conference = nouns.swap_remove(at);
+            nouns = vec![conference];
+        }
+    }
+    nouns
+}
+
+fn parse_conference(ctx: &mut Ctx, node: Node<'_, '_>) -> Option<Conference> {
+    ctx.check_attrs(node, CONFERENCE_ATTRIBUTES);
+    ctx.no_children(node, &[]);
+    let name = text_of(node);
+    if name.is_empty() {
+        ctx.warn(
+            code::SCHEMA_VALIDATION,
+            "<Conference> without a room name; skipped",
+        );
+        return None;
+    }
+    let text = |name: &str| node.attribute(name).map(str::to_owned);
+    let wait_url = wait_url(ctx, node);
+    let wait_method = match wait_url {
+        WaitUrl::Default => HttpMethod::Get,
+        _ => ctx.method(
+            node,
+            "waitMethod",
+            HttpMethod::Post,
+            code::CONFERENCE_WAIT_METHOD,
+        ),
+    };
+    let region = text("region").filter(|r| {
+        let known = REGIONS.contains(&r.as_str());
+        if !known {
+            ctx.warn(
+                code::SCHEMA_VALIDATION,
+                format!("<Conference region=\"{r}\"> unknown; ignored"),
+            );
+        }
+        known
+    });
+    Some(Conference {
+        name,
+        muted: ctx.boolean(node, "muted", false),
+        beep: choice(ctx, node, "beep", Beep::True, Beep::parse),
+        start_conference_on_enter: ctx.boolean(node, "startConferenceOnEnter", true),
+        end_conference_on_exit: ctx.boolean(node, "endConferenceOnExit", false),
+        wait_url,
+        wait_method,
+        max_participants: ctx.uint(
+            node,
+            "maxParticipants",
+            2..=250,
+            250,
+            code::SCHEMA_VALIDATION,
+        ),
+        record: choice(
+            ctx,
+            node,
+            "record",
+            ConferenceRecord::DoNotRecord,
+            conference_record,
+        ),
+        region,
+        coach: text("coach"),
+        trim: choice(ctx, node, "trim", Trim::TrimSilence, trim),
+        participant_label: text("participantLabel"),
+        jitter_buffer_size: choice(
+            ctx,
+            node,
+            "jitterBufferSize",
+            JitterBufferSize::Large,
+            JitterBufferSize::parse,
+        ),
+        status_callback: text("statusCallback"),
+        status_callback_event: list(
+            ctx,
+            node,
+            "statusCallbackEvent",
+            &ConferenceEvent::ALL,
+            ConferenceEvent::as_str,
+        ),
+        status_callback_method: post(ctx, node, "statusCallbackMethod"),
+        recording_status_callback: text("recordingStatusCallback"),
+        recording_status_callback_method: post(ctx, node, "recordingStatusCallbackMethod"),
+        recording_status_callback_event: match node.attribute("recordingStatusCallbackEvent") {
+            None => vec![RecordingEvent::Completed],
+            Some(_) => list(
+                ctx,
+                node,
+                "recordingStatusCallbackEvent",
+                &RECORDING_EVENTS,
+                RecordingEvent::as_str,
+            ),
+        },
+        event_callback_url: text("eventCallbackUrl"),
+        recording_configuration_id: text("recordingConfigurationId"),
+    })
+}
+
+/// `waitUrl`: absent, empty, or something that can be a URL (absolute, or relative to the
+/// document: no whitespace or control characters, and it joins onto a base URL).
+fn wait_url(ctx: &mut Ctx, node: Node<'_, '_>) -> WaitUrl {
+    let Some(raw) = node.attribute("waitUrl") else {
+        return WaitUrl::Default;
+    };
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return WaitUrl::Silence;
+    }
+    let base = url::Url::parse("http://document.invalid/").ok();
+    let joins = base.is_some_and(|b| b.join(raw).is_ok());
+    if joins && !raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return WaitUrl::Url(raw.to_owned());
+    }
+    ctx.warn(
+        code::CONFERENCE_WAIT_URL,
+        format!("<Conference waitUrl=\"{raw}\"> is not a URL; using the default wait music"),
+    );
+    WaitUrl::Default
+}
+
+/// An attribute with a fixed set of values, else `default` with a 12200 warning.
+fn choice<T>(
+    ctx: &mut Ctx,
+    node: Node<'_, '_>,
+    name: &str,
+    default: T,
+    parse: fn(&str) -> Option<T>,
+) -> T {
+    let Some(raw) = node.attribute(name) else {
+        return default;
+    };
+    parse(raw).unwrap_or_else(|| {
+        let verb = node.tag_name().name();
+        let msg = format!("<{verb} {name}=\"{raw}\"> invalid; using the default");
+        ctx.warn(code::SCHEMA_VALIDATION, msg);
+        default
+    })
+}
+
+/// A space-separated list of known words; unknown words are dropped with a 12200 warning.
+fn list<T: Copy>(
+    ctx: &mut Ctx,
+    node: Node<'_, '_>,
+    name: &str,
+    all: &[T],
+    wire: fn(T) -> &'static str,
+) -> Vec<T> {
+    let mut out = Vec::new();
+    for word in node.attribute(name).unwrap_or_default().split_whitespace() {
+        match all.iter().copied().find(|t| wire(*t) == word) {
+            Some(t) if !out.iter().any(|o| wire(*o) == word) => out.push(t),
+            Some(_) => {}
+            None => {
+                let verb = node.tag_name().name();
+                let msg = format!("<{verb} {name}>: unknown value {word:?} ignored");
+                ctx.warn(code::SCHEMA_VALIDATION, msg);
+            }
+        }
+    }
+    out
+}
+
+fn post(ctx: &mut Ctx, node: Node<'_, '_>, name: &str) -> HttpMethod {
+    ctx.method(node, name, HttpMethod::Post, code::SCHEMA_VALIDATION)
+}
+
+fn dial_record(s: &str) -> Option<DialRecord> {
+    Some(match s {
+        "do-not-record" | "false" => DialRecord::DoNotRecord,
+        "record-from-answer" | "true" => DialRecord::RecordFromAnswer,
+        "record-from-ringing" => DialRecord::RecordFromRinging,
+        "record-from-answer-dual" => DialRecord::RecordFromAnswerDual,
+        "record-from-ringing-dual" => DialRecord::RecordFromRingingDual,
+        _ => return None,
+    })
+}
+
+fn conference_record(s: &str) -> Option<ConferenceRecord> {
+    match s {
+        "do-not-record" => Some(ConferenceRecord::DoNotRecord),
+        "record-from-start" => Some(ConferenceRecord::RecordFromStart),
+        _ => None,
+    }
+}
+
+fn trim(s: &str) -> Option<Trim> {
+    match s {
+        "trim-silence" => Some(Trim::TrimSilence),
+        "do-not-trim" => Some(Trim::DoNotTrim),
+        _ => None,
+    }
+}
+
+const RECORDING_EVENTS: [RecordingEvent; 3] = [
+    RecordingEvent::InProgress,
+    RecordingEvent::Completed,
+    RecordingEvent::Absent,
+];
+
+const DIAL_ATTRIBUTES: &[&str] = &[
+    "action",
+    "method",
+    "timeout",
+    "hangupOnStar",
+    "timeLimit",
+    "callerId",
+    "record",
+    "trim",
+    "recordingStatusCallback",
+    "recordingStatusCallbackMethod",
+    "recordingStatusCallbackEvent",
+    "recordingTrack",
+    "answerOnBridge",
+    "ringTone",
+    "sequential",
+    "referUrl",
+    "referMethod",
+    "callReason",
+    "recordingConfigurationId",
+    "events",
+    "passports",
+];
+
+const CONFERENCE_ATTRIBUTES: &[&str] = &[
+    "muted",
+    "beep",
+    "startConferenceOnEnter",
+    "endConferenceOnExit",
+    "waitUrl",
+    "waitMethod",
+    "maxParticipants",
+    "record",
+    "region",
+    "coach",
+    "trim",
+    "participantLabel",
+    "jitterBufferSize",
+    "statusCallback",
+    "statusCallbackEvent",
+    "statusCallbackMethod",
+    "recordingStatusCallback",
+    "recordingStatusCallbackMethod",
+    "recordingStatusCallbackEvent",
+    "eventCallbackUrl",
+    "recordingConfigurationId",
+];
