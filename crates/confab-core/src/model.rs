@@ -302,7 +302,8 @@ impl JitterBufferSize {
     }
 }
 
-/// A participant: one call in one conference.
+/// A participant: the membership of one call in one conference. What belongs to the
+/// call itself (its endpoints, status callbacks, timeouts) lives in [`crate::Call`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Participant {
     /// The call SID (the participant's name in the API).
@@ -343,18 +344,6 @@ pub struct Participant {
     pub wait_method: HttpMethod,
     /// Jitter buffer depth.
     pub jitter_buffer_size: JitterBufferSize,
-    /// Caller ID of the call.
-    pub from: String,
-    /// The endpoint called.
-    pub to: String,
-    /// Ring timeout in seconds.
-    pub timeout_secs: u32,
-    /// Call progress webhook.
-    pub status_callback: Option<String>,
-    /// Method for `status_callback`.
-    pub status_callback_method: HttpMethod,
-    /// Call progress events requested.
-    pub status_callback_events: Vec<String>,
     /// Whether the participant's audio is recorded.
     pub record: bool,
     /// Wait in milliseconds before the call was placed (create response only).

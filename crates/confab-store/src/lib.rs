@@ -12,13 +12,14 @@
 //! each batch only after that transaction is committed and flushed to disk.
 //! One flush thus covers many API requests.
 
+mod call_rows;
 mod rows;
 mod sqlite;
 mod writer;
 
 use confab_core::page::{Page, PageRequest};
 use confab_core::time::DateRange;
-use confab_core::{Account, Conference, ConferenceStatus, Participant};
+use confab_core::{Account, Call, CallStatus, Conference, ConferenceStatus, Participant, Sid};
 use futures::future::BoxFuture;
 
 pub use sqlite::SqliteStore;
@@ -57,6 +58,32 @@ pub enum Write {
     Conference(Conference),
     /// Insert or replace a participant.
     Participant(Participant),
+    /// Insert or replace a call.
+    Call(Call),
+    /// Remove an ended call's record (Delete Call); a live call is left alone.
+    DeleteCall {
+        /// The owning account.
+        account: Sid,
+        /// The call.
+        sid: Sid,
+    },
+}
+
+/// Filters of List Calls.
+#[derive(Debug, Clone, Default)]
+pub struct CallFilter {
+    /// Exact `To`.
+    pub to: Option<String>,
+    /// Exact `From`.
+    pub from: Option<String>,
+    /// `ParentCallSid`.
+    pub parent_call_sid: Option<String>,
+    /// `Status`.
+    pub status: Option<CallStatus>,
+    /// `StartTime`, `StartTime<`, `StartTime>`.
+    pub start_time: DateRange,
+    /// `EndTime`, `EndTime<`, `EndTime>`.
+    pub end_time: DateRange,
 }
 
 /// Filters of List Conferences.
@@ -150,6 +177,24 @@ pub trait Store: Send + Sync + 'static {
         filter: &'a ParticipantFilter,
         page: &'a PageRequest,
     ) -> BoxFuture<'a, Result<Page<Participant>, StoreError>>;
+
+    /// A call of an account.
+    fn call<'a>(
+        &'a self,
+        account: &'a str,
+        sid: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Call>, StoreError>>;
+
+    /// A page of an account's calls, newest first.
+    fn list_calls<'a>(
+        &'a self,
+        account: &'a str,
+        filter: &'a CallFilter,
+        page: &'a PageRequest,
+    ) -> BoxFuture<'a, Result<Page<Call>, StoreError>>;
+
+    /// Every call that has not ended (used at start to end what a crash left open).
+    fn live_calls(&self) -> BoxFuture<'_, Result<Vec<Call>, StoreError>>;
 
     /// Every conference not yet completed, with its active participants
     /// (used at start to close what a crash left open).

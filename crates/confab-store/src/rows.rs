@@ -24,8 +24,12 @@ pub(crate) const CONFERENCE_COLUMNS: &str = "sid, account_sid, friendly_name, st
 
 pub(crate) const PARTICIPANT_COLUMNS: &str = "call_sid, conference_sid, account_sid, label, status, muted, hold, \
     coaching, call_sid_to_coach, start_conference_on_enter, end_conference_on_exit, beep, hold_url, hold_method, \
-    announce_url, announce_method, wait_url, wait_method, jitter_buffer_size, from_endpoint, to_endpoint, \
-    timeout_secs, status_callback, status_callback_method, status_callback_events, record, date_created, date_updated";
+    announce_url, announce_method, wait_url, wait_method, jitter_buffer_size, record, date_created, date_updated";
+
+pub(crate) const CALL_COLUMNS: &str = "sid, account_sid, parent_call_sid, from_endpoint, to_endpoint, direction, \
+    status, start_time, answer_time, end_time, queue_time_ms, answered_by, caller_name, forwarded_from, \
+    timeout_secs, time_limit_secs, status_callback, status_callback_method, status_callback_events, \
+    fallback_url, fallback_method, date_created, date_updated";
 
 /// Statuses of participants who are no longer listed.
 const INACTIVE: &str = "('complete', 'failed')";
@@ -37,6 +41,7 @@ pub(crate) enum Bind<'a> {
     Text(Cow<'a, str>),
     OptText(Option<Cow<'a, str>>),
     Int(i64),
+    OptInt(Option<i64>),
     Bool(bool),
 }
 
@@ -81,7 +86,7 @@ impl<'a> Query<'a> {
 }
 
 /// `sql` with its `?` placeholders numbered `$1`, `$2`, … in order.
-fn numbered(sql: &str) -> String {
+pub(crate) fn numbered(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len() + 64);
     let mut n = 0;
     for ch in sql.chars() {
@@ -103,7 +108,8 @@ impl rusqlite::ToSql for Bind<'_> {
             Bind::Text(s) | Bind::OptText(Some(s)) => {
                 ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes()))
             }
-            Bind::OptText(None) => ToSqlOutput::Owned(Value::Null),
+            Bind::OptText(None) | Bind::OptInt(None) => ToSqlOutput::Owned(Value::Null),
+            Bind::OptInt(Some(n)) => ToSqlOutput::Owned(Value::Integer(*n)),
             Bind::Int(n) => ToSqlOutput::Owned(Value::Integer(*n)),
             Bind::Bool(b) => ToSqlOutput::Owned(Value::Integer(i64::from(*b))),
         })
@@ -224,7 +230,7 @@ pub(crate) fn participant_update_binds(p: &Participant) -> impl Iterator<Item = 
 
 /// Inserts a participant not stored yet (see [`PARTICIPANT_UPDATE`]).
 pub(crate) fn participant_insert(p: &Participant) -> Query<'_> {
-    let mut binds = Vec::with_capacity(28);
+    let mut binds = Vec::with_capacity(22);
     binds.extend([
         Bind::Text(p.call_sid.as_str().into()),
         Bind::Text(p.conference_sid.as_str().into()),
@@ -232,12 +238,6 @@ pub(crate) fn participant_insert(p: &Participant) -> Query<'_> {
     ]);
     binds.extend(mutable_binds(p));
     binds.extend([
-        Bind::Text(p.from.as_str().into()),
-        Bind::Text(p.to.as_str().into()),
-        Bind::Int(i64::from(p.timeout_secs)),
-        Bind::OptText(p.status_callback.as_deref().map(Into::into)),
-        Bind::Text(p.status_callback_method.as_str().into()),
-        Bind::Text(p.status_callback_events.join(" ").into()),
         Bind::Bool(p.record),
         Bind::Int(p.date_created.0),
         Bind::Int(p.date_updated.0),
@@ -348,7 +348,7 @@ pub(crate) fn participant_by_key<'a>(
     q
 }
 
-fn push_range(q: &mut Query<'_>, column: &str, range: &DateRange) {
+pub(crate) fn push_range(q: &mut Query<'_>, column: &str, range: &DateRange) {
     if let Some(from) = range.from {
         q.push(&format!(" AND {column} >= ?"), [Bind::Int(from.0)]);
     }
@@ -359,7 +359,7 @@ fn push_range(q: &mut Query<'_>, column: &str, range: &DateRange) {
 
 /// Adds the cursor condition, order and limit. Returns whether the rows come
 /// back in reverse list order (a "page before" query), to be flipped.
-fn page_clause<'a>(
+pub(crate) fn page_clause<'a>(
     q: &mut Query<'a>,
     page: &'a PageRequest,
     (after, before): (&str, &str),
@@ -397,21 +397,21 @@ fn page_clause<'a>(
     (std::mem::take(q), reversed)
 }
 
-fn corrupt(what: &str, value: &str) -> StoreError {
+pub(crate) fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Corrupt(format!("{what}: {value:?}"))
 }
 
-fn method(row: &SqliteRow, column: &str) -> Result<HttpMethod, StoreError> {
+pub(crate) fn method(row: &SqliteRow, column: &str) -> Result<HttpMethod, StoreError> {
     let raw: String = row.try_get(column)?;
     HttpMethod::parse(&raw).ok_or_else(|| corrupt(column, &raw))
 }
 
-fn events(row: &SqliteRow, column: &str) -> Result<Vec<String>, StoreError> {
+pub(crate) fn events(row: &SqliteRow, column: &str) -> Result<Vec<String>, StoreError> {
     let raw: String = row.try_get(column)?;
     Ok(raw.split_whitespace().map(str::to_owned).collect())
 }
 
-fn opt_sid(row: &SqliteRow, column: &str) -> Result<Option<Sid>, StoreError> {
+pub(crate) fn opt_sid(row: &SqliteRow, column: &str) -> Result<Option<Sid>, StoreError> {
     Ok(row
         .try_get::<Option<String>, _>(column)?
         .map(Sid::from_stored))
@@ -462,7 +462,6 @@ pub(crate) fn participant_from_row(row: &SqliteRow) -> Result<Participant, Store
     let status: String = row.try_get("status")?;
     let beep: String = row.try_get("beep")?;
     let jitter: String = row.try_get("jitter_buffer_size")?;
-    let timeout: i64 = row.try_get("timeout_secs")?;
     Ok(Participant {
         call_sid: Sid::from_stored(row.try_get("call_sid")?),
         conference_sid: Sid::from_stored(row.try_get("conference_sid")?),
@@ -484,13 +483,6 @@ pub(crate) fn participant_from_row(row: &SqliteRow) -> Result<Participant, Store
         wait_method: method(row, "wait_method")?,
         jitter_buffer_size: JitterBufferSize::parse(&jitter)
             .ok_or_else(|| corrupt("jitter_buffer_size", &jitter))?,
-        from: row.try_get("from_endpoint")?,
-        to: row.try_get("to_endpoint")?,
-        timeout_secs: u32::try_from(timeout)
-            .map_err(|_| corrupt("timeout_secs", &timeout.to_string()))?,
-        status_callback: row.try_get("status_callback")?,
-        status_callback_method: method(row, "status_callback_method")?,
-        status_callback_events: events(row, "status_callback_events")?,
         record: row.try_get("record")?,
         queue_time_ms: None,
         date_created: Timestamp(row.try_get("date_created")?),
@@ -505,7 +497,7 @@ mod tests {
     #[test]
     fn mutable_columns_sit_where_the_insert_binds_them() {
         let columns: Vec<&str> = PARTICIPANT_COLUMNS.split(',').map(str::trim).collect();
-        assert_eq!(columns.len(), 28);
+        assert_eq!(columns.len(), 22);
         assert_eq!(&columns[3..19], &PARTICIPANT_MUTABLE[..]);
         assert_eq!(PARTICIPANT_INSERT.matches('$').count(), columns.len());
         assert_eq!(

@@ -10,7 +10,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use confab_core::page::{Page, PageRequest};
-use confab_core::{Account, Conference, Participant};
+use confab_core::{Account, Call, Conference, Participant};
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use sqlx::sqlite::{
@@ -22,9 +22,11 @@ use tokio::sync::mpsc;
 
 use crate::writer::{self, Job};
 
+use crate::call_rows;
 use crate::rows::{self, Bind, Query};
 use crate::{
-    ConferenceFilter, Durability, LiveConference, ParticipantFilter, Store, StoreError, Write,
+    CallFilter, ConferenceFilter, Durability, LiveConference, ParticipantFilter, Store, StoreError,
+    Write,
 };
 
 /// SQLite in WAL mode at a file path.
@@ -106,6 +108,7 @@ fn bind_all<'q>(
             Bind::Text(v) => query.bind(v.as_ref()),
             Bind::OptText(v) => query.bind(v.as_deref()),
             Bind::Int(v) => query.bind(*v),
+            Bind::OptInt(v) => query.bind(*v),
             Bind::Bool(v) => query.bind(*v),
         };
     }
@@ -211,6 +214,42 @@ impl Store for SqliteStore {
             page.size,
             rows::participant_from_row,
         )
+        .boxed()
+    }
+
+    fn call<'a>(
+        &'a self,
+        account: &'a str,
+        sid: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Call>, StoreError>> {
+        async move {
+            let row = self
+                .fetch_optional(call_rows::call_by_sid(account, sid))
+                .await?;
+            row.as_ref().map(call_rows::call_from_row).transpose()
+        }
+        .boxed()
+    }
+
+    fn list_calls<'a>(
+        &'a self,
+        account: &'a str,
+        filter: &'a CallFilter,
+        page: &'a PageRequest,
+    ) -> BoxFuture<'a, Result<Page<Call>, StoreError>> {
+        self.page(
+            call_rows::call_list(account, filter, page),
+            page.size,
+            call_rows::call_from_row,
+        )
+        .boxed()
+    }
+
+    fn live_calls(&self) -> BoxFuture<'_, Result<Vec<Call>, StoreError>> {
+        async move {
+            let rows = self.fetch_all(call_rows::live_calls()).await?;
+            rows.iter().map(call_rows::call_from_row).collect()
+        }
         .boxed()
     }
 

@@ -33,7 +33,7 @@ use std::time::Duration;
 use rusqlite::{params_from_iter, Connection, TransactionBehavior};
 use tokio::sync::mpsc;
 
-use crate::rows;
+use crate::{call_rows, rows};
 use crate::{Durability, StoreError, Write};
 
 /// Most batches one transaction takes; bounds the latency of a group.
@@ -211,6 +211,8 @@ fn commit(conn: &mut Connection, writes: &[&Write]) -> Result<(), StoreError> {
                 Write::Account(a) => rows::account_insert(a),
                 Write::Conference(c) => rows::conference_upsert(c),
                 Write::Participant(p) => rows::participant_insert(p),
+                Write::Call(c) => call_rows::call_upsert(c),
+                Write::DeleteCall { account, sid } => call_rows::call_delete(account, sid),
             };
             tx.prepare_cached(&q.sql)?
                 .execute(params_from_iter(q.binds.iter()))?;
