@@ -14,7 +14,9 @@
 //!   beeps).
 //! - [`tone`] and [`speech`]: a tone generator, a Goertzel tone detector and an energy-based speech
 //!   detector, used by simulated callers and tests to check what a caller hears.
-//! - [`wav`]: a WAV reader that brings files to 8 kHz mono.
+//! - [`wav`]: a WAV reader that brings files to 8 kHz mono, and a WAV writer.
+//! - [`decode`]: WAV, MP3 and headerless mu-law bodies decoded and resampled to 8 kHz mono, a
+//!   second at a time.
 //!
 //! # Time
 //!
@@ -68,6 +70,7 @@
 //! A [`Frame`] is one 20 ms block of signed 16-bit linear PCM. Encoded G.711 payloads are one byte
 //! per sample, so a 20 ms payload is also [`FRAME_SAMPLES`] bytes long.
 
+pub mod decode;
 pub mod g711;
 pub mod jitter;
 pub mod mixer;
@@ -112,6 +115,8 @@ pub enum Error {
     Wav(wav::WavError),
     /// A mixer command was refused.
     Mixer(mixer::MixerError),
+    /// Audio could not be decoded.
+    Decode(decode::DecodeError),
 }
 
 impl std::fmt::Display for Error {
@@ -120,6 +125,7 @@ impl std::fmt::Display for Error {
             Self::Rtp(e) => write!(f, "rtp: {e}"),
             Self::Wav(e) => write!(f, "wav: {e}"),
             Self::Mixer(e) => write!(f, "mixer: {e}"),
+            Self::Decode(e) => write!(f, "decode: {e}"),
         }
     }
 }
@@ -141,5 +147,11 @@ impl From<wav::WavError> for Error {
 impl From<mixer::MixerError> for Error {
     fn from(e: mixer::MixerError) -> Self {
         Self::Mixer(e)
+    }
+}
+
+impl From<decode::DecodeError> for Error {
+    fn from(e: decode::DecodeError) -> Self {
+        Self::Decode(e)
     }
 }
