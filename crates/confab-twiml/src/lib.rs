@@ -13,15 +13,23 @@
 //!   conference, hang up) until [`Interpreter::poll_action`] returns `None`, then waits for the
 //!   next event or [`Interpreter::poll_timeout`].
 
+mod action;
 mod dial;
+mod engine;
 mod error;
+mod gather;
 mod parse;
 mod verb;
 
+pub use action::{
+    Action, ConferenceJoin, DialOutcome, Event, Fallback, Fetched, Source,
+    APPLICATION_ERROR_MESSAGE,
+};
 pub use dial::{
     Conference, ConferenceEvent, ConferenceRecord, Dial, DialNoun, DialRecord, RecordingEvent,
     Trim, WaitUrl, REGIONS,
 };
+pub use engine::{Interpreter, MAX_DOCUMENTS_WITHOUT_MEDIA};
 pub use error::{code, TwimlError, Warning};
 pub use parse::{parse, MAX_WARNINGS};
 pub use verb::{

@@ -1,0 +1,179 @@
+//! What goes into the [`crate::Interpreter`] and what comes out of it.
+//!
+//! The driver (the call actor) owns everything the engine cannot: HTTP, media, DTMF detection,
+//! the conference and the clock. It tells the engine what happened as an [`Event`] and carries
+//! out each [`Action`] it drains. Names follow Twilio's request parameters and verbs.
+
+use confab_core::HttpMethod;
+
+use crate::dial::{Conference, DialRecord, Trim};
+use crate::error::Warning;
+use crate::verb::{RejectReason, SaySegment};
+
+/// Where a call's first document comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// The call's `Url` (or the number's `VoiceUrl`), requested with `method`.
+    Url {
+        /// Absolute URL.
+        url: String,
+        /// `Method` / `VoiceMethod`.
+        method: HttpMethod,
+    },
+    /// The call's `Twiml` parameter: the document itself, with no URL (relative URLs in it
+    /// cannot be resolved, and "the current document" means this text again).
+    Twiml(String),
+}
+
+/// The call's `FallbackUrl`: requested with `ErrorCode` and `ErrorUrl` when a document cannot
+/// be fetched or parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fallback {
+    /// Absolute URL.
+    pub url: String,
+    /// `FallbackMethod`.
+    pub method: HttpMethod,
+}
+
+/// The body of a successful fetch, classified by the driver from its Content-Type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fetched {
+    /// `text/xml`, `application/xml`, `text/html`: a TwiML document.
+    Twiml(String),
+    /// An audio type (`audio/mpeg`, `audio/wav`, ...): the engine plays the URL once, then
+    /// hangs up.
+    Audio,
+    /// `text/plain`: TwiML if it parses, else the engine says the text, then hangs up.
+    Text(String),
+}
+
+/// Something that happened to the call, fed to [`crate::Interpreter::handle_event`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// The last [`Action::Fetch`] answered 2xx. `url` is the URL finally fetched (after any
+    /// HTTP redirects, with its `#` fragment if it had one): relative URLs in the document
+    /// resolve against it.
+    DocumentFetched {
+        /// The URL that answered.
+        url: String,
+        /// The body, classified by Content-Type.
+        body: Fetched,
+    },
+    /// The last [`Action::Fetch`] failed with a Twilio code: 11200 (retrieval), 11205
+    /// (connection), 11750 (body over 64 kB), 11770 (empty body), 12300 (Content-Type), ...
+    FetchFailed {
+        /// The Twilio error code.
+        code: u32,
+    },
+    /// The media of the last [`Action::Say`], [`Action::Play`] or [`Action::SendDigits`]
+    /// finished playing (all its loops). Not sent for media stopped by [`Action::StopMedia`].
+    VerbFinished,
+    /// One DTMF digit from the caller (`0-9`, `*`, `#`, `A-D`).
+    Digit(char),
+    /// The caller left the conference of the last [`Action::JoinConference`].
+    DialEnded(DialOutcome),
+    /// The remote side hung up. The engine stops; see [`crate::Interpreter::handle_event`].
+    CallHungUp,
+}
+
+/// How a `<Dial><Conference>` ended for this caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DialOutcome {
+    /// The caller was in the conference and left it: the conference ended, the participant
+    /// was removed through the API, or `timeLimit` ran out.
+    Completed,
+    /// The caller pressed `*` with `hangupOnStar`.
+    HangupOnStar,
+    /// The caller never got in: the conference was full, the `waitUrl` failed, the `coach`
+    /// target was not there (13240), a duplicate `participantLabel` (16025), ...
+    NotJoined,
+    /// The caller hung up while in the conference.
+    CallerHungUp,
+}
+
+/// What the driver must do next, drained with [`crate::Interpreter::poll_action`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use = "every action must be carried out by the driver"]
+pub enum Action {
+    /// Answer the call (SIP 200 OK). Comes before the first verb that needs an answered call;
+    /// a call whose first verb is `<Reject>` (or that ends before any such verb) is never
+    /// answered, and `<Pause>` before the first such verb waits before picking up.
+    Answer,
+    /// Request a TwiML document and report [`Event::DocumentFetched`] or
+    /// [`Event::FetchFailed`]. The driver adds Twilio's standard parameters (`CallSid`,
+    /// `From`, `To`, ...) to `params`, in the query for GET or the form body for POST.
+    Fetch {
+        /// Absolute URL, kept with its `#` fragment (the driver strips it from the request).
+        url: String,
+        /// GET or POST.
+        method: HttpMethod,
+        /// Verb-specific parameters only: `Digits` and `FinishedOnKey` (Gather action),
+        /// `DialCallStatus` and `DialBridged` (Dial action), `ErrorCode` and `ErrorUrl`
+        /// (fallback).
+        params: Vec<(String, String)>,
+    },
+    /// Play an audio URL `loop_count` times, then report [`Event::VerbFinished`].
+    Play {
+        /// Absolute URL.
+        url: String,
+        /// Times to play it (a `loop="0"` arrives as [`crate::LOOP_CAP`]).
+        loop_count: u32,
+    },
+    /// Send DTMF tones (`0-9 A-D * #`; `w` = 0.5 s pause, `W` = 1 s), then report
+    /// [`Event::VerbFinished`].
+    SendDigits(String),
+    /// Speak text, then report [`Event::VerbFinished`].
+    Say {
+        /// Text and pauses in order.
+        segments: Vec<SaySegment>,
+        /// `man`, `woman`, `alice`, `Polly.*`, `Google.*`.
+        voice: String,
+        /// A BCP 47 tag such as `en-US`.
+        language: String,
+        /// Times to speak it.
+        loop_count: u32,
+    },
+    /// Stop the Say/Play now playing (a digit barged in on a `<Gather>` prompt); report no
+    /// [`Event::VerbFinished`] for it.
+    StopMedia,
+    /// Join the caller to a conference and report [`Event::DialEnded`] when it leaves.
+    JoinConference(Box<ConferenceJoin>),
+    /// Refuse the unanswered call: `busy` (486 Busy Here) or `rejected` (603 Decline).
+    Reject(RejectReason),
+    /// Hang up (`<Hangup>`, or after an error message or a played audio document).
+    Hangup,
+    /// A problem to log (12200, 13xxx, 12100 of a document that failed, ...); nothing to do.
+    Warning(Warning),
+    /// The documents ran out of verbs, or the call was hung up: hang up if still connected.
+    /// Nothing follows.
+    Finished,
+}
+
+/// Everything the call actor needs to put the caller into a conference: the `<Conference>`
+/// noun with its URLs resolved to absolute URLs, and the `<Dial>` attributes that apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConferenceJoin {
+    /// The noun; `wait_url`, `status_callback`, `recording_status_callback` and
+    /// `event_callback_url` are absolute.
+    pub conference: Conference,
+    /// `<Dial hangupOnStar>`: the driver watches for `*` and reports
+    /// [`DialOutcome::HangupOnStar`].
+    pub hangup_on_star: bool,
+    /// `<Dial timeLimit>`: the driver removes the caller after this long and reports
+    /// [`DialOutcome::Completed`].
+    pub time_limit: std::time::Duration,
+    /// `<Dial record>`.
+    pub record: DialRecord,
+    /// `<Dial trim>`.
+    pub trim: Trim,
+    /// `<Dial recordingStatusCallback>`, absolute.
+    pub recording_status_callback: Option<String>,
+    /// `<Dial recordingStatusCallbackMethod>`.
+    pub recording_status_callback_method: HttpMethod,
+    /// Whether the `<Dial>` has an `action` (the engine requests it when the dial ends).
+    pub has_action: bool,
+}
+
+/// The message Twilio plays when a call's application fails.
+pub const APPLICATION_ERROR_MESSAGE: &str =
+    "We are sorry, an application error has occurred. Goodbye.";
