@@ -61,7 +61,8 @@ use crate::{Frame, FRAME_SAMPLES, SILENT_FRAME};
 use participant::{clamp, ActivityGate, Base, Output, Participant};
 
 pub use command::{
-    MixerCommand, MixerError, MixerEvent, MixerParticipantId, SourceId, SourceTarget, WaitAudio,
+    MixerCommand, MixerError, MixerEvent, MixerParticipantId, SourceId, SourceTarget, StreamTarget,
+    WaitAudio,
 };
 use output::SharedFrame;
 pub use output::{MixerOutput, SharedFrameId};

@@ -5,6 +5,13 @@
 //! pulled, never pushed: the mixer asks each active source for a frame at every tick, so a source
 //! costs nothing between ticks and plays in lockstep with the conference.
 //!
+//! A **streamed** source ([`AudioSource::streamed`]) starts empty and is fed chunks as a file is
+//! decoded ([`AudioSource::append`]), so a long announcement starts playing after its first
+//! second is decoded. It plays whole frames as they are there; when it runs dry before its last
+//! chunk (an underrun) it plays silence and waits, never blocking and never finishing early. It
+//! finishes once it has been told the last chunk came and has played everything. It keeps every
+//! chunk, so a held caller's streamed hold music can be rewound and looped.
+//!
 //! Sources are cheap to create and clone. PCM is held in an `Arc<[i16]>`, so a hundred held
 //! callers listening to the same hold music share one buffer, each with its own play position.
 //! The built-in pieces are synthesised once in a [`BuiltinAudio`] (see the frequency table in
@@ -26,6 +33,15 @@ pub enum SourceState {
     /// The frame just produced held the last audio (padded with silence); later frames are
     /// silent.
     Finished,
+}
+
+/// Why [`AudioSource::append`] refused a chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendError {
+    /// The source was not made by [`AudioSource::streamed`].
+    NotStreamed,
+    /// The source was already given its last chunk.
+    Complete,
 }
 
 /// A producer of 20 ms frames; see the module docs.
@@ -71,6 +87,25 @@ enum Kind {
         /// Start again at the end instead of finishing.
         looping: bool,
     },
+    /// Samples arriving in chunks while playing.
+    Stream(Stream),
+}
+
+/// The chunks of a streamed source and where playback is.
+#[derive(Debug, Clone)]
+struct Stream {
+    /// Every chunk appended so far, in order.
+    chunks: Vec<Arc<[i16]>>,
+    /// Index of the chunk being played.
+    chunk: usize,
+    /// Next sample within that chunk.
+    offset: usize,
+    /// Samples appended and not yet played.
+    buffered: usize,
+    /// The last chunk has been appended.
+    complete: bool,
+    /// Start again at the end (once complete) instead of finishing.
+    looping: bool,
 }
 
 impl AudioSource {
@@ -100,6 +135,37 @@ impl AudioSource {
             position: 0,
             looping: false,
         })
+    }
+
+    /// A source fed by [`append`](Self::append): silent until audio arrives, finished when the
+    /// last chunk has played. With `looping` it starts over at the end instead (once its last
+    /// chunk came), as hold music does.
+    pub fn streamed(looping: bool) -> Self {
+        Self::from_kind(Kind::Stream(Stream {
+            chunks: Vec::new(),
+            chunk: 0,
+            offset: 0,
+            buffered: 0,
+            complete: false,
+            looping,
+        }))
+    }
+
+    /// Appends 8 kHz mono samples to a streamed source; `last` says no more will come. Heard
+    /// from the next frame on.
+    pub fn append(&mut self, chunk: Arc<[i16]>, last: bool) -> Result<(), AppendError> {
+        let Kind::Stream(stream) = &mut self.kind else {
+            return Err(AppendError::NotStreamed);
+        };
+        if stream.complete {
+            return Err(AppendError::Complete);
+        }
+        stream.buffered += chunk.len();
+        if !chunk.is_empty() {
+            stream.chunks.push(chunk);
+        }
+        stream.complete = last;
+        Ok(())
     }
 
     /// The same source, but finished after `duration` (rounded up to whole frames).
@@ -146,6 +212,7 @@ impl AudioSource {
             Kind::Silence => {}
             Kind::Tone(generator) => generator.reset(),
             Kind::Pcm { position, .. } => *position = 0,
+            Kind::Stream(stream) => stream.rewind(),
         }
         self.remaining_frames = self.limit_frames;
         self.finished = self.limit_frames == Some(0);
@@ -176,7 +243,52 @@ impl AudioSource {
                 position,
                 looping,
             } => play_pcm(samples, position, *looping, out),
+            Kind::Stream(stream) => stream.play(out),
         }
+    }
+}
+
+impl Stream {
+    /// Produces one frame; returns true if a one-shot stream has played its last sample.
+    fn play(&mut self, out: &mut Frame) -> bool {
+        if self.buffered < FRAME_SAMPLES && !self.complete {
+            // Underrun: wait for more rather than play a partial frame with a gap in it.
+            out.fill(0);
+            return false;
+        }
+        let mut written = self.copy_into(out);
+        if written < FRAME_SAMPLES && self.looping && !self.chunks.is_empty() {
+            self.rewind();
+            written += self.copy_into(&mut out[written..]);
+        }
+        out[written..].fill(0);
+        self.complete && !self.looping && self.buffered == 0
+    }
+
+    /// Copies buffered samples into `out` until it is full or the buffer is empty.
+    fn copy_into(&mut self, out: &mut [i16]) -> usize {
+        let mut written = 0;
+        while written < out.len() {
+            let Some(chunk) = self.chunks.get(self.chunk) else {
+                break;
+            };
+            let n = (chunk.len() - self.offset).min(out.len() - written);
+            out[written..written + n].copy_from_slice(&chunk[self.offset..self.offset + n]);
+            written += n;
+            self.offset += n;
+            self.buffered -= n;
+            if self.offset == chunk.len() {
+                self.chunk += 1;
+                self.offset = 0;
+            }
+        }
+        written
+    }
+
+    fn rewind(&mut self) {
+        self.chunk = 0;
+        self.offset = 0;
+        self.buffered = self.chunks.iter().map(|c| c.len()).sum();
     }
 }
 
@@ -308,6 +420,54 @@ mod tests {
         for _ in 0..100 {
             assert_eq!(endless.next_frame(&mut frame), SourceState::Playing);
         }
+    }
+
+    #[test]
+    fn a_stream_plays_what_arrived_and_waits_on_underrun() {
+        let mut stream = AudioSource::streamed(false);
+        let mut frame = [7; FRAME_SAMPLES];
+        assert_eq!(stream.next_frame(&mut frame), SourceState::Playing);
+        assert_eq!(frame, SILENT_FRAME, "nothing yet: silence, not finished");
+        stream.append(ramp(100), false).unwrap();
+        assert_eq!(stream.next_frame(&mut frame), SourceState::Playing);
+        assert_eq!(frame, SILENT_FRAME, "less than a frame waits for more");
+        stream.append(ramp(100), false).unwrap();
+        assert_eq!(stream.next_frame(&mut frame), SourceState::Playing);
+        assert_eq!(
+            (frame[0], frame[99], frame[100], frame[159]),
+            (1, 100, 1, 60)
+        );
+        stream.append(Vec::new().into(), true).unwrap();
+        assert_eq!(stream.next_frame(&mut frame), SourceState::Finished);
+        assert_eq!((frame[0], frame[39], frame[40]), (61, 100, 0));
+        assert_eq!(
+            stream.append(ramp(1), false),
+            Err(AppendError::Complete),
+            "nothing after the last chunk"
+        );
+        assert_eq!(
+            AudioSource::silence().append(ramp(1), true),
+            Err(AppendError::NotStreamed)
+        );
+    }
+
+    #[test]
+    fn a_looping_stream_wraps_once_complete_and_rewinds() {
+        let mut stream = AudioSource::streamed(true);
+        stream.append(ramp(120), false).unwrap();
+        stream.append(ramp(80), true).unwrap();
+        let mut frame = SILENT_FRAME;
+        assert_eq!(stream.next_frame(&mut frame), SourceState::Playing);
+        assert_eq!((frame[119], frame[120], frame[159]), (120, 1, 40));
+        assert_eq!(stream.next_frame(&mut frame), SourceState::Playing);
+        assert_eq!((frame[0], frame[39], frame[40]), (41, 80, 1), "wrapped");
+        stream.rewind();
+        let _ = stream.next_frame(&mut frame);
+        assert_eq!(frame[0], 1);
+        let mut empty = AudioSource::streamed(true);
+        empty.append(Vec::new().into(), true).unwrap();
+        assert_eq!(empty.next_frame(&mut frame), SourceState::Playing);
+        assert_eq!(frame, SILENT_FRAME);
     }
 
     #[test]

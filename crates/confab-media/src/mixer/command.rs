@@ -8,7 +8,9 @@ use std::fmt;
 
 use super::Mixer;
 use crate::g711::Codec;
-use crate::source::AudioSource;
+use std::sync::Arc;
+
+use crate::source::{AppendError, AudioSource};
 
 /// Identifies a participant inside one mixer; chosen by the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -27,6 +29,17 @@ pub enum SourceTarget {
     EveryoneExcept(MixerParticipantId),
     /// This participant only (a participant announcement), even on hold.
     Participant(MixerParticipantId),
+}
+
+/// Which streamed source [`Mixer::append_audio`] feeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamTarget {
+    /// A source started with [`Mixer::start_source`].
+    Source(SourceId),
+    /// A participant's hold audio, set with [`Mixer::set_hold_audio`].
+    Hold(MixerParticipantId),
+    /// A participant's own wait audio, set with [`Mixer::set_wait_audio`].
+    Wait(MixerParticipantId),
 }
 
 /// What a participant hears before the conference starts.
@@ -80,6 +93,12 @@ pub enum MixerCommand {
     },
     /// See [`Mixer::stop_source`].
     StopSource(SourceId),
+    /// See [`Mixer::append_audio`].
+    AppendAudio {
+        target: StreamTarget,
+        chunk: Arc<[i16]>,
+        last: bool,
+    },
 }
 
 /// Something that happened during a tick, for the conference to act on (e.g. send an
@@ -108,6 +127,8 @@ pub enum MixerError {
     DuplicateSource(SourceId),
     /// No source with this id is playing.
     UnknownSource(SourceId),
+    /// The target is not a streamed source (or it was given its last chunk already).
+    NotStreamed(StreamTarget),
 }
 
 impl Mixer {
@@ -129,7 +150,43 @@ impl Mixer {
                 self.start_source(id, target, source)
             }
             MixerCommand::StopSource(id) => self.stop_source(id),
+            MixerCommand::AppendAudio {
+                target,
+                chunk,
+                last,
+            } => self.append_audio(target, chunk, last),
         }
+    }
+
+    /// Appends a chunk of 8 kHz mono audio to a streamed source
+    /// ([`AudioSource::streamed`]) that is playing or waiting to play: an announcement, or a
+    /// participant's hold or wait audio. `last` says no more will come; the source finishes
+    /// (with its usual event) once it has played everything. Call between ticks; a source that
+    /// already finished and was removed is [`MixerError::UnknownSource`].
+    pub fn append_audio(
+        &mut self,
+        target: StreamTarget,
+        chunk: Arc<[i16]>,
+        last: bool,
+    ) -> Result<(), MixerError> {
+        let source = match target {
+            StreamTarget::Source(id) => self
+                .sources
+                .iter_mut()
+                .find(|s| s.id == id)
+                .map(|s| &mut s.source)
+                .ok_or(MixerError::UnknownSource(id))?,
+            StreamTarget::Hold(id) => &mut self.participant_mut(id)?.hold,
+            StreamTarget::Wait(id) => match &mut self.participant_mut(id)?.wait {
+                WaitAudio::Custom(source) => source,
+                WaitAudio::Default | WaitAudio::Silent => {
+                    return Err(MixerError::NotStreamed(target))
+                }
+            },
+        };
+        source.append(chunk, last).map_err(|e| match e {
+            AppendError::NotStreamed | AppendError::Complete => MixerError::NotStreamed(target),
+        })
     }
 }
 
@@ -141,6 +198,7 @@ impl fmt::Display for MixerError {
             Self::CoachingSelf(id) => write!(f, "participant {} cannot coach itself", id.0),
             Self::DuplicateSource(id) => write!(f, "source {} is already playing", id.0),
             Self::UnknownSource(id) => write!(f, "no source {} is playing", id.0),
+            Self::NotStreamed(target) => write!(f, "{target:?} is not a streamed source"),
         }
     }
 }

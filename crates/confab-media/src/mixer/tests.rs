@@ -254,3 +254,97 @@ fn a_coach_without_a_target_is_heard_by_nobody() {
     assert_eq!(mixer.tick_stats().contributors, 0);
     assert_eq!(mixer.output(id(2)).unwrap().pcm(), &SILENT_FRAME);
 }
+
+#[test]
+fn a_streamed_announcement_plays_chunks_as_they_arrive_and_ends_when_told() {
+    let mut mixer = started_mixer(1);
+    let target = SourceTarget::Participant(id(1));
+    mixer
+        .start_source(SourceId(5), target, AudioSource::streamed(false))
+        .unwrap();
+    let heard = |mixer: &Mixer| mixer.output(id(1)).map(|o| o.pcm()[0]);
+    // Before any audio: silence, and no end.
+    for _ in 0..3 {
+        mixer.handle_tick();
+        assert_eq!(heard(&mixer), Some(0));
+        assert_eq!(mixer.poll_event(), None);
+    }
+    let chunk: Arc<[i16]> = vec![1000; 320].into();
+    let append = MixerCommand::AppendAudio {
+        target: StreamTarget::Source(SourceId(5)),
+        chunk: chunk.clone(),
+        last: false,
+    };
+    mixer.handle_command(append).unwrap();
+    for _ in 0..2 {
+        mixer.handle_tick();
+        assert_eq!(heard(&mixer), Some(1000));
+    }
+    // Underrun: silence again, still playing.
+    mixer.handle_tick();
+    assert_eq!(heard(&mixer), Some(0));
+    assert_eq!(mixer.poll_event(), None);
+    mixer
+        .append_audio(StreamTarget::Source(SourceId(5)), chunk, true)
+        .unwrap();
+    mixer.handle_tick();
+    assert_eq!(mixer.poll_event(), None);
+    mixer.handle_tick();
+    assert_eq!(heard(&mixer), Some(1000));
+    assert_eq!(
+        mixer.poll_event(),
+        Some(MixerEvent::SourceFinished(SourceId(5)))
+    );
+    assert_eq!(
+        mixer.append_audio(StreamTarget::Source(SourceId(5)), vec![1].into(), true),
+        Err(MixerError::UnknownSource(SourceId(5)))
+    );
+}
+
+#[test]
+fn streamed_hold_and_wait_audio_are_fed_through_the_mixer() {
+    let mut mixer = Mixer::new(MixerConfig::default());
+    mixer.add_participant(id(1), Codec::Pcmu).unwrap();
+    mixer.add_participant(id(2), Codec::Pcmu).unwrap();
+    mixer
+        .set_wait_audio(id(1), WaitAudio::Custom(AudioSource::streamed(false)))
+        .unwrap();
+    let wait = StreamTarget::Wait(id(1));
+    mixer
+        .append_audio(wait, vec![500; 160].into(), true)
+        .unwrap();
+    mixer.handle_tick();
+    assert_eq!(mixer.output(id(1)).map(|o| o.pcm()[10]), Some(500));
+    assert_eq!(
+        mixer.poll_event(),
+        Some(MixerEvent::WaitAudioFinished(id(1)))
+    );
+    assert_eq!(
+        mixer.append_audio(StreamTarget::Wait(id(2)), vec![1].into(), false),
+        Err(MixerError::NotStreamed(StreamTarget::Wait(id(2)))),
+        "default wait music is not a stream"
+    );
+    mixer.set_started(true);
+    mixer
+        .set_hold_audio(id(2), Some(AudioSource::streamed(true)))
+        .unwrap();
+    mixer.set_held(id(2), true).unwrap();
+    let hold = StreamTarget::Hold(id(2));
+    mixer
+        .append_audio(hold, vec![700; 100].into(), true)
+        .unwrap();
+    for _ in 0..3 {
+        mixer.handle_tick();
+        assert_eq!(mixer.output(id(2)).map(|o| o.pcm()[0]), Some(700));
+    }
+    assert_eq!(mixer.poll_event(), None, "looping hold audio never ends");
+    assert_eq!(
+        mixer.append_audio(hold, vec![1].into(), true),
+        Err(MixerError::NotStreamed(hold)),
+        "complete"
+    );
+    assert_eq!(
+        mixer.append_audio(StreamTarget::Hold(id(9)), vec![1].into(), true),
+        Err(MixerError::UnknownParticipant(id(9)))
+    );
+}
