@@ -700,3 +700,7 @@ fn say_action(text: &str) -> Action {
         loop_count: 1,
     }
 }
+
+#[cfg(test)]
+#[path = "engine_tests.rs"]
+mod tests;

@@ -542,3 +542,7 @@ const GATHER_ATTRIBUTES: &[&str] = &[
     "bargeIn",
     "debug",
 ];
+
+#[cfg(test)]
+#[path = "parse_tests.rs"]
+mod tests;
