@@ -7,8 +7,11 @@
 //! - [`rtp`]: RFC 3550 packets parsed from and written to byte slices, with wrap-aware sequence
 //!   numbers, and an [`RtpSender`] that numbers an outgoing stream.
 //! - [`g711`]: the two telephone codecs, mu-law (PCMU) and A-law (PCMA).
+//! - [`dtmf`]: RFC 4733 telephone events: digit strings to packets and packets to digits.
 //! - [`jitter`]: a per-participant jitter buffer that turns packets arriving at uneven times into
 //!   one payload per 20 ms tick, with loss concealment.
+//! - [`leg`]: one remote participant's RTP both ways: jitter buffer, telephone events, talk
+//!   detection and the outgoing stream's numbering.
 //! - [`mixer`]: the conference mixer (mix-minus, mute, hold, coaching, wait music, announcements).
 //! - [`source`]: audio sources the mixer plays (PCM buffers, tones, built-in hold and wait music,
 //!   beeps).
@@ -71,8 +74,10 @@
 //! per sample, so a 20 ms payload is also [`FRAME_SAMPLES`] bytes long.
 
 pub mod decode;
+pub mod dtmf;
 pub mod g711;
 pub mod jitter;
+pub mod leg;
 pub mod mixer;
 pub mod rtp;
 pub mod source;

@@ -150,6 +150,9 @@ impl PayloadType {
     pub const PCMU: PayloadType = PayloadType(0);
     /// PCMA (G.711 A-law), static type 8.
     pub const PCMA: PayloadType = PayloadType(8);
+    /// The dynamic type most peers (and confab's simulated callers) use for RFC 4733
+    /// telephone events; the real one is whatever the SDP negotiated.
+    pub const TELEPHONE_EVENT: PayloadType = PayloadType(101);
 
     /// A payload type, or `None` if the value does not fit in 7 bits.
     pub fn new(value: u8) -> Option<Self> {
@@ -247,6 +250,35 @@ impl RtpSender {
         self.sequence = self.sequence.next();
         self.skip_frame();
         Ok(len)
+    }
+
+    /// Writes a packet outside the frame clock: the next sequence number, but the given payload
+    /// type, marker and timestamp (an RFC 4733 event carries its start time). The frame clock
+    /// is not advanced; call [`RtpSender::skip_frame`] for the tick it replaced.
+    pub fn write_packet(
+        &mut self,
+        payload_type: PayloadType,
+        marker: bool,
+        timestamp: RtpTimestamp,
+        payload: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, RtpError> {
+        let header = RtpHeader {
+            marker,
+            payload_type,
+            sequence: self.sequence,
+            timestamp,
+            ssrc: self.ssrc,
+            csrcs: &[],
+        };
+        let len = header.write(payload, out)?;
+        self.sequence = self.sequence.next();
+        Ok(len)
+    }
+
+    /// Timestamp the next frame will carry.
+    pub fn timestamp(&self) -> RtpTimestamp {
+        self.timestamp
     }
 
     /// Advances the timestamp by one frame without sending (silence suppression): the receiver
@@ -526,6 +558,27 @@ mod tests {
         );
         assert_eq!((second.ssrc, sender.ssrc()), (Ssrc(9), Ssrc(9)));
         assert!(sender.write_frame(&[0; 160], &mut [0u8; 100]).is_err());
+    }
+
+    #[test]
+    fn packets_outside_the_frame_clock_take_the_next_sequence_number() {
+        let mut sender = RtpSender::new(Ssrc(1), PayloadType::PCMU, SeqNo(10), RtpTimestamp(500));
+        let mut buf = [0u8; 64];
+        let te = PayloadType::TELEPHONE_EVENT;
+        let n = sender
+            .write_packet(te, true, RtpTimestamp(42), &[1, 2, 3, 4], &mut buf)
+            .unwrap();
+        let p = RtpPacket::parse(&buf[..n]).unwrap();
+        assert_eq!((p.payload_type, p.marker), (te, true));
+        assert_eq!((p.sequence, p.timestamp), (SeqNo(10), RtpTimestamp(42)));
+        assert_eq!(
+            sender.timestamp(),
+            RtpTimestamp(500),
+            "frame clock untouched"
+        );
+        let n = sender.write_frame(&[0; 4], &mut buf).unwrap();
+        let p = RtpPacket::parse(&buf[..n]).unwrap();
+        assert_eq!((p.sequence, p.timestamp), (SeqNo(11), RtpTimestamp(500)));
     }
 
     #[test]

@@ -72,7 +72,13 @@ impl SpeechDetector {
     /// Feeds the next frame; call once per frame, in order. Returns a change of state, if any.
     #[must_use]
     pub fn handle_frame(&mut self, frame: &[i16]) -> Option<SpeechEvent> {
-        let level = rms_dbfs(frame);
+        self.handle_level(rms_dbfs(frame))
+    }
+
+    /// Like [`handle_frame`](Self::handle_frame), for a frame whose RMS level is already
+    /// known (a driver that knows a frame is silent need not decode it).
+    #[must_use]
+    pub fn handle_level(&mut self, level: f64) -> Option<SpeechEvent> {
         self.last_level = level;
         let (crossing, needed) = if self.speaking {
             (level < self.config.stop_dbfs, self.config.hangover_frames)
@@ -99,6 +105,11 @@ impl SpeechDetector {
     /// Whether the stream is talking (including the hangover after the last loud frame).
     pub fn is_speaking(&self) -> bool {
         self.speaking
+    }
+
+    /// The thresholds in use.
+    pub fn config(&self) -> &SpeechDetectorConfig {
+        &self.config
     }
 
     /// RMS level of the last frame given to [`handle_frame`](Self::handle_frame), in dBFS.
