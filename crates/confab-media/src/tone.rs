@@ -43,6 +43,92 @@ pub struct ToneDetector {
     windowed: Vec<f64>,
 }
 
+/// Finds which tones are in a window of audio, without knowing them in advance: a
+/// [`ToneDetector`] on a regular grid of frequencies, whose Hann-windowed bins are wide enough
+/// that a tone between two grid points still shows at its neighbours.
+///
+/// The window is measured frame by frame ([`FRAME_SAMPLES`](crate::FRAME_SAMPLES) samples; a
+/// trailing partial frame is ignored) and the frames' powers averaged; the tones are the grid
+/// points that are local peaks at or above the floor, and within the range of the window's
+/// strongest peak (which keeps side lobes and G.711 noise of a loud tone from reading as tones
+/// of their own), refined by parabolic interpolation between the neighbours.
+#[derive(Debug, Clone)]
+pub struct ToneSearch {
+    /// Grid frequencies, lowest first.
+    grid: Vec<f64>,
+    /// Grid spacing in hertz.
+    step_hz: f64,
+    /// One filter per grid point.
+    detector: ToneDetector,
+    /// Weakest level reported.
+    floor_dbfs: f64,
+    /// How far below the strongest peak another may be.
+    range_db: f64,
+}
+
+impl ToneSearch {
+    /// A search on `low_hz, low_hz + step_hz, ...` up to `high_hz`, reporting peaks at or above
+    /// `floor_dbfs` and no more than `range_db` below the window's strongest one.
+    pub fn new(low_hz: f64, high_hz: f64, step_hz: f64, floor_dbfs: f64, range_db: f64) -> Self {
+        let step_hz = step_hz.max(1.0);
+        let grid: Vec<f64> = (0..)
+            .map(|i| low_hz + step_hz * f64::from(i))
+            .take_while(|&f| f <= high_hz)
+            .collect();
+        Self {
+            detector: ToneDetector::new(&grid),
+            grid,
+            step_hz,
+            floor_dbfs,
+            range_db,
+        }
+    }
+
+    /// The tones in `window`, in hertz (rounded), lowest first.
+    pub fn tones(&mut self, window: &[i16]) -> Vec<f64> {
+        let mut power = vec![0.0; self.grid.len()];
+        let mut frames = 0.0;
+        for frame in window.chunks_exact(crate::FRAME_SAMPLES) {
+            for (sum, &dbfs) in power.iter_mut().zip(self.detector.levels_dbfs(frame)) {
+                *sum += 10f64.powf(dbfs / 10.0);
+            }
+            frames += 1.0;
+        }
+        if frames == 0.0 {
+            return Vec::new();
+        }
+        let levels: Vec<f64> = power
+            .iter()
+            .map(|p| amplitude_to_dbfs(32767.0 * (p / frames).sqrt()))
+            .collect();
+        let strongest = levels.iter().copied().fold(f64::MIN, f64::max);
+        let floor = self.floor_dbfs.max(strongest - self.range_db);
+        (0..levels.len())
+            .filter(|&i| {
+                let left = i.checked_sub(1).map_or(f64::MIN, |j| levels[j]);
+                let right = levels.get(i + 1).copied().unwrap_or(f64::MIN);
+                levels[i] >= floor && levels[i] > left && levels[i] >= right
+            })
+            .map(|i| self.refine(&levels, i))
+            .collect()
+    }
+
+    /// Parabolic interpolation of a peak's frequency from its two neighbours' levels.
+    fn refine(&self, levels: &[f64], i: usize) -> f64 {
+        let grid = &self.grid;
+        let (Some(&left), Some(&right)) = (levels.get(i.wrapping_sub(1)), levels.get(i + 1)) else {
+            return grid[i];
+        };
+        let centre = levels[i];
+        let denominator = left - 2.0 * centre + right;
+        if denominator.abs() < f64::EPSILON {
+            return grid[i];
+        }
+        let offset = (0.5 * (left - right) / denominator).clamp(-0.5, 0.5);
+        (grid[i] + offset * self.step_hz).round()
+    }
+}
+
 impl ToneGenerator {
     /// A tone at `frequency_hz` with peak `amplitude`, starting at phase zero.
     pub fn new(frequency_hz: f64, amplitude: i16) -> Self {
@@ -237,6 +323,26 @@ mod tests {
             }
         }
         assert_eq!(detector.frequencies().len(), 6);
+    }
+
+    #[test]
+    fn the_search_finds_off_grid_tones_and_nothing_in_silence() {
+        let mut gens: Vec<_> = [440.0, 700.0, 1000.0]
+            .iter()
+            .map(|&f| ToneGenerator::with_dbfs(f, -15.0))
+            .collect();
+        let mut window = vec![0i16; 5 * FRAME_SAMPLES];
+        for g in &mut gens {
+            g.add_to(&mut window);
+        }
+        let mut search = ToneSearch::new(100.0, 3800.0, 50.0, -45.0, 35.0);
+        let found = search.tones(&window);
+        assert_eq!(found.len(), 3, "{found:?}");
+        for (f, want) in found.iter().zip([440.0, 700.0, 1000.0]) {
+            assert!((f - want).abs() <= 15.0, "{found:?}");
+        }
+        assert!(search.tones(&[0; 800]).is_empty());
+        assert!(search.tones(&window[..100]).is_empty(), "no whole frame");
     }
 
     #[test]
