@@ -42,6 +42,8 @@ pub struct SimSpec {
     pub audio: SimAudio,
     /// Hang up this many milliseconds after answering, if set.
     pub hangup_after_ms: Option<u64>,
+    /// DTMF to send (RFC 4733) once answered: `0-9 A-D * #`, `w` waits 0.5 s, `W` 1 s.
+    pub digits: Option<String>,
 }
 
 /// A parsed `To`.
@@ -126,6 +128,7 @@ fn parse_sim(rest: &str) -> Result<SimSpec, ApiError> {
         delay_ms: 0,
         audio: SimAudio::Silence,
         hangup_after_ms: None,
+        digits: None,
     };
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -170,10 +173,27 @@ fn apply_sim_option(spec: &mut SimSpec, key: &str, value: &str) -> Result<(), Ap
             );
         }
         "silence" => spec.audio = SimAudio::Silence,
+        "digits" => {
+            let valid = |c: char| c.is_ascii_digit() || "ABCDabcd*#wW".contains(c);
+            let digits = percent_decode(value);
+            if digits.is_empty() || digits.chars().count() > 64 || !digits.chars().all(valid) {
+                return Err(sim_error(
+                    "digits must be 1 to 64 of 0-9, A-D, *, #, w and W",
+                ));
+            }
+            spec.digits = Some(digits);
+        }
         "file" if !value.is_empty() => spec.audio = SimAudio::File(value.to_owned()),
         _ => return Err(sim_error(&format!("unknown sim option {key:?}"))),
     }
     Ok(())
+}
+
+/// `%23` for `#` and the like: a `#` cannot appear raw in a query value.
+fn percent_decode(value: &str) -> String {
+    percent_encoding::percent_decode_str(value)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 fn sim_error(detail: &str) -> ApiError {
@@ -210,6 +230,12 @@ mod tests {
             }))
         ));
         assert!(Endpoint::parse("sim:bob?tone=99999").is_err());
+        let Ok(Endpoint::Sim(dtmf)) = Endpoint::parse("sim:d?digits=12w%23") else {
+            panic!("digits parse");
+        };
+        assert_eq!(dtmf.digits.as_deref(), Some("12w#"));
+        assert!(Endpoint::parse("sim:d?digits=12x").is_err());
+        assert!(Endpoint::parse("sim:d?digits=").is_err());
         assert!(Endpoint::parse("sim:?x").is_err());
     }
 

@@ -54,6 +54,8 @@ pub enum LeaveReason {
     ModeratorEnded,
     /// The call never connected.
     AddFailed(CallProgress),
+    /// Update Call sent the call elsewhere (`participant_updated_via_api`).
+    UpdatedViaApi,
 }
 
 /// Something that happened, in order.
@@ -311,6 +313,16 @@ impl Room {
         let mut out = Outcome::default();
         self.depart(now, index, LeaveReason::Kicked, &mut out);
         Ok(out)
+    }
+
+    /// The participant's call was redirected through Update Call: it leaves the conference,
+    /// which the end rules treat as the participant leaving. Unknown calls are ignored.
+    pub fn redirect_participant(&mut self, now: Timestamp, call_sid: &Sid) -> Outcome {
+        let mut out = Outcome::default();
+        if let Some(index) = self.index_of(call_sid.as_str()) {
+            self.depart(now, index, LeaveReason::UpdatedViaApi, &mut out);
+        }
+        out
     }
 
     /// Applies Update Conference.

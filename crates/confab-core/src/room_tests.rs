@@ -415,3 +415,24 @@ fn restart_completes_with_a_recorded_reason() {
     assert!(room.conference().end_detail.is_some());
     assert_eq!(out.participants[0].status, ParticipantStatus::Complete);
 }
+
+#[test]
+fn a_redirected_call_leaves_with_its_reason_and_the_end_rules_apply() {
+    let mut room = Room::new(conference(), vec![]);
+    join(&mut room, 1, &[]);
+    join(&mut room, 2, &[]);
+    join(&mut room, 3, &[("EndConferenceOnExit", "true")]);
+    let out = room.redirect_participant(T0, &call(1));
+    assert!(out
+        .events
+        .contains(&Event::Left(call(1), LeaveReason::UpdatedViaApi)));
+    assert_eq!(out.participants[0].status, ParticipantStatus::Complete);
+    assert!(!room.is_completed());
+    assert!(
+        room.redirect_participant(T0, &call(1)).events.is_empty(),
+        "a call that already left is ignored"
+    );
+    let out = room.redirect_participant(T0, &call(3));
+    assert!(room.is_completed(), "a moderator leaving ends it");
+    assert!(out.events.contains(&Event::Ended(EndReason::EndOnExitLeft)));
+}
