@@ -12,6 +12,9 @@ PARTICIPANT_FIELDS = ["account_sid", "call_sid", "label", "call_sid_to_coach", "
                       "start_conference_on_enter", "status", "queue_time", "uri"]
 CONFERENCE_FIELDS = ["account_sid", "date_created", "date_updated", "api_version", "friendly_name", "region", "sid",
                      "status", "uri", "subresource_uris", "reason_conference_ended", "call_sid_ending_conference"]
+CALL_FIELDS = ["sid", "account_sid", "parent_call_sid", "to", "status", "start_time", "end_time", "duration",
+               "direction", "api_version", "answered_by", "forwarded_from", "caller_name", "date_created",
+               "date_updated", "uri", "subresource_uris"]
 MISSING = "<attribute missing in client>"
 
 
@@ -69,6 +72,13 @@ class TwilioAdapter:
     @staticmethod
     def c(inst):
         return {k: getattr(inst, k, MISSING) for k in CONFERENCE_FIELDS}
+
+    @staticmethod
+    def call(inst):
+        d = {k: getattr(inst, k, MISSING) for k in CALL_FIELDS}
+        # twilio-python 6.x: `from_`; 9.x: `_from` (its `from_` is not generated)
+        d["from"] = getattr(inst, "from_", getattr(inst, "_from", MISSING))
+        return d
 
     def assert_date(self, value):
         from scenario import assert_datetime
@@ -133,3 +143,33 @@ class TwilioAdapter:
 
     def update_conference(self, sid, **kw):
         return self.c(self.client.conferences(sid).update(**kw))
+
+    # ------------------------------------------------------------ calls
+    def create_call(self, to, from_, **kw):
+        inst = self.client.calls.create(to=to, from_=from_, **kw)
+        self.last_create_status = self.http.last_status
+        return self.call(inst)
+
+    def fetch_call(self, sid):
+        return self.call(self.client.calls(sid).fetch())
+
+    def update_call(self, sid, **kw):
+        return self.call(self.client.calls(sid).update(**kw))
+
+    def delete_call(self, sid):
+        return self.client.calls(sid).delete()
+
+    def list_calls(self, limit=None, page_size=None, **filters):
+        return [self.call(x) for x in self.client.calls.list(limit=limit, page_size=page_size, **filters)]
+
+    def stream_calls(self, limit=None, page_size=None, **filters):
+        return [self.call(x) for x in self.client.calls.stream(limit=limit, page_size=page_size, **filters)]
+
+    def call_pages(self, page_size, **filters):
+        out = []
+        page = self.client.calls.page(page_size=page_size, **filters)
+        while page is not None:
+            out.append([self.call(x) for x in page])
+            assert len(out) < 50, "paging does not terminate"
+            page = page.next_page()
+        return out

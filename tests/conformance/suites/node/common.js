@@ -102,6 +102,12 @@ const C_FIELDS = {
   subresource_uris: 'subresourceUris', reason_conference_ended: 'reasonConferenceEnded',
   call_sid_ending_conference: 'callSidEndingConference',
 };
+const CALL_FIELDS = {
+  sid: 'sid', account_sid: 'accountSid', parent_call_sid: 'parentCallSid', to: 'to', from: 'from', status: 'status',
+  start_time: 'startTime', end_time: 'endTime', duration: 'duration', direction: 'direction',
+  api_version: 'apiVersion', answered_by: 'answeredBy', forwarded_from: 'forwardedFrom', caller_name: 'callerName',
+  date_created: 'dateCreated', date_updated: 'dateUpdated', uri: 'uri', subresource_uris: 'subresourceUris',
+};
 const MISSING = '<property missing in client>';
 function pick(inst, fields) {
   const out = {};
@@ -116,6 +122,10 @@ const CAMEL = {
   wait_url: 'waitUrl', wait_method: 'waitMethod', beep_on_exit: 'beepOnExit',
   end_conference_on_exit: 'endConferenceOnExit', coaching: 'coaching', call_sid_to_coach: 'callSidToCoach',
   page_size: 'pageSize', limit: 'limit', friendly_name: 'friendlyName', status: 'status',
+  // Calls
+  to: 'to', from: 'from', twiml: 'twiml', url: 'url', method: 'method', parent_call_sid: 'parentCallSid',
+  start_time_after: 'startTimeAfter', start_time_before: 'startTimeBefore', start_time: 'startTime',
+  timeout: 'timeout', status_callback: 'statusCallback',
 };
 function camel(opts) {
   const out = {};
@@ -145,6 +155,7 @@ class NodeAdapter {
   }
 
   p(inst) { return pick(inst, P_FIELDS); }
+  call(inst) { return pick(inst, CALL_FIELDS); }
   c(inst) { return pick(inst, C_FIELDS); }
 
   assertDate(v) {
@@ -201,6 +212,33 @@ class NodeAdapter {
     return out;
   }
 
+  async createCall(to, from, opts = {}) {
+    const inst = await this.client.calls.create({ to, from, ...camel(opts) });
+    this.lastCreateStatus = this.lastStatus;
+    return this.call(inst);
+  }
+  async fetchCall(sid) { return this.call(await this.client.calls(sid).fetch()); }
+  async updateCall(sid, opts) { return this.call(await this.client.calls(sid).update(camel(opts))); }
+  async deleteCall(sid) { return this.client.calls(sid).remove(); }
+  async listCalls(opts = {}) { return (await this.client.calls.list(camel(opts))).map((x) => this.call(x)); }
+  streamCalls(opts = {}) {
+    return new Promise((resolve, reject) => {
+      const items = [];
+      this.client.calls.each({ ...camel(opts), done: (err) => (err ? reject(err) : resolve(items)) },
+        (item) => { items.push(this.call(item)); });
+    });
+  }
+  async callPages(pageSize, filters = {}) {
+    const out = [];
+    let page = await this.client.calls.page({ pageSize, ...camel(filters) });
+    while (page) {
+      out.push(page.instances.map((x) => this.call(x)));
+      assert.ok(out.length < 50, 'paging does not terminate');
+      page = await page.nextPage();
+    }
+    return out;
+  }
+
   async fetchConference(sid) { return this.c(await this.client.conferences(sid).fetch()); }
   async listConferences(opts = {}) { return (await this.client.conferences.list(camel(opts))).map((x) => this.c(x)); }
   async updateConference(sid, opts) { return this.c(await this.client.conferences(sid).update(camel(opts))); }
@@ -208,5 +246,5 @@ class NodeAdapter {
 
 module.exports = {
   TWILIO_PREFIX, LAML_PREFIX, VARIANTS, loadConfig, unique, sidMatches, unknownSid, expectedStatus,
-  participantUri, conferenceUri, quoteLabel, waitUntil, NodeAdapter, recordCapture,
+  participantUri, conferenceUri, quoteLabel, waitUntil, NodeAdapter, recordCapture, sleep,
 };

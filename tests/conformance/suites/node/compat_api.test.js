@@ -7,6 +7,7 @@ const assert = require('assert/strict');
 const { RestClient } = require('@signalwire/compatibility-api');
 const { NodeAdapter, loadConfig, LAML_PREFIX } = require('./common');
 const { runScenario } = require('./scenario');
+const { runCallsScenario } = require('./calls_scenario');
 
 const SUITE = 'compat-api3';
 const cfg = loadConfig();
@@ -37,3 +38,4 @@ it('plain HTTP smoke (baseUrl override)', async () => {
 });
 
 runScenario({ makeAdapter, hasQueueTime: false });
+runCallsScenario({ makeAdapter, validateRequest: require('@signalwire/compatibility-api').validateRequest });

@@ -6,6 +6,7 @@ const assert = require('assert/strict');
 const twilio = require('twilio');
 const { NodeAdapter, loadConfig, TWILIO_PREFIX } = require('./common');
 const { runScenario } = require('./scenario');
+const { runCallsScenario } = require('./calls_scenario');
 
 const SUITE = 'twilio-node6';
 const cfg = loadConfig();
@@ -40,3 +41,4 @@ it('constructor rejects a UUID accountSid without the workaround', () => {
 });
 
 runScenario({ makeAdapter, hasQueueTime: true });
+runCallsScenario({ makeAdapter, validateRequest: twilio.validateRequest });

@@ -6,6 +6,7 @@ import twilio
 from signalwire.rest import Client
 
 from conformance_common import TWILIO_PREFIX, load_config
+from calls_scenario import CallsScenario
 from scenario import Scenario
 from twilio_adapter import TwilioAdapter
 
@@ -30,6 +31,10 @@ class TestSignalWire2(Scenario):
         cfg = load_config()
         c = Client("x", "y", signalwire_space_url=urllib.parse.urlsplit(cfg["http_url"]).netloc)
         assert c.api.base_url.startswith("https://")
+
+
+class TestSignalWire2Calls(CallsScenario):
+    make_adapter = staticmethod(make_adapter)
 
 
 def test_library_versions():

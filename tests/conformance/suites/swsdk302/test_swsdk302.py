@@ -3,12 +3,14 @@ confab over HTTPS with the generated certificate (plus one plain-HTTP smoke test
 
 The SDK has no create-participant and no paging helper: participants are created with a plain
 JSON POST through the SDK's own HTTP layer, and pages are followed by hand via next_page_uri."""
+import datetime as dt
 import importlib.metadata
 
 from signalwire.rest import RestClient
 from signalwire.rest._base import SignalWireRestError
 
 from conformance_common import (LAML_PREFIX, TWILIO_PREFIX, Capture, is_rfc2822_gmt, load_config)
+from calls_scenario import CallsScenario
 from scenario import Scenario
 
 SUITE = "signalwire-sdk302"
@@ -18,15 +20,23 @@ PASCAL = {"muted": "Muted", "hold": "Hold", "hold_url": "HoldUrl", "hold_method"
           "end_conference_on_exit": "EndConferenceOnExit", "coaching": "Coaching",
           "call_sid_to_coach": "CallSidToCoach", "label": "Label",
           "start_conference_on_enter": "StartConferenceOnEnter", "page_size": "PageSize",
-          "friendly_name": "FriendlyName", "status": "Status"}
+          "friendly_name": "FriendlyName", "status": "Status",
+          # Calls
+          "to": "To", "from_": "From", "twiml": "Twiml", "url": "Url", "method": "Method",
+          "parent_call_sid": "ParentCallSid", "start_time_after": "StartTime>", "start_time_before": "StartTime<",
+          "start_time": "StartTime", "timeout": "Timeout", "status_callback": "StatusCallback"}
 PARTICIPANT_FIELDS = ["account_sid", "call_sid", "label", "call_sid_to_coach", "coaching", "conference_sid",
                       "date_created", "date_updated", "end_conference_on_exit", "muted", "hold",
                       "start_conference_on_enter", "status", "queue_time", "uri"]
+CALL_FIELDS = ["sid", "account_sid", "parent_call_sid", "to", "from", "status", "start_time", "end_time", "duration",
+               "direction", "api_version", "answered_by", "forwarded_from", "caller_name", "date_created",
+               "date_updated", "uri", "subresource_uris"]
 MISSING = "<field missing in response>"
 
 
 def pascal(kw):
-    return {PASCAL[k]: v for k, v in kw.items()}
+    # the SDK sends what it is given; a user types dates as YYYY-MM-DD
+    return {PASCAL[k]: v.isoformat() if isinstance(v, dt.date) else v for k, v in kw.items()}
 
 
 class SdkAdapter:
@@ -50,7 +60,11 @@ class SdkAdapter:
         if prefix == TWILIO_PREFIX:
             # the only way to reach the Twilio prefix: the resource's base path
             self.conf._base_path = "/%s/Accounts/%s/Conferences" % (TWILIO_PREFIX, self.account_sid)
+        self.calls = self.client.compat.calls
+        if prefix == TWILIO_PREFIX:
+            self.calls._base_path = "/%s/Accounts/%s/Calls" % (TWILIO_PREFIX, self.account_sid)
         assert self.conf._base_path.startswith("/" + prefix + "/")
+        assert self.calls._base_path.startswith("/" + prefix + "/")
         self.last_create_status = None
 
     def _record(self, resp, *args, **kwargs):
@@ -145,9 +159,51 @@ class SdkAdapter:
                                          "announce_method": "AnnounceMethod"}[k]: v for k, v in kw.items()})
 
 
+    # ------------------------------------------------------------ calls (client.compat.calls)
+    @staticmethod
+    def call(d):
+        return {k: d.get(k, MISSING) for k in CALL_FIELDS}
+
+    def create_call(self, to, from_, **kw):
+        d = self.calls.create(To=to, From=from_, **pascal(kw))
+        self.last_create_status = self.last_status
+        return self.call(d)
+
+    def fetch_call(self, sid):
+        return self.call(self.calls.get(sid))
+
+    def update_call(self, sid, **kw):
+        return self.call(self.calls.update(sid, **pascal(kw)))
+
+    def delete_call(self, sid):
+        return self.calls.delete(sid)
+
+    def call_pages(self, page_size, **filters):
+        first = self.calls.list(PageSize=page_size, **pascal(filters))
+        return [[self.call(x) for x in page] for page in self.follow(first, "calls")]
+
+    def list_calls(self, limit=None, page_size=None, **filters):
+        params = pascal(filters)
+        if page_size:
+            params["PageSize"] = page_size
+        out = []
+        for page in self.follow(self.calls.list(**params), "calls"):
+            out.extend(self.call(x) for x in page)
+            if limit is not None and len(out) >= limit:
+                return out[:limit]
+        return out
+
+    stream_calls = list_calls
+
+
 class TestSignalWireSdk302(Scenario):
     make_adapter = staticmethod(lambda cfg, acct, prefix, variant: SdkAdapter(cfg, acct, prefix, variant))
     has_queue_time = True
+
+
+class TestSignalWireSdk302Calls(CallsScenario):
+    make_adapter = staticmethod(lambda cfg, acct, prefix, variant: SdkAdapter(cfg, acct, prefix, variant))
+    date_filters_take_dates = False
 
 
 def test_library_version():

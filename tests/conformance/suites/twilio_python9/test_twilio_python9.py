@@ -3,6 +3,7 @@ import twilio
 from twilio.rest import Client
 
 from conformance_common import TWILIO_PREFIX, load_config
+from calls_scenario import CallsScenario
 from scenario import Scenario
 from twilio_adapter import TwilioAdapter
 
@@ -21,6 +22,10 @@ def make_adapter(cfg, acct, prefix, variant, base_url=None):
 class TestTwilioPython9(Scenario):
     make_adapter = staticmethod(make_adapter)
     has_queue_time = True
+
+
+class TestTwilioPython9Calls(CallsScenario):
+    make_adapter = staticmethod(make_adapter)
 
 
 def test_library_version():
