@@ -15,9 +15,17 @@
 //! # Demultiplexing
 //!
 //! Every remote participant sends from its own address, so the sender's address alone says
-//! which conference and participant a datagram belongs to. Datagrams from unknown addresses,
-//! that do not parse as RTP, or that carry another payload type than the participant's codec
-//! are counted and dropped: the network is untrusted and nothing it sends may stop the thread.
+//! which conference and participant a datagram belongs to; its [`MediaLeg`] takes it from
+//! there. Datagrams from unknown addresses, or that the leg refuses (not RTP, a payload type
+//! not negotiated) are counted and dropped: the network is untrusted and nothing it sends may
+//! stop the thread.
+//!
+//! # Back-channel
+//!
+//! A conference opened with an event sender hears, after every tick, what its mixer and legs
+//! noticed ([`MediaEvent`]): sources and hold or wait audio that finished, DTMF digits, talking
+//! started and stopped. The send is unbounded and never blocks the thread. Without a sender,
+//! legs skip talk detection and the events are dropped.
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
@@ -25,15 +33,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
+use confab_media::leg::{LegConfig, LegEvent, MediaLeg};
 use confab_media::mixer::MixerConfig;
-use confab_media::rtp::{RtpHeader, RtpTimestamp};
+use confab_media::rtp::RtpTimestamp;
+use confab_media::speech::SpeechDetectorConfig;
 use confab_media::{
-    BuiltinAudio, Codec, JitterBuffer, JitterBufferSize, Mixer, MixerCommand, MixerParticipantId,
-    Playout, RtpPacket, SeqNo, Ssrc, FRAME_DURATION, FRAME_SAMPLES,
+    BuiltinAudio, Codec, Mixer, MixerCommand, MixerEvent, MixerParticipantId, RtpSender, SeqNo,
+    Ssrc, FRAME_DURATION,
 };
+use tokio::sync::mpsc::UnboundedSender;
 
 use super::batch::{wait_readable, Inbox, Outbox, BATCH};
-use super::MediaStats;
+use super::{MediaEvent, MediaParams, MediaStats};
 
 /// How far behind its deadline a tick may start before it counts as late.
 pub(super) const LATE_START: Duration = Duration::from_millis(5);
@@ -43,17 +54,15 @@ const NAP: Duration = Duration::from_millis(2);
 
 /// What a conference actor asks of its media thread.
 pub(super) enum EngineCommand {
-    /// A new conference with an empty mixer.
-    Open(u64),
+    /// A new conference with an empty mixer, and where to report its events, if anywhere.
+    Open(u64, Option<UnboundedSender<MediaEvent>>),
     /// The conference ended: drop its mixer and participants.
     Close(u64),
     /// A participant's RTP is connected.
     Join {
         conference: u64,
         id: MixerParticipantId,
-        remote: SocketAddr,
-        codec: Codec,
-        jitter: JitterBufferSize,
+        params: MediaParams,
     },
     /// A participant left.
     Leave {
@@ -135,24 +144,14 @@ struct Engine {
 struct ConferenceMix {
     mixer: Mixer,
     legs: HashMap<MixerParticipantId, Leg>,
+    /// The conference actor's back-channel, if it asked for one.
+    events: Option<UnboundedSender<MediaEvent>>,
 }
 
 /// One participant's RTP in both directions.
 struct Leg {
     remote: SocketAddr,
-    codec: Codec,
-    jitter: JitterBuffer,
-    out: RtpStream,
-}
-
-/// The sending side of one RTP stream.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct RtpStream {
-    ssrc: Ssrc,
-    sequence: SeqNo,
-    timestamp: u32,
-    /// Set until the first packet, which carries the marker bit (start of a talk spurt).
-    first: bool,
+    media: MediaLeg,
 }
 
 impl Engine {
@@ -191,10 +190,11 @@ impl Engine {
 
     fn apply(&mut self, command: EngineCommand) {
         match command {
-            EngineCommand::Open(key) => {
+            EngineCommand::Open(key, events) => {
                 let mix = ConferenceMix {
                     mixer: Mixer::new(self.mixer_config.clone()),
                     legs: HashMap::new(),
+                    events,
                 };
                 self.conferences.insert(key, mix);
             }
@@ -209,10 +209,8 @@ impl Engine {
             EngineCommand::Join {
                 conference,
                 id,
-                remote,
-                codec,
-                jitter,
-            } => self.join(conference, id, remote, codec, jitter),
+                params,
+            } => self.join(conference, id, params),
             EngineCommand::Leave { conference, id } => self.leave(conference, id),
             EngineCommand::Mixer(key, command) => {
                 let Some(mix) = self.conferences.get_mut(&key) else {
@@ -225,25 +223,24 @@ impl Engine {
         }
     }
 
-    fn join(
-        &mut self,
-        key: u64,
-        id: MixerParticipantId,
-        remote: SocketAddr,
-        codec: Codec,
-        jitter: JitterBufferSize,
-    ) {
+    fn join(&mut self, key: u64, id: MixerParticipantId, params: MediaParams) {
         let Some(mix) = self.conferences.get_mut(&key) else {
             return;
         };
-        if mix.mixer.add_participant(id, codec).is_err() {
+        if mix.mixer.add_participant(id, params.codec).is_err() {
             return;
         }
+        let remote = params.remote;
+        let config = LegConfig {
+            codec: params.codec,
+            telephone_event: params.telephone_event,
+            jitter: params.jitter,
+            // Talk detection costs a decode per loud frame: only for someone who listens.
+            speech: mix.events.as_ref().map(|_| SpeechDetectorConfig::default()),
+        };
         let leg = Leg {
             remote,
-            codec,
-            jitter: JitterBuffer::new(jitter, codec),
-            out: RtpStream::new(),
+            media: MediaLeg::new(config, random_sender(params.codec)),
         };
         if let Some(previous) = self.by_remote.insert(remote, (key, id)) {
             tracing::warn!(%remote, ?previous, "RTP address reused by a new participant");
@@ -310,9 +307,7 @@ impl Engine {
                 continue;
             }
             for (&id, leg) in &mut mix.legs {
-                if let Playout::Packet(payload) | Playout::Concealed(payload) =
-                    leg.jitter.poll_frame(now)
-                {
+                if let Some(payload) = leg.media.poll_frame(now) {
                     let _ = mix.mixer.handle_payload(id, payload);
                 }
             }
@@ -321,14 +316,12 @@ impl Engine {
                 let Some(leg) = mix.legs.get_mut(&id) else {
                     continue;
                 };
-                let Some(len) = leg.out.write(leg.codec, output.payload(), outbox.slot()) else {
+                let Ok(len) = leg.media.write_frame(output.payload(), outbox.slot()) else {
                     continue;
                 };
                 sent += outbox.push(socket, len, leg.remote);
             }
-            while let Some(event) = mix.mixer.poll_event() {
-                tracing::trace!(?event, "mixer event");
-            }
+            mix.report_events();
         }
         sent += outbox.flush(socket);
         stats.packets_out.fetch_add(sent, Ordering::Relaxed);
@@ -396,43 +389,48 @@ fn accept(
     else {
         return false;
     };
-    let Ok(packet) = RtpPacket::parse(datagram) else {
-        return false;
-    };
-    if Codec::from_payload_type(packet.payload_type) != Some(leg.codec) {
-        return false;
-    }
-    leg.jitter.handle_packet(now, &packet);
-    true
+    leg.media.handle_datagram(now, datagram)
 }
 
-impl RtpStream {
-    /// A stream with a random SSRC, sequence number and timestamp origin (RFC 3550 5.1).
-    pub(super) fn new() -> Self {
-        Self {
-            ssrc: Ssrc(rand::random()),
-            sequence: SeqNo(rand::random()),
-            timestamp: rand::random(),
-            first: true,
+impl ConferenceMix {
+    /// Sends what the mixer and the legs noticed this tick to the conference's back-channel
+    /// (or drops it when there is none). Never blocks.
+    fn report_events(&mut self) {
+        let events = self.events.as_ref();
+        let report = |event: MediaEvent| {
+            if let Some(sender) = events {
+                // A closed receiver means the conference actor is gone; its Close follows.
+                let _ = sender.send(event);
+            }
+        };
+        while let Some(event) = self.mixer.poll_event() {
+            report(match event {
+                MixerEvent::SourceFinished(id) => MediaEvent::SourceFinished(id),
+                MixerEvent::HoldAudioFinished(id) => MediaEvent::HoldAudioFinished(id),
+                MixerEvent::WaitAudioFinished(id) => MediaEvent::WaitAudioFinished(id),
+            });
+        }
+        for (&id, leg) in &mut self.legs {
+            while let Some(event) = leg.media.poll_event() {
+                report(match event {
+                    LegEvent::Dtmf(digit) => MediaEvent::Dtmf { id, digit },
+                    LegEvent::SpeechStarted => MediaEvent::SpeechStarted(id),
+                    LegEvent::SpeechStopped => MediaEvent::SpeechStopped(id),
+                });
+            }
         }
     }
+}
 
-    /// Writes the next packet carrying `payload` into `out`; returns its length.
-    pub(super) fn write(&mut self, codec: Codec, payload: &[u8], out: &mut [u8]) -> Option<usize> {
-        let header = RtpHeader {
-            marker: self.first,
-            payload_type: codec.payload_type(),
-            sequence: self.sequence,
-            timestamp: RtpTimestamp(self.timestamp),
-            ssrc: self.ssrc,
-            csrcs: &[],
-        };
-        let len = header.write(payload, out).ok()?;
-        self.first = false;
-        self.sequence = self.sequence.next();
-        self.timestamp = self.timestamp.wrapping_add(FRAME_SAMPLES as u32);
-        Some(len)
-    }
+/// An outgoing RTP stream with a random SSRC, sequence number and timestamp origin (RFC 3550
+/// 5.1).
+pub(super) fn random_sender(codec: Codec) -> RtpSender {
+    RtpSender::new(
+        Ssrc(rand::random()),
+        codec.payload_type(),
+        SeqNo(rand::random()),
+        RtpTimestamp(rand::random()),
+    )
 }
 
 impl EngineStats {

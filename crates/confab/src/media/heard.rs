@@ -14,12 +14,9 @@
 //! # Summary
 //!
 //! The summary cuts the recording into windows of [`WINDOW_MS`] and reports each window's RMS
-//! level and the tones in it. Tones are found by measuring every 20 ms frame with a Goertzel
-//! filter bank on a 50 Hz grid (whose Hann-windowed bins are wide enough that a tone between two
-//! grid points still shows at its neighbour), averaging the frames of a window, and reporting the
-//! grid points that are local peaks above [`TONE_FLOOR_DBFS`], refined by parabolic
-//! interpolation between the neighbours. It is computed on request; nothing is analysed while
-//! the call runs.
+//! level and the tones in it, found by [`ToneSearch`] (a Goertzel filter bank on a 50 Hz grid
+//! from 100 to 3800 Hz, peaks above [`TONE_FLOOR_DBFS`]). It is computed on request; nothing is
+//! analysed while the call runs.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,8 +24,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use confab_media::speech::rms_dbfs;
-use confab_media::tone::{amplitude_to_dbfs, ToneDetector};
-use confab_media::{FRAME_SAMPLES, SAMPLE_RATE};
+use confab_media::tone::ToneSearch;
+use confab_media::SAMPLE_RATE;
 use serde_json::{json, Value};
 
 /// Longest audio one recording keeps.
@@ -221,33 +218,18 @@ impl Retained {
 
 /// A WAV file (RIFF, PCM, 8 kHz, mono, 16-bit little-endian) of `samples`.
 pub fn wav_bytes(samples: &[i16]) -> Vec<u8> {
-    let data_len = u32::try_from(samples.len() * 2).unwrap_or(u32::MAX);
-    let mut out = Vec::with_capacity(44 + samples.len() * 2);
-    out.extend_from_slice(b"RIFF");
-    out.extend_from_slice(&(36 + data_len).to_le_bytes());
-    out.extend_from_slice(b"WAVEfmt ");
-    out.extend_from_slice(&16u32.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes()); // PCM
-    out.extend_from_slice(&1u16.to_le_bytes()); // mono
-    out.extend_from_slice(&SAMPLE_RATE.to_le_bytes());
-    out.extend_from_slice(&(SAMPLE_RATE * 2).to_le_bytes()); // bytes per second
-    out.extend_from_slice(&2u16.to_le_bytes()); // bytes per sample frame
-    out.extend_from_slice(&16u16.to_le_bytes());
-    out.extend_from_slice(b"data");
-    out.extend_from_slice(&data_len.to_le_bytes());
-    for s in samples {
-        out.extend_from_slice(&s.to_le_bytes());
-    }
-    out
+    confab_media::wav::write_mono_8k(samples)
 }
 
 /// The JSON summary of a recording; see the module docs.
 pub fn summary(call_sid: &str, samples: &[i16]) -> Value {
-    let grid: Vec<f64> = (0..)
-        .map(|i| GRID_LOW_HZ + GRID_STEP_HZ * f64::from(i))
-        .take_while(|&f| f <= GRID_HIGH_HZ)
-        .collect();
-    let mut detector = ToneDetector::new(&grid);
+    let mut search = ToneSearch::new(
+        GRID_LOW_HZ,
+        GRID_HIGH_HZ,
+        GRID_STEP_HZ,
+        TONE_FLOOR_DBFS,
+        TONE_RANGE_DB,
+    );
     let window = WINDOW_MS * SAMPLE_RATE as usize / 1000;
     let windows: Vec<Value> = samples
         .chunks(window)
@@ -259,7 +241,7 @@ pub fn summary(call_sid: &str, samples: &[i16]) -> Value {
                 "start_ms": start_ms,
                 "end_ms": end_ms,
                 "rms_dbfs": round1(rms_dbfs(chunk)),
-                "tones": tones_in(&mut detector, &grid, chunk),
+                "tones": search.tones(chunk),
             })
         })
         .collect();
@@ -271,49 +253,6 @@ pub fn summary(call_sid: &str, samples: &[i16]) -> Value {
         "tone_floor_dbfs": TONE_FLOOR_DBFS,
         "windows": windows,
     })
-}
-
-/// The tones in one window, in hertz, lowest first.
-fn tones_in(detector: &mut ToneDetector, grid: &[f64], window: &[i16]) -> Vec<f64> {
-    let mut power = vec![0.0; grid.len()];
-    let mut frames = 0.0;
-    for frame in window.chunks_exact(FRAME_SAMPLES) {
-        for (sum, &dbfs) in power.iter_mut().zip(detector.levels_dbfs(frame)) {
-            *sum += 10f64.powf(dbfs / 10.0);
-        }
-        frames += 1.0;
-    }
-    if frames == 0.0 {
-        return Vec::new();
-    }
-    let levels: Vec<f64> = power
-        .iter()
-        .map(|p| amplitude_to_dbfs(32767.0 * (p / frames).sqrt()))
-        .collect();
-    let strongest = levels.iter().copied().fold(f64::MIN, f64::max);
-    let floor = TONE_FLOOR_DBFS.max(strongest - TONE_RANGE_DB);
-    (0..levels.len())
-        .filter(|&i| {
-            let left = i.checked_sub(1).map_or(f64::MIN, |j| levels[j]);
-            let right = levels.get(i + 1).copied().unwrap_or(f64::MIN);
-            levels[i] >= floor && levels[i] > left && levels[i] >= right
-        })
-        .map(|i| refine(grid, &levels, i))
-        .collect()
-}
-
-/// Parabolic interpolation of a peak's frequency from its two neighbours' levels.
-fn refine(grid: &[f64], levels: &[f64], i: usize) -> f64 {
-    let (Some(&left), Some(&right)) = (levels.get(i.wrapping_sub(1)), levels.get(i + 1)) else {
-        return grid[i];
-    };
-    let centre = levels[i];
-    let denominator = left - 2.0 * centre + right;
-    if denominator.abs() < f64::EPSILON {
-        return grid[i];
-    }
-    let offset = (0.5 * (left - right) / denominator).clamp(-0.5, 0.5);
-    (grid[i] + offset * GRID_STEP_HZ).round()
 }
 
 fn round1(value: f64) -> f64 {
@@ -331,6 +270,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 mod tests {
     use super::*;
     use confab_media::tone::ToneGenerator;
+    use confab_media::FRAME_SAMPLES;
 
     fn tones(freqs: &[f64], frames: usize) -> Vec<i16> {
         let mut gens: Vec<_> = freqs

@@ -18,6 +18,13 @@
 //! A thread with no participant on it blocks on its queue and costs nothing; a conference with
 //! nobody connected is skipped by the tick.
 //!
+//! # Back-channel
+//!
+//! A conference opened with [`Media::open_conference_with_events`] gets a receiver of
+//! [`MediaEvent`]s: what only the media thread can see (a source or hold or wait audio that
+//! played to its end, a DTMF digit, a participant starting or stopping to talk), sent after the
+//! tick that noticed it, in order. The thread never waits on the receiver.
+//!
 //! # Simulated callers
 //!
 //! [`SimPeers`] is a separate thread with one loopback UDP socket per simulated caller: each
@@ -32,6 +39,8 @@ mod batch;
 mod engine;
 mod heard;
 mod peer;
+#[cfg(test)]
+mod tests;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -39,8 +48,12 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 
-use confab_media::{BuiltinAudio, Codec, JitterBufferSize, MixerCommand, MixerParticipantId};
+use confab_media::{
+    BuiltinAudio, Codec, JitterBufferSize, MixerCommand, MixerParticipantId, PayloadType, SourceId,
+};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
+pub use confab_media::dtmf::InvalidDigit;
 use engine::{EngineCommand, EngineStats};
 pub use heard::{
     summary, wav_bytes, HeardStore, Recording, RecordingSnapshot, MAX_RECORDING,
@@ -80,6 +93,45 @@ pub struct MediaStats {
     pub packets_out: u64,
     /// Datagrams dropped: unknown sender, unparsable RTP, or a payload type not negotiated.
     pub packets_dropped: u64,
+}
+
+/// What a conference's media thread tells its actor; see the module docs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaEvent {
+    /// A source started with [`MixerCommand::StartSource`] played its last frame: an
+    /// announcement or beep ended (a streamed one once its last chunk has played). A source
+    /// stopped with [`MixerCommand::StopSource`] reports nothing.
+    SourceFinished(SourceId),
+    /// A participant's one-shot (or streamed, completed) hold audio played to its end; it now
+    /// hears silence until it is given more.
+    HoldAudioFinished(MixerParticipantId),
+    /// A participant's own one-shot wait audio played to its end.
+    WaitAudioFinished(MixerParticipantId),
+    /// A participant pressed a key: one RFC 4733 event, reported once however many of its
+    /// packets arrived. Only for participants joined with a telephone-event payload type.
+    Dtmf {
+        /// Who pressed it.
+        id: MixerParticipantId,
+        /// `0-9`, `*`, `#` or `A-D`.
+        digit: char,
+    },
+    /// A participant started talking: its level stayed above -40 dBFS for 40 ms.
+    SpeechStarted(MixerParticipantId),
+    /// A participant stopped talking: its level stayed below -50 dBFS for 300 ms.
+    SpeechStopped(MixerParticipantId),
+}
+
+/// How a participant's RTP is connected, as its leg negotiated it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MediaParams {
+    /// Where its RTP comes from and goes to.
+    pub remote: SocketAddr,
+    /// The audio codec, both ways.
+    pub codec: Codec,
+    /// The RFC 4733 telephone-event payload type it sends DTMF with, if any.
+    pub telephone_event: Option<PayloadType>,
+    /// Its jitter buffer depth.
+    pub jitter: JitterBufferSize,
 }
 
 /// The media runtime; see the module docs. Dropping it stops its threads.
@@ -168,8 +220,20 @@ impl Media {
         })
     }
 
-    /// Opens a mixer for a new conference on the least loaded media thread.
+    /// Opens a mixer for a new conference on the least loaded media thread; its events are
+    /// dropped.
     pub fn open_conference(&self) -> ConferenceMedia {
+        self.open(None)
+    }
+
+    /// Opens a mixer for a new conference, with the receiver of what its media thread notices
+    /// (see [`MediaEvent`]). The receiver ends when the [`ConferenceMedia`] is dropped.
+    pub fn open_conference_with_events(&self) -> (ConferenceMedia, UnboundedReceiver<MediaEvent>) {
+        let (sender, receiver) = unbounded_channel();
+        (self.open(Some(sender)), receiver)
+    }
+
+    fn open(&self, events: Option<UnboundedSender<MediaEvent>>) -> ConferenceMedia {
         let thread = self
             .threads
             .iter()
@@ -177,7 +241,7 @@ impl Media {
             .expect("Media::start makes at least one thread");
         let key = self.next_conference.fetch_add(1, Ordering::Relaxed);
         thread.conferences.fetch_add(1, Ordering::Relaxed);
-        let _ = thread.commands.send(EngineCommand::Open(key));
+        let _ = thread.commands.send(EngineCommand::Open(key, events));
         ConferenceMedia {
             key,
             commands: thread.commands.clone(),
@@ -221,8 +285,8 @@ impl ConferenceMedia {
         self.addr
     }
 
-    /// Connects a participant whose RTP comes from and goes to `remote`: it enters the mixer
-    /// (unmuted, not held, not coaching) and is heard and hears from the next tick.
+    /// Connects a participant whose RTP comes from and goes to `remote`, without DTMF; see
+    /// [`ConferenceMedia::join_with`].
     pub fn join(
         &self,
         id: MixerParticipantId,
@@ -230,12 +294,25 @@ impl ConferenceMedia {
         codec: Codec,
         jitter: JitterBufferSize,
     ) {
+        self.join_with(
+            id,
+            MediaParams {
+                remote,
+                codec,
+                telephone_event: None,
+                jitter,
+            },
+        );
+    }
+
+    /// Connects a participant as `params` say: it enters the mixer (unmuted, not held, not
+    /// coaching) and is heard and hears from the next tick; its telephone events, if it has a
+    /// payload type for them, become [`MediaEvent::Dtmf`].
+    pub fn join_with(&self, id: MixerParticipantId, params: MediaParams) {
         self.send(EngineCommand::Join {
             conference: self.key,
             id,
-            remote,
-            codec,
-            jitter,
+            params,
         });
     }
 

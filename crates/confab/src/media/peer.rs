@@ -3,7 +3,9 @@
 //! One thread serves every simulated caller. Each caller has its own UDP socket, so to the
 //! media threads it is indistinguishable from a phone: it sends one PCMU packet every 20 ms
 //! (its tone, silence or WAV file) to the conference's media address once connected, and
-//! records every packet it receives, decoded, with its arrival time. The thread keeps its own
+//! records every packet it receives, decoded, with its arrival time. Digits given to
+//! [`SimPeer::send_digits`] go out as RFC 4733 telephone events (payload type 101) in place of
+//! the audio of the ticks they take, as a phone does. The thread keeps its own
 //! absolute 20 ms schedule and sleeps on its queue while no caller is connected.
 //!
 //! A caller is created when its call is placed (so its address is known before it answers),
@@ -17,11 +19,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
+use confab_media::decode::{decode_all, AudioKind, MAX_SAMPLES};
+use confab_media::dtmf::{digit_to_event, DtmfSender, InvalidDigit};
 use confab_media::tone::dbfs_to_amplitude;
-use confab_media::{AudioSource, Codec, RtpPacket, FRAME_DURATION, FRAME_SAMPLES, SILENT_FRAME};
+use confab_media::{
+    AudioSource, Codec, PayloadType, RtpPacket, RtpSender, FRAME_DURATION, FRAME_SAMPLES,
+    SILENT_FRAME,
+};
 
 use super::batch::{wait_readable, Inbox, BATCH};
-use super::engine::RtpStream;
+use super::engine::random_sender;
 use super::heard::Recording;
 
 /// Level of a simulated caller's tone: loud enough to be mixed, quiet enough that a few of them
@@ -35,7 +42,7 @@ pub enum SimAudio {
     Silence,
     /// A sine tone in hertz at [`TONE_DBFS`].
     Tone(f64),
-    /// A WAV file on the server's disk, played once and followed by silence.
+    /// A WAV or MP3 file on the server's disk, played once and followed by silence.
     File(PathBuf),
 }
 
@@ -60,6 +67,7 @@ pub struct SimPeer {
 enum PeerCommand {
     Add(u64, Box<Peer>),
     Connect(u64, SocketAddr),
+    Digits(u64, String),
     Remove(u64),
 }
 
@@ -71,7 +79,9 @@ struct Peer {
     audio: SimAudio,
     /// Resolved from `audio` on the thread (a file is read there, off the async runtime).
     source: Option<AudioSource>,
-    out: RtpStream,
+    out: RtpSender,
+    /// Digits still to send.
+    dtmf: DtmfSender,
     recording: Arc<Recording>,
     sent: Arc<AtomicU64>,
 }
@@ -103,7 +113,8 @@ impl SimPeers {
             remote: None,
             audio,
             source: None,
-            out: RtpStream::new(),
+            out: random_sender(Codec::Pcmu),
+            dtmf: DtmfSender::new(),
             recording: recording.clone(),
             sent: sent.clone(),
         };
@@ -127,6 +138,21 @@ impl SimPeer {
     /// Starts sending to `remote` (the conference's media address) from the next 20 ms tick.
     pub fn connect(&self, remote: SocketAddr) {
         let _ = self.commands.send(PeerCommand::Connect(self.id, remote));
+    }
+
+    /// Sends `digits` (`0-9 A-D * #`, `w` waits half a second, `W` a second) as RFC 4733
+    /// telephone events with payload type 101, after any digits still being sent, from the
+    /// next tick on. Refuses the whole string if one character is none of these.
+    pub fn send_digits(&self, digits: &str) -> Result<(), InvalidDigit> {
+        if let Some(bad) = digits
+            .chars()
+            .find(|&c| c != 'w' && c != 'W' && digit_to_event(c).is_none())
+        {
+            return Err(InvalidDigit(bad));
+        }
+        let command = PeerCommand::Digits(self.id, digits.to_owned());
+        let _ = self.commands.send(command);
+        Ok(())
     }
 
     /// RTP packets the caller has sent.
@@ -257,6 +283,12 @@ fn apply(peers: &mut HashMap<u64, Peer>, command: PeerCommand) {
                 peer.remote = Some(remote);
             }
         }
+        PeerCommand::Digits(id, digits) => {
+            if let Some(peer) = peers.get_mut(&id) {
+                // Checked by `SimPeer::send_digits`.
+                let _ = peer.dtmf.push_digits(&digits);
+            }
+        }
         PeerCommand::Remove(id) => {
             peers.remove(&id);
         }
@@ -300,13 +332,35 @@ impl Peer {
         };
         let source = self.source.get_or_insert_with(|| source_for(&self.audio));
         let mut pcm = SILENT_FRAME;
+        // The audio runs on under a digit, as a caller's voice does under a key press.
         let _ = source.next_frame(&mut pcm);
+        if let Some(packet) = self.dtmf.poll_tick(self.out.timestamp()) {
+            self.out.skip_frame();
+            let payload = packet.event.to_bytes();
+            for _ in 0..packet.copies {
+                let written = self.out.write_packet(
+                    PayloadType::TELEPHONE_EVENT,
+                    packet.marker,
+                    packet.timestamp,
+                    &payload,
+                    buf,
+                );
+                if let Ok(len) = written {
+                    self.transmit(&buf[..len], remote);
+                }
+            }
+            return;
+        }
         let mut payload = [0u8; FRAME_SAMPLES];
         Codec::Pcmu.encode(&pcm, &mut payload);
-        if let Some(len) = self.out.write(Codec::Pcmu, &payload, buf) {
-            if self.socket.send_to(&buf[..len], remote).is_ok() {
-                self.sent.fetch_add(1, Ordering::Relaxed);
-            }
+        if let Ok(len) = self.out.write_frame(&payload, buf) {
+            self.transmit(&buf[..len], remote);
+        }
+    }
+
+    fn transmit(&self, datagram: &[u8], remote: SocketAddr) {
+        if self.socket.send_to(datagram, remote).is_ok() {
+            self.sent.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
@@ -320,7 +374,8 @@ fn source_for(audio: &SimAudio) -> AudioSource {
             match std::fs::read(path)
                 .map_err(|e| e.to_string())
                 .and_then(|bytes| {
-                    confab_media::wav::decode_to_mono_8k(&bytes).map_err(|e| e.to_string())
+                    let kind = AudioKind::sniff(&bytes).ok_or("neither WAV nor MP3")?;
+                    decode_all(bytes, kind, MAX_SAMPLES).map_err(|e| e.to_string())
                 }) {
                 Ok(samples) => AudioSource::once(samples.into()),
                 Err(error) => {
