@@ -220,7 +220,7 @@ def main():
     args = ap.parse_args()
 
     os.makedirs(OUT, exist_ok=True)
-    for p in (SPEC, CERT, KEY):
+    for p in (SPEC, VOICE_SPEC, CERT, KEY):
         if not os.path.exists(p):
             sys.exit("missing %s (run scripts/install-test-deps.sh; shared/ must sit beside the repo)" % p)
     cmd = shlex.split(args.confab)
@@ -256,6 +256,7 @@ def main():
                 "capture_file": capture if name not in ("contract", "schemathesis") else None,
                 "captures": capture,
                 "spec": SPEC,
+                "voice_spec": VOICE_SPEC,
                 "confab": cmd,
                 "data_dir": data_dir,
                 "accounts": {"twilio": server.create_account("twilio"),

@@ -7,6 +7,9 @@ Adjustments to the spec (each justified by the spec's own examples; listed in PA
     and the description says "When a conference is in progress, will be `null`".
   * list envelopes: `format: uri` is dropped from the page URIs, which every spec example gives
     as relative paths (`/2010-04-01/...`); a strict RFC 3986 check rejects those.
+Calls paths (`/Calls`, `/Calls/{Sid}`) are validated against spec/twilio_api_v2010_voice.json
+(`api.v2010.account.call`, `ListCallResponse`), everything else against the conference file
+(`ContractRouter`).
 For accounts with UUID SIDs (SignalWire style) addressed under /2010-04-01, the `^XX[0-9a-fA-F]{32}$`
 SID patterns also accept a UUID (`uuid_sids=True`): everything else in the schema still applies.
 """
@@ -130,6 +133,19 @@ class Operation:
             self._validators[key] = jsonschema.Draft7Validator(schema, format_checker=FORMAT_CHECKER)
         return self._validators[key]
 
+    def record_validator(self, uuid_sids):
+        """Validator of one record: the 2xx body, or a list's item schema."""
+        key = ("record", uuid_sids)
+        if key not in self._validators:
+            status = min(s for s in self.success if self.success[s] is not None)
+            schema = self.success[status]
+            lk = self.list_key()
+            if lk:
+                schema = schema["properties"][lk]["items"]
+            self._validators[key] = jsonschema.Draft7Validator(to_json_schema(schema, self.spec, uuid_sids),
+                                                               format_checker=FORMAT_CHECKER)
+        return self._validators[key]
+
     def list_key(self):
         schema = self.success.get(200) or {}
         props = schema.get("properties", {})
@@ -157,6 +173,29 @@ class Contract:
         if not path.startswith("/api/laml/2010-04-01/"):
             return None
         return self.match(method, path[len("/api/laml"):])
+
+
+CALLS_PATH = re.compile(r"/Accounts/[^/]+/Calls(/|\.json$|$)")
+
+
+class ContractRouter:
+    """Calls paths -> the voice spec; every other path -> the conference spec."""
+
+    def __init__(self, spec_path, voice_spec_path):
+        self.default = Contract(spec_path)
+        self.voice = Contract(voice_spec_path)
+        self.spec = self.default.spec
+        calls = [op for op in self.voice.operations if CALLS_PATH.search(op.template)]
+        self.operations = calls + self.default.operations
+
+    def pick(self, path):
+        return self.voice if CALLS_PATH.search(path) else self.default
+
+    def match(self, method, path):
+        return self.pick(path).match(method, path)
+
+    def match_laml(self, method, path):
+        return self.pick(path).match_laml(method, path)
 
 
 def error_problems(status, body):
@@ -238,7 +277,32 @@ def laml_problems(op, obj):
             if k in c and not (isinstance(c[k], str) and RFC2822_GMT.match(c[k])):
                 problems.append("%s: %s %r is not RFC 2822 GMT" % (where, k, c[k]))
 
-    if op.operation_id in ("FetchParticipant", "UpdateParticipant", "CreateParticipant"):
+    def call(c, where):
+        if not isinstance(c, dict):
+            problems.append("%s: not an object" % where)
+            return
+        uri = c.get("uri")
+        if not (isinstance(uri, str) and uri.startswith("/api/laml/2010-04-01/") and uri.endswith(".json")):
+            problems.append("%s: uri %r does not carry /api/laml/2010-04-01/...json" % (where, uri))
+        for k, v in (c.get("subresource_uris") or {}).items():
+            if not (isinstance(v, str) and v.startswith("/api/laml/2010-04-01/")):
+                problems.append("%s: subresource_uris.%s %r does not carry /api/laml/2010-04-01/" % (where, k, v))
+        # SignalWire's Compatibility Call resource has Twilio's call fields; SIDs may be UUIDs
+        v = op.record_validator(uuid_sids=True)
+        for err in sorted(v.iter_errors(c), key=lambda e: list(e.absolute_path)):
+            loc = "/".join(str(x) for x in err.absolute_path) or "<root>"
+            problems.append("%s: schema: %s: %s" % (where, loc, err.message[:300]))
+
+    if op.operation_id in ("FetchCall", "UpdateCall", "CreateCall"):
+        call(obj, "call")
+    elif op.operation_id == "ListCall":
+        problems.extend(envelope_problems(op, obj, "api/laml/2010-04-01"))
+        for i, c in enumerate(obj.get("calls") or []):
+            call(c, "calls[%d]" % i)
+        for err in op.validator(200, uuid_sids=True).iter_errors(dict(obj, calls=[])):
+            problems.append("envelope schema: %s: %s" % ("/".join(map(str, err.absolute_path)) or "<root>",
+                                                          err.message[:300]))
+    elif op.operation_id in ("FetchParticipant", "UpdateParticipant", "CreateParticipant"):
         participant(obj, "participant")
     elif op.operation_id == "ListParticipant":
         problems.extend(envelope_problems(op, obj, "api/laml/2010-04-01"))

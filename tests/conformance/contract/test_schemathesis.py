@@ -1,14 +1,18 @@
 """Schemathesis, driven by Twilio's OpenAPI file, against the running confab.
 
+The operations confab serves: every path of the conference file plus the voice file's Calls and
+Calls/{Sid} (IncomingPhoneNumbers, top-level and call Recordings are not served yet), with the voice
+file's components (a superset).
 Real credentials and real path values: a twilio-style account (the spec's `^AC…` patterns), a live
-conference (CF…) with participants, and a target participant (CA…) that is re-created whenever a
-generated request removed it (DELETE, EndConferenceOnExit, Status=completed…). Positive and
+conference (CF…) with participants, a target participant (CA…) and a live call made through the
+Calls resource, each re-created whenever a generated request removed it (DELETE,
+EndConferenceOnExit, Status=completed…). Positive and
 negative cases (generation mode "all"), bounded by MAX_EXAMPLES per operation and phase.
 Checks: not_a_server_error and response_schema_conformance only (the spec documents 2xx bodies).
 
 Safety: every URL-valued field a request could make the server fetch or call back (…Url,
 …Callback) is pointed at a closed loopback port, and `To` always dials the built-in simulator,
-so no generated request makes confab reach beyond 127.0.0.1.
+so no generated request makes confab reach beyond 127.0.0.1. Calls get no `Url` anywhere else.
 
 The run's counts go to target/conformance/schemathesis-stats.json (the harness prints them).
 """
@@ -39,8 +43,13 @@ STATS = collections.Counter()
 STATUS = collections.defaultdict(collections.Counter)
 REJECTED_POSITIVE = collections.defaultdict(list)  # op -> a few positive cases the server refused
 
-# The spec as the contract check reads it (reason_conference_ended nullable, see openapi_contract.PATCHES).
-SPEC = load_spec(CFG["spec"])
+# The specs as the contract check reads them (reason_conference_ended nullable, see openapi_contract.PATCHES).
+CALLS_PATHS = ("/2010-04-01/Accounts/{AccountSid}/Calls.json", "/2010-04-01/Accounts/{AccountSid}/Calls/{Sid}.json")
+SPEC = load_spec(CFG.get("voice_spec") or os.path.join(os.path.dirname(CFG["spec"]), "twilio_api_v2010_voice.json"))
+_served = set(load_spec(CFG["spec"])["paths"]) | set(CALLS_PATHS)
+SPEC["paths"] = {k: v for k, v in SPEC["paths"].items() if k in _served}
+assert set(CALLS_PATHS) <= set(SPEC["paths"]) and not any("IncomingPhoneNumbers" in k for k in SPEC["paths"])
+PAUSE = '<Response><Pause length="300"/></Response>'
 config = SchemathesisConfig.from_dict({
     "seed": 20100401,
     "generation": {"mode": "all", "max-examples": MAX_EXAMPLES},
@@ -58,6 +67,7 @@ class Fixtures:
         self.s.trust_env = False
         self.cf = None
         self.ca = None
+        self.call = None
         self.label = "fuzz target"
 
     def url(self, tail):
@@ -87,6 +97,18 @@ class Fixtures:
             self.label = "fuzz target %d" % time.monotonic_ns()
             self.ca = self.create(self.cf, "sim:target", Label=self.label)["call_sid"]
 
+    def ensure_call(self):
+        """A live call of the Calls resource (its TwiML pauses), for /Calls/{Sid}."""
+        if self.call:
+            r = self.s.get(self.url("Calls/%s.json" % self.call), timeout=30)
+            if r.status_code != 200 or r.json().get("status") not in ("queued", "ringing", "in-progress"):
+                self.call = None
+        if not self.call:
+            r = self.s.post(self.url("Calls.json"), data={"From": "+15005550006", "To": "sim:fuzzcall",
+                                                            "Twiml": PAUSE}, timeout=30)
+            assert r.status_code == 201, "fixture call create failed: %d %s" % (r.status_code, r.text)
+            self.call = r.json()["sid"]
+
 
 FIX = Fixtures()
 
@@ -113,6 +135,9 @@ def test_api(case):
         pp["CallSid"] = FIX.ca
     if "Sid" in pp and "/Conferences/{Sid}" in case.operation.path:
         pp["Sid"] = FIX.cf
+    if "Sid" in pp and "/Calls/{Sid}" in case.operation.path:
+        FIX.ensure_call()
+        pp["Sid"] = FIX.call
     case.body = sanitize(case.body)
     op = "%s %s" % (case.method.upper(), case.operation.path)
     STATS[op] += 1
