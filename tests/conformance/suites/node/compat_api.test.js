@@ -38,4 +38,5 @@ it('plain HTTP smoke (baseUrl override)', async () => {
 });
 
 runScenario({ makeAdapter, hasQueueTime: false });
-runCallsScenario({ makeAdapter, validateRequest: require('@signalwire/compatibility-api').validateRequest });
+// the library copies its helpers onto RestClient: RestClient.validateRequest(authToken, signature, url, params)
+runCallsScenario({ makeAdapter, validateRequest: RestClient.validateRequest });
