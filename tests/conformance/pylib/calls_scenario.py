@@ -62,7 +62,7 @@ class Ctx:
                           what="call %s to be a %s participant of %s" % (call_sid, want, room))
 
     def wait_left_room(self, room, call_sid, timeout=10):
-        return wait_until(lambda: call_sid not in self.in_room(room) or "gone", timeout=timeout,
+        return wait_until(lambda: call_sid not in self.in_room(room), timeout=timeout,
                           what="call %s to leave %s" % (call_sid, room))
 
     def wait_status(self, call_sid, *statuses, timeout=10):
