@@ -104,7 +104,7 @@ pub struct ConnectionOverrides {
     pub connect_timeout: Duration,
     /// Time allowed between sending the request and each read of the answer.
     pub read_timeout: Duration,
-    /// Time allowed for one whole attempt, connect to last byte.
+    /// Time allowed for the whole request, redirects and retries included.
     pub total_timeout: Duration,
     /// How many times a failed attempt is repeated (0 = one attempt only).
     pub retry_count: u8,
