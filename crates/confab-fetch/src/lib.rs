@@ -20,7 +20,6 @@ mod content;
 mod error;
 mod tts;
 mod voices;
-mod wav;
 
 pub use cache::MediaBody;
 pub use client::{CallCookies, Fetcher, FetcherConfig, WebhookRequest};

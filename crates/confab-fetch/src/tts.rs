@@ -13,15 +13,16 @@
 //! with the text as one argument (never through a shell), the WAV on its
 //! stdout, a timeout and a bound on the output. SSML is the interpreter's
 //! business: it hands over plain text segments. The WAV is parsed here into
-//! samples and a rate; resampling to 8 kHz happens in confab-media.
+//! samples and a rate; resampling to 8 kHz happens in confab-media. espeak-ng
+//! writing to a pipe cannot seek back to fill in the WAV sizes and leaves
+//! placeholders (`0x7ffff000`), so a `data` size past the end of the output
+//! means "until the end" (no temporary file needed).
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
 use tokio::io::AsyncReadExt as _;
-
-use crate::wav;
 
 /// A text-to-speech engine found on this machine.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,7 +161,7 @@ impl Tts {
             TtsEngine::Flite => command
                 .args(["-voice", choice.voice.as_str(), "-o", "/dev/stdout", "-t"])
                 .arg(text),
-            // espeak-ng's placeholder sizes on stdout are tolerated by wav::parse.
+            // espeak-ng's placeholder sizes on stdout are tolerated by parse_wav.
             TtsEngine::EspeakNg => command
                 .args(["-v", choice.voice.as_str(), "--stdout", "--"])
                 .arg(text),
@@ -171,7 +172,7 @@ impl Tts {
             .stderr(Stdio::piped())
             .kill_on_drop(true);
         let wav = self.run(command).await?;
-        let (sample_rate, samples) = wav::parse(&wav).map_err(TtsError::BadWav)?;
+        let (sample_rate, samples) = parse_wav(&wav).map_err(TtsError::BadWav)?;
         Ok(TtsAudio {
             sample_rate,
             samples,
@@ -233,9 +234,120 @@ fn is_executable(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
+/// Parses `wav` into its sample rate and mono samples.
+fn parse_wav(wav: &[u8]) -> Result<(u32, Vec<i16>), &'static str> {
+    if wav.len() < 12 || &wav[0..4] != b"RIFF" || &wav[8..12] != b"WAVE" {
+        return Err("not RIFF/WAVE");
+    }
+    let mut format: Option<(u16, u32)> = None;
+    let mut rest = &wav[12..];
+    while rest.len() >= 8 {
+        let id = &rest[0..4];
+        let declared = u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]) as usize;
+        let body = &rest[8..];
+        let size = declared.min(body.len());
+        match id {
+            b"fmt " => format = Some(parse_format(&body[..size])?),
+            b"data" => {
+                let (channels, rate) = format.ok_or("data before fmt")?;
+                return Ok((rate, samples(&body[..size], channels)));
+            }
+            _ => {}
+        }
+        // Chunks are padded to an even size.
+        let next = size + (size & 1);
+        rest = body.get(next..).unwrap_or_default();
+    }
+    Err("no data chunk")
+}
+
+/// Channels and rate of a `fmt ` chunk of 16-bit PCM.
+fn parse_format(fmt: &[u8]) -> Result<(u16, u32), &'static str> {
+    if fmt.len() < 16 {
+        return Err("short fmt chunk");
+    }
+    let tag = u16::from_le_bytes([fmt[0], fmt[1]]);
+    let channels = u16::from_le_bytes([fmt[2], fmt[3]]);
+    let rate = u32::from_le_bytes([fmt[4], fmt[5], fmt[6], fmt[7]]);
+    let bits = u16::from_le_bytes([fmt[14], fmt[15]]);
+    // 1 = PCM, 0xfffe = WAVE_FORMAT_EXTENSIBLE (PCM in practice for these engines).
+    if !(tag == 1 || tag == 0xfffe) || bits != 16 {
+        return Err("not 16-bit PCM");
+    }
+    if channels == 0 || rate == 0 {
+        return Err("no channels or no rate");
+    }
+    Ok((channels, rate))
+}
+
+fn samples(data: &[u8], channels: u16) -> Vec<i16> {
+    let frame = 2 * usize::from(channels);
+    data.chunks_exact(frame)
+        .map(|f| {
+            let sum: i32 = f
+                .chunks_exact(2)
+                .map(|s| i32::from(i16::from_le_bytes([s[0], s[1]])))
+                .sum();
+            (sum / i32::from(channels)) as i16
+        })
+        .collect()
+}
+
 /// Default for [`Tts::with_timeout`].
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
 /// Longest text spoken at once (Twilio's `<Say>` takes at most 4096 characters).
 const MAX_TEXT: usize = 16 * 1024;
 /// Largest WAV accepted from the engine: 10 minutes at 22 050 Hz, 16-bit.
 const MAX_OUTPUT: usize = 22_050 * 2 * 600;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wav(channels: u16, rate: u32, data_size: u32, samples: &[i16]) -> Vec<u8> {
+        let mut w = b"RIFF\0\0\0\0WAVE".to_vec();
+        w.extend_from_slice(b"LIST\x03\0\0\0abc\0");
+        w.extend_from_slice(b"fmt \x10\0\0\0");
+        w.extend_from_slice(&1u16.to_le_bytes());
+        w.extend_from_slice(&channels.to_le_bytes());
+        w.extend_from_slice(&rate.to_le_bytes());
+        w.extend_from_slice(&(rate * 2 * u32::from(channels)).to_le_bytes());
+        w.extend_from_slice(&(2 * channels).to_le_bytes());
+        w.extend_from_slice(&16u16.to_le_bytes());
+        w.extend_from_slice(b"data");
+        w.extend_from_slice(&data_size.to_le_bytes());
+        for s in samples {
+            w.extend_from_slice(&s.to_le_bytes());
+        }
+        w
+    }
+
+    #[test]
+    fn mono_pcm_with_an_odd_chunk_before_fmt() {
+        assert_eq!(
+            parse_wav(&wav(1, 8000, 6, &[1, -2, 3])),
+            Ok((8000, vec![1, -2, 3]))
+        );
+    }
+
+    #[test]
+    fn placeholder_size_means_until_the_end() {
+        let w = wav(1, 22050, 0x7fff_f000, &[5, 6]);
+        assert_eq!(parse_wav(&w), Ok((22050, vec![5, 6])));
+    }
+
+    #[test]
+    fn stereo_is_mixed_down() {
+        assert_eq!(
+            parse_wav(&wav(2, 16000, 8, &[10, 20, -4, -6])),
+            Ok((16000, vec![15, -5]))
+        );
+    }
+
+    #[test]
+    fn garbage_is_refused() {
+        assert!(parse_wav(b"").is_err());
+        assert!(parse_wav(b"RIFF\0\0\0\0WAVE").is_err());
+        assert!(parse_wav(b"RIFF\0\0\0\0WAVEdata\x02\0\0\0\0\0").is_err());
+    }
+}
