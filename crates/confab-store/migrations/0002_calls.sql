@@ -45,9 +45,45 @@ SELECT call_sid, account_sid, NULL, from_endpoint, to_endpoint, 'outbound-api',
        status_callback_events, NULL, 'POST', date_created, date_updated
 FROM participants;
 
-ALTER TABLE participants DROP COLUMN from_endpoint;
-ALTER TABLE participants DROP COLUMN to_endpoint;
-ALTER TABLE participants DROP COLUMN timeout_secs;
-ALTER TABLE participants DROP COLUMN status_callback;
-ALTER TABLE participants DROP COLUMN status_callback_method;
-ALTER TABLE participants DROP COLUMN status_callback_events;
+-- A participant is keyed by its conference and its call: one call may be a member of several
+-- conferences over its life (Update Call moves it), each membership a row of its own.
+CREATE TABLE memberships (
+    call_sid                   TEXT NOT NULL,
+    conference_sid             TEXT NOT NULL REFERENCES conferences (sid),
+    account_sid                TEXT NOT NULL,
+    label                      TEXT,
+    status                     TEXT NOT NULL,
+    muted                      BOOLEAN NOT NULL,
+    hold                       BOOLEAN NOT NULL,
+    coaching                   BOOLEAN NOT NULL,
+    call_sid_to_coach          TEXT,
+    start_conference_on_enter  BOOLEAN NOT NULL,
+    end_conference_on_exit     BOOLEAN NOT NULL,
+    beep                       TEXT NOT NULL,
+    hold_url                   TEXT,
+    hold_method                TEXT NOT NULL,
+    announce_url               TEXT,
+    announce_method            TEXT NOT NULL,
+    wait_url                   TEXT,
+    wait_method                TEXT NOT NULL,
+    jitter_buffer_size         TEXT NOT NULL,
+    record                     BOOLEAN NOT NULL,
+    date_created               BIGINT NOT NULL,
+    date_updated               BIGINT NOT NULL,
+    PRIMARY KEY (conference_sid, call_sid)
+);
+
+INSERT INTO memberships (call_sid, conference_sid, account_sid, label, status, muted, hold, coaching,
+                         call_sid_to_coach, start_conference_on_enter, end_conference_on_exit, beep,
+                         hold_url, hold_method, announce_url, announce_method, wait_url, wait_method,
+                         jitter_buffer_size, record, date_created, date_updated)
+SELECT call_sid, conference_sid, account_sid, label, status, muted, hold, coaching,
+       call_sid_to_coach, start_conference_on_enter, end_conference_on_exit, beep,
+       hold_url, hold_method, announce_url, announce_method, wait_url, wait_method,
+       jitter_buffer_size, record, date_created, date_updated
+FROM participants;
+
+DROP INDEX participants_by_conference;
+DROP TABLE participants;
+ALTER TABLE memberships RENAME TO participants;
+CREATE INDEX participants_by_conference ON participants (conference_sid, date_created, call_sid);

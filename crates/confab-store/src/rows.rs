@@ -193,7 +193,7 @@ pub(crate) static PARTICIPANT_UPDATE: LazyLock<String> = LazyLock::new(|| {
         .map(|c| format!("{c} = ?"))
         .collect();
     numbered(&format!(
-        "UPDATE participants SET {}, date_updated = ? WHERE call_sid = ?",
+        "UPDATE participants SET {}, date_updated = ? WHERE conference_sid = ? AND call_sid = ?",
         set.join(", ")
     ))
 });
@@ -224,6 +224,7 @@ fn mutable_binds(p: &Participant) -> [Bind<'_>; 16] {
 pub(crate) fn participant_update_binds(p: &Participant) -> impl Iterator<Item = Bind<'_>> {
     mutable_binds(p).into_iter().chain([
         Bind::Int(p.date_updated.0),
+        Bind::Text(p.conference_sid.as_str().into()),
         Bind::Text(p.call_sid.as_str().into()),
     ])
 }
@@ -316,12 +317,17 @@ pub(crate) fn participant_list<'a>(
             q.push(&format!(" AND {column} = ?"), [Bind::Bool(v)]);
         }
     }
-    let anchor = "(SELECT date_created, call_sid FROM participants WHERE call_sid = ?)";
+    // A call may have been a member of several conferences: anchor on this one's row. The
+    // conference SID was parsed as a SID, so it holds no quote; doubling any keeps it inert.
+    let anchor = format!(
+        "(SELECT date_created, call_sid FROM participants WHERE call_sid = ? AND conference_sid = '{}')",
+        conference.replace('\'', "''")
+    );
     page_clause(
         &mut q,
         page,
         ("(date_created, call_sid) > ", "(date_created, call_sid) < "),
-        anchor,
+        &anchor,
         "date_created ASC, call_sid ASC",
         "date_created DESC, call_sid DESC",
     )
@@ -502,7 +508,7 @@ mod tests {
         assert_eq!(PARTICIPANT_INSERT.matches('$').count(), columns.len());
         assert_eq!(
             PARTICIPANT_UPDATE.matches('$').count(),
-            PARTICIPANT_MUTABLE.len() + 2
+            PARTICIPANT_MUTABLE.len() + 3
         );
     }
 }

@@ -14,20 +14,20 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use confab_core::endpoint::Endpoint;
 use confab_core::request::{ConferenceUpdate, CreateParticipant, ParticipantUpdate};
-use confab_core::room::{CallProgress, Event, Outcome, Room};
+use confab_core::room::{CallProgress, Event, LeaveReason, Outcome, Room};
 use confab_core::{
-    Account, ApiError, Conference, ConferenceStatus, HttpMethod, Participant, Sid, SidKind,
+    Account, ApiError, Call, Conference, ConferenceStatus, HttpMethod, Participant, Sid, SidKind,
 };
 use confab_media::mixer::{SourceTarget, WaitAudio};
-use confab_media::{Codec, JitterBufferSize, MixerCommand, MixerParticipantId, SourceId};
+use confab_media::{JitterBufferSize, MixerCommand, MixerParticipantId, SourceId};
 use confab_store::{Durability, Store, Write};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::call::leg::LegMedia;
+use crate::call::{CallCommand, CallRegistry};
 use crate::clock;
-use crate::media::{ConferenceMedia, Media, SimPeer};
-use crate::sim;
+use crate::media::{ConferenceMedia, Media};
 
 /// A reply channel for one command. The actor answers an error at once; a
 /// success is answered by the store once the change is durable, so the
@@ -36,8 +36,14 @@ type Reply<T> = oneshot::Sender<Result<T, ApiError>>;
 
 /// What an actor can be asked to do.
 pub enum Command {
-    /// Create Participant.
-    Add(Box<CreateParticipant>, Reply<Participant>),
+    /// Create Participant: the participant and its (queued) call.
+    Add(Box<CreateParticipant>, Reply<(Participant, Call)>),
+    /// `<Dial><Conference>`: an answered call joins.
+    Join(Box<JoinRequest>, Reply<Participant>),
+    /// A participant's call was answered; its RTP has these parameters.
+    Answered(Sid, LegMedia),
+    /// Update Call redirected a participant's call elsewhere: it leaves.
+    Redirect(Sid),
     /// Update Participant.
     Update(String, ParticipantUpdate, Reply<Participant>),
     /// Delete Participant.
@@ -46,6 +52,16 @@ pub enum Command {
     UpdateConference(ConferenceUpdate, Reply<Conference>),
     /// A call leg reports progress.
     Progress(Sid, CallProgress),
+}
+
+/// An answered call that joins through `<Dial><Conference>`.
+pub struct JoinRequest {
+    /// The call.
+    pub call_sid: Sid,
+    /// The membership, as the noun's attributes say.
+    pub create: CreateParticipant,
+    /// The call's media.
+    pub media: LegMedia,
 }
 
 /// A way to reach one live conference's actor.
@@ -80,6 +96,20 @@ impl Handle {
     pub async fn tell(&self, command: Command) -> Result<(), Gone> {
         self.tx.send(command).await.map_err(|_| Gone)
     }
+
+    /// Queues a command without waiting and in order; only when the actor's queue is full
+    /// does it wait on a task of its own.
+    pub fn post(&self, command: Command) {
+        match self.tx.try_send(command) {
+            Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
+            Err(mpsc::error::TrySendError::Full(command)) => {
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let _ = tx.send(command).await;
+                });
+            }
+        }
+    }
 }
 
 #[derive(Default)]
@@ -92,18 +122,58 @@ struct Registry {
 pub struct Conferences {
     registry: Mutex<Registry>,
     store: Arc<dyn Store>,
-    /// Where conferences get their mixers and simulated callers their sockets.
+    /// Where conferences get their mixers.
     media: Arc<Media>,
+    /// Live calls, told when they leave a conference.
+    calls: Arc<CallRegistry>,
 }
 
 impl Conferences {
     /// An empty registry writing through `store`, mixing on `media`.
-    pub fn new(store: Arc<dyn Store>, media: Arc<Media>) -> Arc<Conferences> {
+    pub fn new(
+        store: Arc<dyn Store>,
+        media: Arc<Media>,
+        calls: Arc<CallRegistry>,
+    ) -> Arc<Conferences> {
         Arc::new(Conferences {
             registry: Mutex::default(),
             store,
             media,
+            calls,
         })
+    }
+
+    /// `<Dial><Conference>`: the answered call of `request` joins the live conference named
+    /// `name` (opened if there is none).
+    pub async fn join(
+        self: &Arc<Self>,
+        account: &Account,
+        name: &str,
+        request: JoinRequest,
+    ) -> Result<(Handle, Participant), ApiError> {
+        let mut request = Box::new(request);
+        // The conference found by name may complete before our request reaches it.
+        for _ in 0..3 {
+            let handle = self.open(account, name, &request.create);
+            let (reply, answer) = oneshot::channel();
+            if let Err(mpsc::error::SendError(Command::Join(back, _))) =
+                handle.tx.send(Command::Join(request, reply)).await
+            {
+                request = back;
+                continue;
+            }
+            match answer.await {
+                Ok(result) => return result.map(|p| (handle, p)),
+                Err(_) => {
+                    return Err(ApiError::internal(
+                        "The conference ended while the call was joining",
+                    ))
+                }
+            }
+        }
+        Err(ApiError::internal(
+            "The conference kept ending while the call was joining",
+        ))
     }
 
     /// The actor of a live conference.
@@ -162,9 +232,8 @@ impl Conferences {
             room: Room::new(conference, Vec::new()),
             persisted: false,
             conferences: self.clone(),
-            me: handle.clone(),
             media: self.media.open_conference(),
-            legs: HashMap::new(),
+            members: HashMap::new(),
             next_media_id: 0,
         };
         tokio::spawn(actor.run(rx));
@@ -209,22 +278,20 @@ struct Actor {
     /// Whether the conference row exists in the store yet.
     persisted: bool,
     conferences: Arc<Conferences>,
-    /// Our own address, handed to call legs so they can report progress.
-    me: Handle,
     /// The conference's mixer on its media thread; closed when the actor ends.
     media: ConferenceMedia,
-    /// Media of each participant whose call was placed, by call SID.
-    legs: HashMap<String, MediaLeg>,
+    /// Media of each participant, by call SID.
+    members: HashMap<String, Member>,
     /// Source of mixer participant and source ids.
     next_media_id: u32,
 }
 
-/// A participant's media: its mixer id and, for a simulated caller, its RTP peer.
-struct MediaLeg {
+/// A participant's media: its mixer id and, once its call answered, its RTP parameters.
+struct Member {
     /// The participant's id in the mixer (also used by coaches that target it).
     id: MixerParticipantId,
-    /// The simulated caller's endpoint; dropping it ends the caller's RTP.
-    peer: Option<SimPeer>,
+    /// The call's media, once answered.
+    media: Option<LegMedia>,
     /// Whether the participant is in the mixer (its call connected).
     joined: bool,
 }
@@ -251,9 +318,49 @@ impl Actor {
                     rand::random(),
                 );
                 let result = self.room.add_participant(now, call_sid.clone(), &req);
-                if self.commit(result, |o| o.participants[0].clone(), reply) {
-                    self.place_call(call_sid, &req);
+                let call = participant_call(self.room.conference(), call_sid.clone(), &req, now);
+                if result.is_ok() {
+                    self.member(&call_sid);
                 }
+                let stored = call.clone();
+                self.commit_with(
+                    result,
+                    vec![Write::Call(stored)],
+                    |o| (o.participants[0].clone(), call),
+                    reply,
+                );
+            }
+            Command::Join(join, reply) => {
+                let JoinRequest {
+                    call_sid,
+                    create,
+                    media,
+                } = *join;
+                let result = self
+                    .room
+                    .add_participant(now, call_sid.clone(), &create)
+                    .map(|mut added| {
+                        self.member(&call_sid).media = Some(media);
+                        let answered =
+                            self.room
+                                .call_progress(now, &call_sid, CallProgress::Answered);
+                        added.participants = answered.participants;
+                        added.events.extend(answered.events);
+                        added.conference_changed |= answered.conference_changed;
+                        added
+                    });
+                self.commit(result, |o| o.participants[0].clone(), reply);
+            }
+            Command::Answered(call_sid, media) => {
+                if let Some(member) = self.members.get_mut(call_sid.as_str()) {
+                    member.media = Some(media);
+                }
+                self.handle(Command::Progress(call_sid, CallProgress::Answered));
+            }
+            Command::Redirect(call_sid) => {
+                let outcome = self.room.redirect_participant(now, &call_sid);
+                let (reply, _) = oneshot::channel();
+                self.commit(Ok(outcome), |_| (), reply);
             }
             Command::Update(key, update, reply) => {
                 let result = self.room.update_participant(now, &key, &update);
@@ -289,6 +396,17 @@ impl Actor {
         answer: impl FnOnce(&Outcome) -> T,
         reply: Reply<T>,
     ) -> bool {
+        self.commit_with(result, Vec::new(), answer, reply)
+    }
+
+    /// [`Self::commit`] with more records written in the same batch.
+    fn commit_with<T: Send + 'static>(
+        &mut self,
+        result: Result<Outcome, ApiError>,
+        extra: Vec<Write>,
+        answer: impl FnOnce(&Outcome) -> T,
+        reply: Reply<T>,
+    ) -> bool {
         let outcome = match result {
             Ok(outcome) => outcome,
             Err(e) => {
@@ -311,7 +429,8 @@ impl Actor {
             };
             let _ = reply.send(result);
         });
-        let batch = writes(&self.room, outcome, !self.persisted);
+        let mut batch = writes(&self.room, outcome, !self.persisted);
+        batch.extend(extra);
         self.conferences.store.write_then(batch, then);
         self.persisted = true;
         true
@@ -324,7 +443,10 @@ impl Actor {
             tracing::debug!(conference = %self.room.conference().sid, ?event, "conference event");
             match event {
                 Event::Joined(sid) => self.join_media(sid),
-                Event::Left(sid, _) => self.leave_media(sid, outcome),
+                Event::Left(sid, reason) => {
+                    self.leave_media(sid, outcome);
+                    self.tell_call(sid, *reason);
+                }
                 Event::Started => self.media.command(MixerCommand::SetStarted(true)),
                 Event::Muted(sid, muted) => {
                     if let Some(id) = self.joined_id(sid) {
@@ -364,16 +486,18 @@ impl Actor {
         };
         let (muted, held, beep) = (p.muted, p.hold, p.beep.on_enter());
         let jitter = JitterBufferSize::parse(p.jitter_buffer_size.as_str()).unwrap_or_default();
-        let Some(leg) = self.legs.get_mut(sid.as_str()) else {
+        let Some(member) = self.members.get_mut(sid.as_str()) else {
             return;
         };
-        let Some(peer) = &leg.peer else {
+        let Some(media) = member.media else {
             return;
         };
-        let id = leg.id;
-        leg.joined = true;
-        peer.connect(self.media.local_addr());
-        self.media.join(id, peer.local_addr(), Codec::Pcmu, jitter);
+        let id = member.id;
+        member.joined = true;
+        self.media.join(id, media.remote, media.codec, jitter);
+        if let Some(call) = self.conferences.calls.live(sid.as_str()) {
+            let _ = call.tell(CallCommand::MediaAt(self.media.local_addr()));
+        }
         self.media.command(MixerCommand::SetMuted { id, muted });
         self.media.command(MixerCommand::SetHeld { id, held });
         self.sync_roles(sid);
@@ -387,13 +511,13 @@ impl Actor {
     /// A participant left: out of the mixer, its RTP ended, and the others hear the exit beep
     /// unless the whole conference is ending.
     fn leave_media(&mut self, sid: &Sid, outcome: &Outcome) {
-        let Some(leg) = self.legs.remove(sid.as_str()) else {
+        let Some(member) = self.members.remove(sid.as_str()) else {
             return;
         };
-        if !leg.joined {
+        if !member.joined {
             return;
         }
-        self.media.leave(leg.id);
+        self.media.leave(member.id);
         let beep = outcome
             .participants
             .iter()
@@ -417,8 +541,8 @@ impl Actor {
             .call_sid_to_coach
             .as_ref()
             .filter(|_| p.coaching)
-            .and_then(|t| self.legs.get(t.as_str()))
-            .map(|leg| leg.id);
+            .and_then(|t| self.members.get(t.as_str()))
+            .map(|member| member.id);
         // A WaitUrl is not fetched yet (that needs the HTTP fetcher): any URL plays the
         // built-in wait music; an empty one means silence, as on Twilio.
         let wait = match p.wait_url.as_deref() {
@@ -437,10 +561,10 @@ impl Actor {
 
     /// The mixer id of a participant that is in the mixer.
     fn joined_id(&self, sid: &Sid) -> Option<MixerParticipantId> {
-        self.legs
+        self.members
             .get(sid.as_str())
-            .filter(|leg| leg.joined)
-            .map(|leg| leg.id)
+            .filter(|member| member.joined)
+            .map(|member| member.id)
     }
 
     fn next_id(&mut self) -> u32 {
@@ -448,33 +572,47 @@ impl Actor {
         self.next_media_id
     }
 
-    fn place_call(&mut self, call_sid: Sid, req: &CreateParticipant) {
-        let id = MixerParticipantId(self.next_id());
-        let mut leg = MediaLeg {
-            id,
-            peer: None,
-            joined: false,
-        };
-        match &req.endpoint {
-            Endpoint::Sim(spec) => {
-                let account = self.room.conference().account_sid.clone();
-                leg.peer = sim::media_peer(&self.conferences.media, spec, &account, &call_sid);
-                self.legs.insert(call_sid.as_str().to_owned(), leg);
-                sim::place(self.me.clone(), call_sid, spec.clone(), req.timeout_secs)
-            }
-            Endpoint::Sip(uri) => {
-                // SIP calling arrives with the SIP issue; until then the leg
-                // fails the way an unreachable endpoint would.
-                tracing::warn!(%uri, "SIP endpoints are not supported yet; the call fails");
-                let me = self.me.clone();
-                tokio::spawn(async move {
-                    let _ = me
-                        .tell(Command::Progress(call_sid, CallProgress::Failed))
-                        .await;
-                });
-            }
+    /// The media record of a participant, made on first use.
+    fn member(&mut self, sid: &Sid) -> &mut Member {
+        self.next_media_id = self.next_media_id.wrapping_add(1);
+        let id = MixerParticipantId(self.next_media_id);
+        self.members
+            .entry(sid.as_str().to_owned())
+            .or_insert(Member {
+                id,
+                media: None,
+                joined: false,
+            })
+    }
+
+    /// Tells a participant's call that it is out of the conference, unless the call itself
+    /// is why (it hung up, failed, or was redirected).
+    fn tell_call(&self, sid: &Sid, reason: LeaveReason) {
+        if matches!(
+            reason,
+            LeaveReason::HungUp | LeaveReason::AddFailed(_) | LeaveReason::UpdatedViaApi
+        ) {
+            return;
+        }
+        if let Some(call) = self.conferences.calls.live(sid.as_str()) {
+            let _ = call.tell(CallCommand::LeftConference);
         }
     }
+}
+
+/// The call record of a participant created through the API.
+fn participant_call(
+    conference: &Conference,
+    sid: Sid,
+    req: &CreateParticipant,
+    now: confab_core::Timestamp,
+) -> Call {
+    let mut call = Call::outbound_api(sid, conference.account_sid.clone(), &req.from, &req.to, now);
+    call.timeout_secs = req.timeout_secs;
+    call.status_callback = req.status_callback.clone();
+    call.status_callback_method = req.status_callback_method;
+    call.status_callback_events = req.status_callback_events.clone();
+    call
 }
 
 fn style_of(c: &Conference) -> confab_core::SidStyle {

@@ -1,13 +1,13 @@
 //! The confab server: the HTTP API, conference actors, call legs, and the
 //! command line that starts them.
 
+pub mod call;
 pub mod clock;
 pub mod conference;
 pub mod config;
 pub mod http;
 pub mod media;
 pub mod server;
-pub mod sim;
 pub mod state;
 
 pub use http::app;

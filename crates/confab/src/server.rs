@@ -28,6 +28,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let media = crate::media::Media::start(&config.media)
         .with_context(|| format!("starting the media threads on {}", config.media.bind))?;
     let state = AppState::with_media(store.clone(), Arc::new(media));
+    let ended_calls = state.calls.recover().await?;
+    if ended_calls > 0 {
+        tracing::warn!(ended_calls, "ended calls left live by the previous run");
+    }
     let recovered = state.conferences.recover().await?;
     if recovered > 0 {
         tracing::warn!(

@@ -4,10 +4,12 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+use confab_core::call_request::CreateCall;
 use confab_core::request::CreateParticipant;
-use confab_core::{Account, ApiError, Participant, Sid, SidKind, SidStyle};
+use confab_core::{Account, ApiError, Call, Participant, Sid, SidKind, SidStyle};
 use confab_store::{Store, StoreError, Write};
 
+use crate::call::{CallRegistry, Calls, Program};
 use crate::clock;
 use crate::conference::{Command, Conferences, Handle};
 use crate::media::{Media, MediaConfig};
@@ -22,6 +24,8 @@ pub struct AppState {
     accounts: RwLock<HashMap<String, Account>>,
     /// Live conferences.
     pub conferences: Arc<Conferences>,
+    /// Live calls.
+    pub calls: Arc<Calls>,
     /// Media threads and simulated callers.
     pub media: Arc<Media>,
 }
@@ -41,11 +45,14 @@ impl AppState {
 
     /// State over a store and a running media runtime.
     pub fn with_media(store: Arc<dyn Store>, media: Arc<Media>) -> Arc<AppState> {
-        let conferences = Conferences::new(store.clone(), media.clone());
+        let registry = Arc::new(CallRegistry::default());
+        let conferences = Conferences::new(store.clone(), media.clone(), registry.clone());
+        let calls = Calls::new(store.clone(), media.clone(), conferences.clone(), registry);
         Arc::new(AppState {
             store,
             accounts: RwLock::default(),
             conferences,
+            calls,
             media,
         })
     }
@@ -96,14 +103,16 @@ impl AppState {
                 format!("Conference {segment} does not exist or is completed"),
             )
         };
+        let endpoint = create.endpoint.clone();
         if let Some(sid) = Sid::parse(SidKind::Conference, segment) {
             let handle = self
                 .live_conference(account.sid.as_str(), sid.as_str())
                 .ok_or_else(not_active)?;
-            return handle
+            let answer = handle
                 .ask(|reply| Command::Add(Box::new(create), reply))
                 .await
                 .map_err(|_| not_active())?;
+            return answer.map(|(p, call)| self.place_member(account, &handle, call, endpoint, p));
         }
         if segment.trim().is_empty() || segment.chars().count() > 128 {
             return Err(ApiError::invalid(
@@ -117,12 +126,58 @@ impl AppState {
             let handle = self.conferences.open(account, segment, &create);
             let request = Box::new(create.clone());
             if let Ok(answer) = handle.ask(|reply| Command::Add(request, reply)).await {
-                return answer;
+                return answer.map(|(p, call)| {
+                    self.place_member(account, &handle, call, endpoint.clone(), p)
+                });
             }
         }
         Err(ApiError::internal(
             "The conference kept ending while the participant was being added",
         ))
+    }
+}
+
+impl AppState {
+    /// Starts the call of a participant just created (and stored).
+    fn place_member(
+        &self,
+        account: &Account,
+        conference: &Handle,
+        call: Call,
+        endpoint: confab_core::endpoint::Endpoint,
+        participant: Participant,
+    ) -> Participant {
+        let program = Program::Member(conference.clone());
+        self.calls.start(account.clone(), call, endpoint, program);
+        participant
+    }
+
+    /// Create Call: the call is stored (queued), then its actor places it.
+    pub async fn create_call(
+        &self,
+        account: &Account,
+        create: CreateCall,
+    ) -> Result<Call, ApiError> {
+        let now = clock::now();
+        let sid = Sid::mint(account.style, SidKind::Call, rand::random());
+        let mut call = Call::outbound_api(sid, account.sid.clone(), &create.from, &create.to, now);
+        call.timeout_secs = create.timeout_secs;
+        call.time_limit_secs = create.time_limit_secs;
+        call.status_callback = create.status_callback.clone();
+        call.status_callback_method = create.status_callback_method;
+        call.status_callback_events = create.status_callback_events.clone();
+        if let Some((url, method)) = &create.fallback {
+            call.fallback_url = Some(url.clone());
+            call.fallback_method = *method;
+        }
+        self.store
+            .write(vec![Write::Call(call.clone())])
+            .await
+            .map_err(Self::store_error)?;
+        let program = Program::Twiml(create.instructions);
+        self.calls
+            .start(account.clone(), call.clone(), create.endpoint, program);
+        Ok(call)
     }
 }
 

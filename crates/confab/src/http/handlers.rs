@@ -7,7 +7,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use confab_core::page::{Page, PageRequest};
 use confab_core::request::{ConferenceUpdate, CreateParticipant, ParticipantUpdate};
-use confab_core::time::Day;
 use confab_core::{ApiError, ConferenceStatus, Participant, Sid, SidKind};
 use confab_store::{ConferenceFilter, ParticipantFilter};
 use serde_json::Value;
@@ -52,6 +51,8 @@ pub(super) async fn handle(
         (Resource::Recording(cf, re), _) => {
             Err(ApiError::not_found(&recording_path(&req, &cf, &re)))
         }
+        (Resource::Calls, _) => super::calls::handle(state, req, None, method).await,
+        (Resource::Call(sid), _) => super::calls::handle(state, req, Some(sid), method).await,
     }
 }
 
@@ -120,22 +121,8 @@ async fn list_conferences(state: &AppState, req: &ApiRequest) -> Result<Response
         },
         ..ConferenceFilter::default()
     };
-    for (field, range) in [
-        ("DateCreated", &mut filter.created),
-        ("DateUpdated", &mut filter.updated),
-    ] {
-        for (suffix, apply) in [("", 0), ("<", 1), (">", 2)] {
-            let name = format!("{field}{suffix}");
-            let Some(raw) = p.text(&name) else { continue };
-            let day = Day::parse(raw)
-                .ok_or_else(|| ApiError::invalid_param(&name, "must be a date as YYYY-MM-DD"))?;
-            match apply {
-                0 => range.on(day),
-                1 => range.at_or_before(day),
-                _ => range.at_or_after(day),
-            }
-        }
-    }
+    super::calls::date_filter(p, "DateCreated", &mut filter.created)?;
+    super::calls::date_filter(p, "DateUpdated", &mut filter.updated)?;
     let page = PageRequest::parse(p)?;
     let items = state
         .store
@@ -254,7 +241,7 @@ async fn create_participant(
     segment: &str,
 ) -> Result<Response, ApiError> {
     let mut create = CreateParticipant::parse(&req.params)?;
-    crate::sim::confine_file(&mut create, state.media.sim_audio_dir())?;
+    crate::call::sim::confine_file(&mut create.endpoint, state.media.sim_audio_dir())?;
     let participant = state.add_participant(&req.account, segment, create).await?;
     Ok((
         StatusCode::CREATED,

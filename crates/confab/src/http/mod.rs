@@ -12,6 +12,7 @@
 //! caller heard.
 
 mod body;
+mod calls;
 mod handlers;
 mod render;
 pub mod route;

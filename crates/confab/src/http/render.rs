@@ -6,7 +6,7 @@
 
 use confab_core::page::{token_after, token_before, Page, PageRequest};
 use confab_core::params::Params;
-use confab_core::{Conference, Participant};
+use confab_core::{Call, Conference, Participant};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
@@ -48,6 +48,54 @@ pub(super) fn conference(dialect: Dialect, c: &Conference) -> Value {
         },
         "reason_conference_ended": c.reason_ended.map(|r| r.as_str()),
         "call_sid_ending_conference": c.call_sid_ending.as_ref().map(|s| s.as_str()),
+    })
+}
+
+/// A call, as Twilio's `api.v2010.account.call`.
+pub(super) fn call(dialect: Dialect, c: &Call) -> Value {
+    let base = format!(
+        "{}/Calls/{}",
+        account_base(dialect, c.account_sid.as_str()),
+        c.sid
+    );
+    let sub = |name: &str| format!("{base}/{name}.json");
+    json!({
+        "sid": c.sid.as_str(),
+        "date_created": c.date_created.rfc2822(),
+        "date_updated": c.date_updated.rfc2822(),
+        "parent_call_sid": c.parent_call_sid.as_ref().map(|s| s.as_str()),
+        "account_sid": c.account_sid.as_str(),
+        "to": c.to,
+        "to_formatted": c.to,
+        "from": c.from,
+        "from_formatted": c.from,
+        "phone_number_sid": null,
+        "status": c.status.as_str(),
+        "start_time": c.start_time.map(|t| t.rfc2822()),
+        "end_time": c.end_time.map(|t| t.rfc2822()),
+        "duration": c.duration_secs().map(|d| d.to_string()),
+        "price": null,
+        "price_unit": "USD",
+        "direction": c.direction.as_str(),
+        "answered_by": c.answered_by,
+        "api_version": "2010-04-01",
+        "forwarded_from": c.forwarded_from,
+        "group_sid": null,
+        "caller_name": c.caller_name,
+        "queue_time": c.queue_time_ms.to_string(),
+        "trunk_sid": null,
+        "uri": format!("{base}.json"),
+        "subresource_uris": {
+            "notifications": sub("Notifications"),
+            "recordings": sub("Recordings"),
+            "payments": sub("Payments"),
+            "events": sub("Events"),
+            "siprec": sub("Siprec"),
+            "streams": sub("Streams"),
+            "transcriptions": sub("Transcriptions"),
+            "user_defined_message_subscriptions": sub("UserDefinedMessageSubscriptions"),
+            "user_defined_messages": sub("UserDefinedMessages"),
+        },
     })
 }
 

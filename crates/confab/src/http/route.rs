@@ -41,6 +41,10 @@ pub enum Resource {
     Recordings(String),
     /// `Conferences/{Sid}/Recordings/{Sid}`
     Recording(String, String),
+    /// `Calls`
+    Calls,
+    /// `Calls/{Sid}`
+    Call(String),
 }
 
 impl Resource {
@@ -50,7 +54,10 @@ impl Resource {
             Resource::Conferences | Resource::Recordings(_) => &["GET"],
             Resource::Conference(_) => &["GET", "POST"],
             Resource::Participants(_) => &["GET", "POST"],
-            Resource::Participant(..) | Resource::Recording(..) => &["GET", "POST", "DELETE"],
+            Resource::Participant(..) | Resource::Recording(..) | Resource::Call(_) => {
+                &["GET", "POST", "DELETE"]
+            }
+            Resource::Calls => &["GET", "POST"],
         }
     }
 }
@@ -147,6 +154,8 @@ pub fn parse(path: &str) -> Option<ApiPath> {
         [c, sid, r, re] if c == "Conferences" && r == "Recordings" => {
             Some(Resource::Recording(sid.clone(), re.clone()))
         }
+        [c] if c == "Calls" => Some(Resource::Calls),
+        [c, sid] if c == "Calls" && !sid.is_empty() => Some(Resource::Call(sid.clone())),
         _ => None,
     };
     Some(ApiPath {

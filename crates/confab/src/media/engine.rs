@@ -200,8 +200,12 @@ impl Engine {
             }
             EngineCommand::Close(key) => {
                 if let Some(mix) = self.conferences.remove(&key) {
-                    for leg in mix.legs.values() {
-                        self.by_remote.remove(&leg.remote);
+                    // A call that moved to another conference on this thread keeps its
+                    // address there: only remove what still points here.
+                    for (id, leg) in &mix.legs {
+                        if self.by_remote.get(&leg.remote) == Some(&(key, *id)) {
+                            self.by_remote.remove(&leg.remote);
+                        }
                     }
                     self.legs -= mix.legs.len();
                 }

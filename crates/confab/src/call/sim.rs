@@ -1,13 +1,13 @@
-//! Simulated callers (`To=sim:NAME?...`).
+//! Simulated callers (`To=sim:NAME?...`) as call legs.
 //!
-//! A simulated call rings, then answers, is busy, fails or never answers, as
-//! its options say, and optionally hangs up later. It reports each step to
-//! the conference actor exactly as a SIP call leg will.
+//! A simulated call rings, then answers, is busy, fails or never answers, as its options
+//! say, and optionally hangs up later; after answering it may send DTMF (`digits=`). It
+//! reports each step to its call actor as a [`LegEvent`], exactly as a SIP leg will.
 //!
-//! Its audio is a separate RTP endpoint ([`crate::media::SimPeer`]) made when
-//! the call is placed: the conference connects it when the call joins and
-//! drops it when the call leaves. What it heard stays available under the
-//! call SID (`Calls/{CallSid}/Heard.wav` and `Heard.json`).
+//! Its audio is a separate RTP endpoint ([`SimPeer`]) made when the call is placed: the call
+//! actor connects it to whichever mixer carries the call, and dropping the leg ends its RTP.
+//! What it heard stays available under the call SID (`Calls/{CallSid}/Heard.wav` and
+//! `Heard.json`).
 //!
 //! # Files
 //!
@@ -15,27 +15,72 @@
 //! sim-audio directory ([`MediaConfig::sim_audio_dir`](crate::media::MediaConfig)): it is
 //! resolved relative to it, canonicalized (following every symlink), and refused unless the
 //! result is a regular file inside the directory. The check is done by the HTTP handler before
-//! the participant is created ([`confine_file`]), which answers 400 with one message whatever
-//! the reason, so the API tells nothing about files outside the directory; the call then plays
-//! the canonical path.
+//! the call is created ([`confine_file`]), which answers 400 with one message whatever the
+//! reason, so the API tells nothing about files outside the directory; the call then plays the
+//! canonical path.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use confab_core::endpoint::{Endpoint, SimAnswer, SimSpec};
 use confab_core::error::codes;
-use confab_core::request::CreateParticipant;
-use confab_core::room::CallProgress;
-use confab_core::ApiError;
-use confab_core::Sid;
+use confab_core::{ApiError, Sid};
+use confab_media::Codec;
+use tokio::task::JoinHandle;
 
-use crate::conference::{Command, Handle};
+use super::leg::{Leg, LegEvent, LegEvents, LegMedia};
 use crate::media::{Media, SimAudio, SimPeer};
 
-/// Makes the RTP endpoint of a simulated caller and keeps its recording for
-/// the Heard routes. `None` (logged) if no socket could be had: the call then
-/// goes on without audio rather than failing.
-pub fn media_peer(media: &Media, spec: &SimSpec, account: &Sid, call_sid: &Sid) -> Option<SimPeer> {
+/// A simulated caller's leg: the task that plays its script and its RTP endpoint.
+pub struct SimLeg {
+    /// The caller's RTP endpoint; `None` if no socket could be had (the call goes on
+    /// without audio).
+    peer: Option<SimPeer>,
+    /// The script (ring, answer, hang up); aborted on hang-up.
+    script: JoinHandle<()>,
+}
+
+impl SimLeg {
+    /// Places a simulated call: makes its RTP endpoint (keeping its recording for the Heard
+    /// routes) and starts its script, which reports to `events`.
+    pub fn place(
+        media: &Media,
+        spec: &SimSpec,
+        account: &Sid,
+        call_sid: &Sid,
+        timeout_secs: u32,
+        events: LegEvents,
+    ) -> SimLeg {
+        let peer = media_peer(media, spec, account, call_sid);
+        let remote = peer.as_ref().map(SimPeer::local_addr);
+        let script = tokio::spawn(script(spec.clone(), timeout_secs, remote, events));
+        SimLeg { peer, script }
+    }
+}
+
+impl Leg for SimLeg {
+    fn connect_media(&mut self, local: SocketAddr) {
+        if let Some(peer) = &self.peer {
+            peer.connect(local);
+        }
+    }
+
+    fn hang_up(&mut self) {
+        self.script.abort();
+        self.peer = None;
+    }
+}
+
+impl Drop for SimLeg {
+    fn drop(&mut self) {
+        self.script.abort();
+    }
+}
+
+/// The RTP endpoint of a simulated caller, its recording kept for the Heard routes. `None`
+/// (logged) if no socket could be had.
+fn media_peer(media: &Media, spec: &SimSpec, account: &Sid, call_sid: &Sid) -> Option<SimPeer> {
     let audio = match &spec.audio {
         confab_core::endpoint::SimAudio::Silence => SimAudio::Silence,
         confab_core::endpoint::SimAudio::Tone(hz) => SimAudio::Tone(f64::from(*hz)),
@@ -56,10 +101,44 @@ pub fn media_peer(media: &Media, spec: &SimSpec, account: &Sid, call_sid: &Sid) 
     }
 }
 
+/// Rings, answers (or not) and hangs up as the spec says.
+async fn script(spec: SimSpec, timeout_secs: u32, remote: Option<SocketAddr>, events: LegEvents) {
+    if events.send(LegEvent::Ringing).is_err() {
+        return;
+    }
+    let ring = match spec.answer {
+        // Without a delay, nobody-answers lasts the whole ring timeout.
+        SimAnswer::NoAnswer if spec.delay_ms == 0 => u64::from(timeout_secs) * 1000,
+        _ => spec.delay_ms,
+    };
+    tokio::time::sleep(Duration::from_millis(ring)).await;
+    let outcome = match (spec.answer, remote) {
+        (SimAnswer::Answer, Some(remote)) => LegEvent::Answered(LegMedia {
+            remote,
+            codec: Codec::Pcmu,
+            telephone_event: Some(SIM_TELEPHONE_EVENT),
+        }),
+        (SimAnswer::Answer, None) | (SimAnswer::Failed, _) => LegEvent::Failed,
+        (SimAnswer::Busy, _) => LegEvent::Busy,
+        (SimAnswer::NoAnswer, _) => LegEvent::NoAnswer,
+    };
+    let answered = matches!(outcome, LegEvent::Answered(_));
+    if events.send(outcome).is_err() || !answered {
+        return;
+    }
+    if let Some(after) = spec.hangup_after_ms {
+        tokio::time::sleep(Duration::from_millis(after)).await;
+        let _ = events.send(LegEvent::HungUp);
+    }
+}
+
+/// The payload type simulated callers use for RFC 4733 telephone events.
+pub const SIM_TELEPHONE_EVENT: u8 = 101;
+
 /// Checks that a simulated caller's `file=PATH` names a file inside `dir` (see the module docs)
-/// and makes the request play its canonical path; other requests pass unchanged.
-pub fn confine_file(create: &mut CreateParticipant, dir: Option<&Path>) -> Result<(), ApiError> {
-    let Endpoint::Sim(spec) = &mut create.endpoint else {
+/// and makes the endpoint play its canonical path; other endpoints pass unchanged.
+pub fn confine_file(endpoint: &mut Endpoint, dir: Option<&Path>) -> Result<(), ApiError> {
+    let Endpoint::Sim(spec) = endpoint else {
         return Ok(());
     };
     let confab_core::endpoint::SimAudio::File(requested) = &mut spec.audio else {
@@ -84,37 +163,6 @@ fn file_inside(dir: &Path, requested: &str) -> Option<PathBuf> {
     // Joining an absolute path replaces the root: it is then accepted only if it is inside.
     let file = root.join(requested).canonicalize().ok()?;
     (file.starts_with(&root) && file.is_file()).then_some(file)
-}
-
-/// Starts the call leg of a simulated caller.
-pub fn place(conference: Handle, call_sid: Sid, spec: SimSpec, timeout_secs: u32) {
-    tokio::spawn(async move {
-        let report = |progress| conference.tell(Command::Progress(call_sid.clone(), progress));
-        if report(CallProgress::Connecting).await.is_err()
-            || report(CallProgress::Ringing).await.is_err()
-        {
-            return;
-        }
-        let ring = match spec.answer {
-            // Without a delay, nobody-answers lasts the whole ring timeout.
-            SimAnswer::NoAnswer if spec.delay_ms == 0 => u64::from(timeout_secs) * 1000,
-            _ => spec.delay_ms,
-        };
-        tokio::time::sleep(Duration::from_millis(ring)).await;
-        let outcome = match spec.answer {
-            SimAnswer::Answer => CallProgress::Answered,
-            SimAnswer::Busy => CallProgress::Busy,
-            SimAnswer::NoAnswer => CallProgress::NoAnswer,
-            SimAnswer::Failed => CallProgress::Failed,
-        };
-        if report(outcome).await.is_err() || outcome != CallProgress::Answered {
-            return;
-        }
-        if let Some(after) = spec.hangup_after_ms {
-            tokio::time::sleep(Duration::from_millis(after)).await;
-            let _ = report(CallProgress::HungUp).await;
-        }
-    });
 }
 
 #[cfg(test)]
@@ -163,18 +211,14 @@ mod tests {
 
     #[test]
     fn requests_get_the_canonical_path_or_a_400() {
-        let create = |to: &str| {
-            let pairs = [("From", "+15550100"), ("To", to)].map(|(k, v)| (k.into(), v.into()));
-            CreateParticipant::parse(&confab_core::params::Params::from_pairs(pairs))
-                .expect("valid request")
-        };
+        let create = |to: &str| Endpoint::parse(to).expect("valid endpoint");
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("a.wav"), b"x").expect("file");
         let mut tone = create("sim:t?tone=440");
         assert!(confine_file(&mut tone, None).is_ok(), "no file, no check");
         let mut ok = create("sim:f?file=a.wav");
         assert!(confine_file(&mut ok, Some(dir.path())).is_ok());
-        let Endpoint::Sim(spec) = &ok.endpoint else {
+        let Endpoint::Sim(spec) = &ok else {
             panic!("a sim endpoint");
         };
         let want = dir.path().join("a.wav").canonicalize().expect("canonical");

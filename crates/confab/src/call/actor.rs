@@ -1,0 +1,662 @@
+//! The task that owns one call: its record, its leg, and the TwiML or membership it runs.
+//!
+//! Everything that happens to the call arrives as a message: leg progress, API updates,
+//! notices from its conference, and the results of work it started elsewhere (document
+//! fetches, audio decoding, synthesis, conference joins). The actor applies the call's state
+//! machine and the TwiML interpreter to each and carries out what they say; it never waits on
+//! a remote server itself.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use confab_core::call::{CallChange, CallEvent, Instructions};
+use confab_core::call_request::{HangUp, UpdateCall};
+use confab_core::endpoint::Endpoint;
+use confab_core::params::Params;
+use confab_core::request::CreateParticipant;
+use confab_core::room::CallProgress;
+use confab_core::{Account, ApiError, Call, HttpMethod, Participant};
+use confab_media::mixer::SourceTarget;
+use confab_media::{AudioSource, JitterBufferSize, MixerCommand, MixerParticipantId, SourceId};
+use confab_store::Write;
+use confab_twiml::{
+    Action, ConferenceJoin, DialOutcome, Event, Fallback, Fetched, Interpreter, Source, WaitUrl,
+};
+use tokio::sync::mpsc;
+
+use super::leg::{Leg, LegEvent, LegMedia};
+use super::sim::SimLeg;
+use super::{audio, CallCommand, Calls, Program};
+use crate::conference::{self, Command, JoinRequest};
+use crate::media::ConferenceMedia;
+
+/// Results of work the actor started, tagged with the media verb they belong to.
+enum Done {
+    /// A TwiML document request finished.
+    Fetched(Result<confab_fetch::Fetched, confab_fetch::FetchError>),
+    /// Audio for the media verb `seq` is ready (or failed with a Twilio code).
+    Audio(u64, Result<Arc<[i16]>, (u32, String)>),
+    /// The audio of media verb `seq` has played to its end.
+    Played(u64),
+    /// A `<Dial><Conference>` join was answered.
+    Joined(Result<(conference::Handle, Participant), ApiError>),
+}
+
+/// The call's own mixer while it runs TwiML outside a conference.
+struct Solo {
+    media: ConferenceMedia,
+}
+
+/// The media verb playing now.
+struct Playing {
+    seq: u64,
+    samples: Arc<[i16]>,
+    loops_left: u32,
+}
+
+pub(super) struct CallActor {
+    calls: Arc<Calls>,
+    account: Account,
+    call: Call,
+    program: Program,
+    leg: Option<Box<dyn Leg>>,
+    leg_media: Option<LegMedia>,
+    solo: Option<Solo>,
+    /// The conference a `<Dial>` put the call in.
+    dialed: Option<conference::Handle>,
+    interpreter: Option<Interpreter>,
+    /// Counts media verbs; results for an older one are stale and dropped.
+    seq: u64,
+    playing: Option<Playing>,
+    cookies: Arc<confab_fetch::CallCookies>,
+    done_tx: mpsc::UnboundedSender<Done>,
+    done_rx: Option<mpsc::UnboundedReceiver<Done>>,
+}
+
+const SOLO_ID: MixerParticipantId = MixerParticipantId(1);
+
+impl CallActor {
+    pub(super) fn new(
+        calls: Arc<Calls>,
+        account: Account,
+        call: Call,
+        program: Program,
+    ) -> CallActor {
+        let (done_tx, done_rx) = mpsc::unbounded_channel();
+        CallActor {
+            calls,
+            account,
+            call,
+            program,
+            leg: None,
+            leg_media: None,
+            solo: None,
+            dialed: None,
+            interpreter: None,
+            seq: 0,
+            playing: None,
+            cookies: Arc::default(),
+            done_tx,
+            done_rx: Some(done_rx),
+        }
+    }
+
+    pub(super) async fn run(
+        mut self,
+        endpoint: Endpoint,
+        mut commands: mpsc::UnboundedReceiver<CallCommand>,
+    ) {
+        let (leg_tx, mut leg_rx) = mpsc::unbounded_channel();
+        let Some(mut done_rx) = self.done_rx.take() else {
+            return;
+        };
+        self.place(&endpoint, leg_tx);
+        while !self.call.status.is_final() {
+            let timeout = self
+                .interpreter
+                .as_ref()
+                .and_then(Interpreter::poll_timeout);
+            let sleep = async {
+                match timeout {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                Some(command) = commands.recv() => self.command(command),
+                Some(event) = leg_rx.recv() => self.leg_event(event),
+                Some(done) = done_rx.recv() => self.done(done),
+                () = sleep => {
+                    if let Some(i) = &mut self.interpreter {
+                        i.handle_timeout(now());
+                    }
+                }
+            }
+            self.drive();
+        }
+        self.calls.registry.remove(self.call.sid.as_str());
+    }
+
+    fn place(&mut self, endpoint: &Endpoint, events: super::leg::LegEvents) {
+        let _ = self.change(CallEvent::Dialing);
+        match endpoint {
+            Endpoint::Sim(spec) => {
+                let leg = SimLeg::place(
+                    &self.calls.media,
+                    spec,
+                    &self.account.sid,
+                    &self.call.sid,
+                    self.call.timeout_secs,
+                    events,
+                );
+                self.leg = Some(Box::new(leg));
+            }
+            Endpoint::Sip(uri) => {
+                tracing::warn!(%uri, "SIP endpoints are not supported yet; the call fails");
+                let _ = events.send(LegEvent::Failed);
+            }
+        }
+    }
+
+    fn leg_event(&mut self, event: LegEvent) {
+        let (call_event, progress) = match &event {
+            LegEvent::Ringing => (CallEvent::Ringing, CallProgress::Ringing),
+            LegEvent::Answered(_) => (CallEvent::Answered, CallProgress::Answered),
+            LegEvent::Busy => (CallEvent::Busy, CallProgress::Busy),
+            LegEvent::NoAnswer => (CallEvent::NoAnswer, CallProgress::NoAnswer),
+            LegEvent::Failed => (CallEvent::Failed, CallProgress::Failed),
+            LegEvent::HungUp => (CallEvent::HungUp, CallProgress::HungUp),
+        };
+        if let Some(conference) = self.conference() {
+            let sid = self.call.sid.clone();
+            let command = match &event {
+                LegEvent::Answered(media) => Command::Answered(sid, *media),
+                LegEvent::Ringing => Command::Progress(sid, CallProgress::Connecting),
+                _ => Command::Progress(sid, progress),
+            };
+            tell(conference, command);
+            if matches!(event, LegEvent::Ringing) {
+                tell(
+                    conference,
+                    Command::Progress(self.call.sid.clone(), progress),
+                );
+            }
+        }
+        if let LegEvent::Answered(media) = event {
+            self.leg_media = Some(media);
+        }
+        if let Some(i) = &mut self.interpreter {
+            if call_event == CallEvent::HungUp {
+                i.handle_event(now(), Event::CallHungUp);
+            }
+        }
+        if self.change(call_event) == CallChange::Status(confab_core::CallStatus::InProgress) {
+            if let Program::Twiml(instructions) = &self.program {
+                let instructions = instructions.clone();
+                self.run_twiml(instructions);
+            }
+        }
+    }
+
+    fn command(&mut self, command: CallCommand) {
+        match command {
+            CallCommand::Update(update, reply) => self.update(update, reply),
+            CallCommand::LeftConference => match self.program {
+                // A participant removed from its conference is hung up, as on Twilio.
+                Program::Member(_) => self.hang_up(CallEvent::CompleteViaApi),
+                Program::Twiml(_) => {
+                    if self.dialed.take().is_some() {
+                        self.rejoin_solo();
+                        if let Some(i) = &mut self.interpreter {
+                            i.handle_event(now(), Event::DialEnded(DialOutcome::Completed));
+                        }
+                    }
+                }
+            },
+            CallCommand::MediaAt(addr) => {
+                if let Some(leg) = &mut self.leg {
+                    leg.connect_media(addr);
+                }
+            }
+        }
+    }
+
+    fn update(&mut self, update: UpdateCall, reply: super::Reply<Call>) {
+        if let Err(e) = self.call.check_updatable() {
+            let _ = reply.send(Err(e));
+            return;
+        }
+        let now_ts = crate::clock::now();
+        if let Some((url, method)) = update.fallback.clone() {
+            self.call.fallback_url = Some(url);
+            self.call.fallback_method = method;
+        }
+        if let Some(url) = update.status_callback.clone() {
+            self.call.status_callback = Some(url);
+        }
+        if let Some(method) = update.status_callback_method {
+            self.call.status_callback_method = method;
+        }
+        if let Some(limit) = update.time_limit_secs {
+            self.call.time_limit_secs = limit;
+        }
+        self.call.date_updated = now_ts;
+        match (update.hang_up, update.redirect) {
+            (Some(HangUp::Complete), _) => self.hang_up(CallEvent::CompleteViaApi),
+            (Some(HangUp::Cancel), _) => {
+                if self.call.answer_time.is_none() {
+                    self.hang_up(CallEvent::CancelViaApi);
+                }
+            }
+            (None, Some(instructions)) => self.redirect(instructions),
+            (None, None) => {}
+        }
+        self.persist_then(reply);
+    }
+
+    /// Update Call with new instructions: out of any conference, into the new TwiML.
+    fn redirect(&mut self, instructions: Instructions) {
+        if let Some(conference) = self.conference().cloned() {
+            tell(&conference, Command::Redirect(self.call.sid.clone()));
+        }
+        self.dialed = None;
+        self.program = Program::Twiml(instructions.clone());
+        if self.call.answer_time.is_some() {
+            self.rejoin_solo();
+            self.run_twiml(instructions);
+        }
+    }
+
+    fn run_twiml(&mut self, instructions: Instructions) {
+        let source = match instructions {
+            Instructions::Url { url, method } => Source::Url { url, method },
+            Instructions::Twiml(text) => Source::Twiml(text),
+            Instructions::Conference(_) => return,
+        };
+        let fallback = self.call.fallback_url.clone().map(|url| Fallback {
+            url,
+            method: self.call.fallback_method,
+        });
+        self.stop_media();
+        self.interpreter = Some(Interpreter::new(source, fallback));
+        if self.solo.is_none() && self.dialed.is_none() {
+            self.rejoin_solo();
+        }
+    }
+
+    /// Carries out the interpreter's actions until it waits for something.
+    fn drive(&mut self) {
+        loop {
+            let Some(interpreter) = &mut self.interpreter else {
+                return;
+            };
+            let Some(action) = interpreter.poll_action(now()) else {
+                return;
+            };
+            self.act(action);
+            if self.call.status.is_final() {
+                return;
+            }
+        }
+    }
+
+    fn act(&mut self, action: Action) {
+        match action {
+            Action::Answer => {}
+            Action::Fetch {
+                url,
+                method,
+                params,
+            } => self.fetch(url, method, params),
+            Action::Play { url, loop_count } => {
+                let seq = self.next_seq(loop_count);
+                let fetcher = self.calls.fetcher.clone();
+                let done = self.done_tx.clone();
+                tokio::spawn(async move {
+                    let _ = done.send(Done::Audio(seq, audio::play(&fetcher, &url).await));
+                });
+            }
+            Action::Say {
+                segments,
+                voice,
+                language,
+                loop_count,
+            } => {
+                let seq = self.next_seq(loop_count);
+                let calls = self.calls.clone();
+                let done = self.done_tx.clone();
+                tokio::spawn(async move {
+                    let spoken = audio::say(calls.tts.as_ref(), &segments, &voice, &language).await;
+                    let _ = done.send(Done::Audio(seq, spoken));
+                });
+            }
+            Action::SendDigits(digits) => {
+                tracing::warn!(call = %self.call.sid, %digits, "sending DTMF to a caller is not supported yet");
+                self.verb_finished();
+            }
+            Action::StopMedia => self.stop_media(),
+            Action::JoinConference(join) => self.join(*join),
+            Action::Reject(reason) => {
+                tracing::info!(call = %self.call.sid, reason = reason.as_str(), "TwiML rejected the call");
+                self.hang_up(CallEvent::HungUp);
+            }
+            Action::Hangup | Action::Finished => self.hang_up(CallEvent::HungUp),
+            Action::Warning(w) => {
+                tracing::warn!(call = %self.call.sid, code = w.code, message = %w.message, "TwiML warning")
+            }
+        }
+    }
+
+    fn fetch(&mut self, url: String, method: HttpMethod, params: Vec<(String, String)>) {
+        let mut all = self.call.webhook_params();
+        all.extend(params);
+        let request = confab_fetch::WebhookRequest {
+            url,
+            method,
+            params: all,
+            auth_token: self.account.auth_token.clone(),
+            cookies: Some(self.cookies.clone()),
+        };
+        let fetcher = self.calls.fetcher.clone();
+        let done = self.done_tx.clone();
+        tokio::spawn(async move {
+            let _ = done.send(Done::Fetched(fetcher.fetch_webhook(request).await));
+        });
+    }
+
+    fn done(&mut self, done: Done) {
+        match done {
+            Done::Fetched(result) => {
+                let event = match result {
+                    Ok(fetched) => Event::DocumentFetched {
+                        url: fetched.final_url,
+                        body: match fetched.content {
+                            confab_fetch::Content::Twiml(text) => Fetched::Twiml(text),
+                            confab_fetch::Content::Text(text) => Fetched::Text(text),
+                            confab_fetch::Content::Audio { .. } => Fetched::Audio,
+                            confab_fetch::Content::Empty => Fetched::Twiml(String::new()),
+                        },
+                    },
+                    Err(e) => {
+                        tracing::warn!(call = %self.call.sid, code = e.code, error = %e, "TwiML request failed");
+                        Event::FetchFailed { code: e.code }
+                    }
+                };
+                if let Some(i) = &mut self.interpreter {
+                    i.handle_event(now(), event);
+                }
+            }
+            Done::Audio(seq, result) => self.audio_ready(seq, result),
+            Done::Played(seq) => self.played(seq),
+            Done::Joined(result) => self.joined(result),
+        }
+    }
+
+    fn audio_ready(&mut self, seq: u64, result: Result<Arc<[i16]>, (u32, String)>) {
+        let Some(playing) = self.playing.as_mut().filter(|p| p.seq == seq) else {
+            return;
+        };
+        match result {
+            Ok(samples) => {
+                playing.samples = samples;
+                self.start_playing();
+            }
+            Err((code, message)) => {
+                tracing::warn!(call = %self.call.sid, code, %message, "media verb skipped");
+                self.playing = None;
+                self.verb_finished();
+            }
+        }
+    }
+
+    /// Plays the current media verb once more, and schedules its end.
+    fn start_playing(&mut self) {
+        let Some(playing) = &self.playing else {
+            return;
+        };
+        let (seq, samples) = (playing.seq, playing.samples.clone());
+        if let Some(solo) = &self.solo {
+            let source = AudioSource::once(samples.clone());
+            let id = SourceId(seq as u32);
+            solo.media.command(MixerCommand::StartSource {
+                id,
+                target: SourceTarget::Participant(SOLO_ID),
+                source,
+            });
+        }
+        // The media thread does not report a finished source yet: the end is timed.
+        let length = std::time::Duration::from_secs_f64(
+            samples.len() as f64 / f64::from(confab_media::SAMPLE_RATE),
+        );
+        let done = self.done_tx.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(length).await;
+            let _ = done.send(Done::Played(seq));
+        });
+    }
+
+    fn played(&mut self, seq: u64) {
+        let Some(playing) = self.playing.as_mut().filter(|p| p.seq == seq) else {
+            return;
+        };
+        playing.loops_left = playing.loops_left.saturating_sub(1);
+        if playing.loops_left > 0 && !playing.samples.is_empty() {
+            self.start_playing();
+            return;
+        }
+        self.playing = None;
+        self.verb_finished();
+    }
+
+    fn verb_finished(&mut self) {
+        if let Some(i) = &mut self.interpreter {
+            i.handle_event(now(), Event::VerbFinished);
+        }
+    }
+
+    fn next_seq(&mut self, loop_count: u32) -> u64 {
+        self.seq += 1;
+        self.playing = Some(Playing {
+            seq: self.seq,
+            samples: Arc::from(Vec::new()),
+            loops_left: loop_count.max(1),
+        });
+        self.seq
+    }
+
+    fn stop_media(&mut self) {
+        if let (Some(playing), Some(solo)) = (self.playing.take(), &self.solo) {
+            solo.media
+                .command(MixerCommand::StopSource(SourceId(playing.seq as u32)));
+        }
+    }
+
+    /// `<Dial><Conference>`: asks the room (opened if needed) to take the call in.
+    fn join(&mut self, join: ConferenceJoin) {
+        let Some(media) = self.leg_media else {
+            self.not_joined("the call has no media");
+            return;
+        };
+        let create = match membership(&self.call, &join) {
+            Ok(create) => create,
+            Err(e) => {
+                self.not_joined(&e.message);
+                return;
+            }
+        };
+        let conferences = self.calls.conferences.clone();
+        let account = self.account.clone();
+        let done = self.done_tx.clone();
+        let request = JoinRequest {
+            call_sid: self.call.sid.clone(),
+            create,
+            media,
+        };
+        tokio::spawn(async move {
+            let name = join.conference.name.clone();
+            let result = conferences.join(&account, &name, request).await;
+            let _ = done.send(Done::Joined(result));
+        });
+    }
+
+    fn joined(&mut self, result: Result<(conference::Handle, Participant), ApiError>) {
+        match result {
+            Ok((handle, _)) if !self.call.status.is_final() => {
+                self.stop_media();
+                self.solo = None;
+                self.dialed = Some(handle);
+            }
+            Ok((handle, _)) => tell(
+                &handle,
+                Command::Progress(self.call.sid.clone(), CallProgress::HungUp),
+            ),
+            Err(e) => self.not_joined(&e.message),
+        }
+    }
+
+    fn not_joined(&mut self, why: &str) {
+        tracing::warn!(call = %self.call.sid, why, "the call could not join its conference");
+        if let Some(i) = &mut self.interpreter {
+            i.handle_event(now(), Event::DialEnded(DialOutcome::NotJoined));
+        }
+    }
+
+    /// Puts an answered TwiML call's audio on a mixer of its own.
+    fn rejoin_solo(&mut self) {
+        let Some(media) = self.leg_media else {
+            return;
+        };
+        let solo = Solo {
+            media: self.calls.media.open_conference(),
+        };
+        solo.media.join(
+            SOLO_ID,
+            media.remote,
+            media.codec,
+            JitterBufferSize::default(),
+        );
+        solo.media.command(MixerCommand::SetStarted(true));
+        if let Some(leg) = &mut self.leg {
+            leg.connect_media(solo.media.local_addr());
+        }
+        self.solo = Some(solo);
+    }
+
+    /// Ends the call from our side and tells its conference.
+    fn hang_up(&mut self, event: CallEvent) {
+        if let CallChange::Ended(_) = self.change(event) {
+            if let Some(conference) = self.conference() {
+                tell(
+                    conference,
+                    Command::Progress(self.call.sid.clone(), CallProgress::HungUp),
+                );
+            }
+            if let Some(mut leg) = self.leg.take() {
+                leg.hang_up();
+            }
+            self.solo = None;
+        }
+    }
+
+    /// The conference the call is in (as a participant or through `<Dial>`).
+    fn conference(&self) -> Option<&conference::Handle> {
+        match &self.program {
+            Program::Member(handle) => Some(handle),
+            Program::Twiml(_) => self.dialed.as_ref(),
+        }
+    }
+
+    /// Applies a call event and stores the result.
+    fn change(&mut self, event: CallEvent) -> CallChange {
+        let before = self.call.clone();
+        let change = self.call.apply(crate::clock::now(), event);
+        if self.call != before {
+            self.persist();
+        }
+        change
+    }
+
+    fn persist(&self) {
+        let call = self.call.clone();
+        self.calls.store.write_then(
+            vec![Write::Call(call)],
+            Box::new(|stored| {
+                if let Err(e) = stored {
+                    tracing::error!(error = %e, "a call could not be stored");
+                }
+            }),
+        );
+    }
+
+    fn persist_then(&self, reply: super::Reply<Call>) {
+        let call = self.call.clone();
+        self.calls.store.write_then(
+            vec![Write::Call(call.clone())],
+            Box::new(move |stored| {
+                let _ = reply.send(stored.map(|()| call).map_err(|e| {
+                    tracing::error!(error = %e, "a call could not be stored");
+                    ApiError::internal("The change could not be stored")
+                }));
+            }),
+        );
+    }
+}
+
+/// The Create Participant a `<Conference>` noun amounts to, validated like one.
+fn membership(call: &Call, join: &ConferenceJoin) -> Result<CreateParticipant, ApiError> {
+    let c = &join.conference;
+    let mut p = Params::from_pairs([
+        ("From".to_owned(), call.from.clone()),
+        ("To".to_owned(), call.to.clone()),
+    ]);
+    let bool_text = |b: bool| if b { "true" } else { "false" };
+    p.push("Muted", bool_text(c.muted));
+    p.push("Beep", c.beep.as_str());
+    p.push(
+        "StartConferenceOnEnter",
+        bool_text(c.start_conference_on_enter),
+    );
+    p.push("EndConferenceOnExit", bool_text(c.end_conference_on_exit));
+    match &c.wait_url {
+        WaitUrl::Default => {}
+        WaitUrl::Silence => p.push("WaitUrl", ""),
+        WaitUrl::Url(url) => p.push("WaitUrl", url.as_str()),
+    }
+    p.push("WaitMethod", c.wait_method.as_str());
+    p.push("MaxParticipants", c.max_participants.to_string());
+    p.push("JitterBufferSize", c.jitter_buffer_size.as_str());
+    if let Some(label) = &c.participant_label {
+        p.push("Label", label.as_str());
+    }
+    if let Some(coach) = &c.coach {
+        p.push("CallSidToCoach", coach.as_str());
+    }
+    if let Some(region) = &c.region {
+        p.push("Region", region.as_str());
+    }
+    if let Some(url) = &c.status_callback {
+        p.push("ConferenceStatusCallback", url.as_str());
+        p.push(
+            "ConferenceStatusCallbackMethod",
+            c.status_callback_method.as_str(),
+        );
+        let events: Vec<&str> = c.status_callback_event.iter().map(|e| e.as_str()).collect();
+        if !events.is_empty() {
+            p.push("ConferenceStatusCallbackEvent", events.join(" "));
+        }
+    }
+    p.push("ConferenceTrim", c.trim.as_str());
+    CreateParticipant::parse(&p)
+}
+
+fn tell(conference: &conference::Handle, command: Command) {
+    let conference = conference.clone();
+    tokio::spawn(async move {
+        let _ = conference.tell(command).await;
+    });
+}
+
+/// The interpreter's clock: tokio's, so tests with a paused clock step it.
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}

@@ -1,0 +1,75 @@
+//! Audio for TwiML verbs, prepared off the call actor: `<Play>` URLs fetched (through the
+//! shared cache) and decoded, `<Say>` text synthesised, both as 8 kHz mono samples.
+//!
+//! Decoding and resampling are CPU work and run on the blocking pool, synthesis in a child
+//! process; the actor only receives ready samples, so neither it nor a media thread ever
+//! waits on a remote server or a decoder.
+
+use std::sync::Arc;
+
+use confab_media::decode::{decode_all, AudioKind, MAX_SAMPLES};
+use confab_twiml::SaySegment;
+
+/// Twilio's code for a `<Play>` whose URL does not give audio.
+const PLAY_NOT_AUDIO: u32 = 13420;
+/// Twilio's code for a `<Say>` that could not be spoken (empty or unparsable text).
+const SAY_FAILED: u32 = 13520;
+
+/// Fetches `url` through the media cache and decodes it; a Twilio error code on failure.
+pub(super) async fn play(
+    fetcher: &confab_fetch::Fetcher,
+    url: &str,
+) -> Result<Arc<[i16]>, (u32, String)> {
+    let body = fetcher
+        .fetch_media(url)
+        .await
+        .map_err(|e| (e.code, e.to_string()))?;
+    let kind = AudioKind::detect(Some(body.mime.as_str()), &body.body)
+        .ok_or((PLAY_NOT_AUDIO, format!("{url} did not return audio")))?;
+    let bytes = body.body.to_vec();
+    let decoded = tokio::task::spawn_blocking(move || decode_all(bytes, kind, MAX_SAMPLES))
+        .await
+        .map_err(|e| (PLAY_NOT_AUDIO, format!("decoder stopped: {e}")))?;
+    let samples = decoded.map_err(|e| (PLAY_NOT_AUDIO, format!("{url}: {e}")))?;
+    Ok(samples.into())
+}
+
+/// Speaks `segments` (text through the TTS engine, SSML breaks as silence).
+pub(super) async fn say(
+    tts: Option<&confab_fetch::Tts>,
+    segments: &[SaySegment],
+    voice: &str,
+    language: &str,
+) -> Result<Arc<[i16]>, (u32, String)> {
+    let tts = tts.ok_or((
+        SAY_FAILED,
+        "no text-to-speech engine is installed".to_owned(),
+    ))?;
+    let mut samples: Vec<i16> = Vec::new();
+    for segment in segments {
+        match segment {
+            SaySegment::Pause(length) => {
+                let n = (length.as_secs_f64() * f64::from(confab_media::SAMPLE_RATE)) as usize;
+                samples.resize(samples.len() + n.min(MAX_SAMPLES), 0);
+            }
+            SaySegment::Text(text) => {
+                let audio = tts
+                    .synthesize(text, voice, language)
+                    .await
+                    .map_err(|e| (SAY_FAILED, e.to_string()))?;
+                let rate = audio.sample_rate;
+                let pcm = audio.samples;
+                let narrow = tokio::task::spawn_blocking(move || {
+                    confab_media::wav::resample_linear(&pcm, rate, confab_media::SAMPLE_RATE)
+                })
+                .await
+                .map_err(|e| (SAY_FAILED, format!("resampler stopped: {e}")))?;
+                samples.extend_from_slice(&narrow);
+            }
+        }
+        if samples.len() > MAX_SAMPLES {
+            return Err((SAY_FAILED, "the text is too long to speak".to_owned()));
+        }
+    }
+    Ok(samples.into())
+}

@@ -1,0 +1,54 @@
+//! Call legs: how a call's audio gets to confab.
+//!
+//! A leg is whatever carries one call to its far end: a simulated caller today, a SIP dialog
+//! or a WebSocket stream later. The call actor owns its leg and does not know which kind it
+//! is: the leg reports progress and media parameters as [`LegEvent`]s on the channel it was
+//! given, and the actor drives it through [`Leg`]. Conferences never see legs; they get the
+//! [`LegMedia`] a leg reported, through the call actor.
+
+use std::net::SocketAddr;
+
+use confab_media::Codec;
+use tokio::sync::mpsc;
+
+/// What a leg reports to its call actor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LegEvent {
+    /// The far end rings.
+    Ringing,
+    /// The far end answered; its RTP comes from (and goes to) these parameters.
+    Answered(LegMedia),
+    /// The far end was busy.
+    Busy,
+    /// Nobody answered before the ring timeout.
+    NoAnswer,
+    /// The call could not be placed.
+    Failed,
+    /// The far end hung up after answering.
+    HungUp,
+}
+
+/// A leg's media as negotiated: where its RTP is and how it is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LegMedia {
+    /// The far end's RTP address (confab sends there and accepts packets from there only).
+    pub remote: SocketAddr,
+    /// The audio codec.
+    pub codec: Codec,
+    /// The RFC 4733 telephone-event payload type, when the far end sends DTMF that way.
+    pub telephone_event: Option<u8>,
+}
+
+/// Where a leg sends its [`LegEvent`]s.
+pub type LegEvents = mpsc::UnboundedSender<LegEvent>;
+
+/// What a call actor can do with its leg.
+pub trait Leg: Send {
+    /// Points the leg's RTP at confab's media address `local` (the media thread now mixing
+    /// this call). Called after [`LegEvent::Answered`], and again when the call moves to
+    /// another mixer.
+    fn connect_media(&mut self, local: SocketAddr);
+
+    /// Ends the leg (hang up, or cancel while ringing). The leg reports nothing after this.
+    fn hang_up(&mut self);
+}

@@ -1,0 +1,178 @@
+//! Live calls: one actor task per call, and the registry that finds them.
+//!
+//! A call actor owns its [`Call`] record, its [`Leg`](leg::Leg) and what the call runs: either
+//! a TwiML program (Calls create with `Url`/`Twiml`, later inbound calls) executed by a
+//! [`confab_twiml::Interpreter`], or a conference membership (Participants create). It applies
+//! the call's state machine to what the leg reports, writes each change through the store, and
+//! tells the conference it is in (if any) through the conference's actor. Conferences reach a
+//! call through the [`CallRegistry`] (to hang it up when it is kicked or the conference ends),
+//! never through its leg.
+//!
+//! While a TwiML call is not in a conference its audio (`<Say>`, `<Play>`, DTMF for
+//! `<Gather>`) runs through a mixer of its own on a media thread, with the call as its only
+//! participant; `<Dial><Conference>` moves it into the conference's mixer and back when it
+//! leaves.
+
+mod actor;
+mod audio;
+pub mod leg;
+pub mod sim;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use confab_core::call::Instructions;
+use confab_core::call_request::UpdateCall;
+use confab_core::endpoint::Endpoint;
+use confab_core::{Account, ApiError, Call};
+use confab_store::Store;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::conference::{self, Conferences};
+use crate::media::Media;
+
+/// A reply channel for one command.
+pub type Reply<T> = oneshot::Sender<Result<T, ApiError>>;
+
+/// What a call actor can be told.
+pub enum CallCommand {
+    /// Update Call: redirect to new instructions, or hang up.
+    Update(UpdateCall, Reply<Call>),
+    /// The call's conference took it out: it was kicked, redirected, or the conference ended.
+    LeftConference,
+    /// The conference mixes the call's audio at this address: point the leg's RTP there.
+    MediaAt(SocketAddr),
+}
+
+/// A way to reach one live call's actor.
+#[derive(Clone)]
+pub struct CallHandle {
+    tx: mpsc::UnboundedSender<CallCommand>,
+}
+
+/// The actor is gone: the call ended meanwhile.
+#[derive(Debug)]
+pub struct Ended;
+
+impl CallHandle {
+    /// Sends a command without waiting.
+    pub fn tell(&self, command: CallCommand) -> Result<(), Ended> {
+        self.tx.send(command).map_err(|_| Ended)
+    }
+
+    /// Sends a command and waits for its answer.
+    pub async fn ask<T>(
+        &self,
+        make: impl FnOnce(Reply<T>) -> CallCommand,
+    ) -> Result<Result<T, ApiError>, Ended> {
+        let (reply, answer) = oneshot::channel();
+        self.tell(make(reply))?;
+        answer.await.map_err(|_| Ended)
+    }
+}
+
+/// Every live call of this server, by call SID.
+#[derive(Default)]
+pub struct CallRegistry {
+    live: Mutex<HashMap<String, CallHandle>>,
+}
+
+impl CallRegistry {
+    /// The actor of a live call.
+    pub fn live(&self, sid: &str) -> Option<CallHandle> {
+        self.lock().get(sid).cloned()
+    }
+
+    fn insert(&self, sid: &str, handle: CallHandle) {
+        self.lock().insert(sid.to_owned(), handle);
+    }
+
+    fn remove(&self, sid: &str) {
+        self.lock().remove(sid);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, CallHandle>> {
+        // Each critical section is one map operation: a panic cannot leave it half done.
+        self.live
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// What a call does once answered.
+pub enum Program {
+    /// Run TwiML from a URL or text, with the call's fallback URL.
+    Twiml(Instructions),
+    /// Be this conference's participant (created through Participants create).
+    Member(conference::Handle),
+}
+
+/// Starts call actors and holds what they share.
+pub struct Calls {
+    /// Live calls.
+    pub registry: Arc<CallRegistry>,
+    store: Arc<dyn Store>,
+    media: Arc<Media>,
+    conferences: Arc<Conferences>,
+    /// The one HTTP client of the server (webhooks, `<Play>` audio, with its cache).
+    fetcher: confab_fetch::Fetcher,
+    /// Text to speech, if an engine is installed.
+    tts: Option<confab_fetch::Tts>,
+}
+
+impl Calls {
+    /// The call runtime over a store, media, the conference registry and a call registry.
+    pub fn new(
+        store: Arc<dyn Store>,
+        media: Arc<Media>,
+        conferences: Arc<Conferences>,
+        registry: Arc<CallRegistry>,
+    ) -> Arc<Calls> {
+        let tts = confab_fetch::Tts::detect();
+        if tts.is_none() {
+            tracing::warn!("no text-to-speech engine (flite or espeak-ng) found: <Say> is skipped");
+        }
+        Arc::new(Calls {
+            registry,
+            store,
+            media,
+            conferences,
+            fetcher: confab_fetch::Fetcher::new(confab_fetch::FetcherConfig::default()),
+            tts,
+        })
+    }
+
+    /// Starts the actor of a call that is stored already (queued): it places the leg to
+    /// `endpoint` and runs `program` once answered.
+    pub fn start(
+        self: &Arc<Self>,
+        account: Account,
+        call: Call,
+        endpoint: Endpoint,
+        program: Program,
+    ) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let handle = CallHandle { tx };
+        self.registry.insert(call.sid.as_str(), handle);
+        let actor = actor::CallActor::new(self.clone(), account, call, program);
+        tokio::spawn(actor.run(endpoint, rx));
+    }
+
+    /// Ends the calls a previous run left live (their legs ended with that process). Runs
+    /// before the server accepts requests.
+    pub async fn recover(&self) -> Result<usize, confab_store::StoreError> {
+        let live = self.store.live_calls().await?;
+        let count = live.len();
+        let now = crate::clock::now();
+        let writes = live
+            .into_iter()
+            .map(|mut call| {
+                let _ = call.apply(now, confab_core::call::CallEvent::HungUp);
+                confab_store::Write::Call(call)
+            })
+            .collect::<Vec<_>>();
+        self.store.write(writes).await?;
+        Ok(count)
+    }
+}

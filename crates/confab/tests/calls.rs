@@ -1,0 +1,519 @@
+//! The Calls resource and TwiML, end to end: requests through `app()`, calls placed to
+//! simulated callers, TwiML fetched from a real local web server (whose requests are recorded
+//! and their signatures checked), audio judged by tone detection on `Heard.json`.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{OriginalUri, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::any;
+use axum::Router;
+use common::in_process::InProcess;
+use confab_core::{Account, SidStyle};
+use serde_json::Value;
+
+const TONE_HZ: f64 = 700.0;
+const OTHER_HZ: f64 = 1000.0;
+
+/// One request the local web app received.
+#[derive(Debug, Clone)]
+struct Seen {
+    method: String,
+    /// Path and query as requested.
+    uri: String,
+    /// Form fields of a POST.
+    form: Vec<(String, String)>,
+    signature: Option<String>,
+}
+
+/// A small web app on a real socket: answers each path from a table, records requests.
+#[derive(Clone)]
+struct WebApp {
+    addr: SocketAddr,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+type Routes = Arc<Vec<(&'static str, &'static str, Vec<u8>)>>;
+
+impl WebApp {
+    /// Serves `(path, content type, body)` triples.
+    async fn start(routes: Vec<(&'static str, &'static str, Vec<u8>)>) -> WebApp {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let routes: Routes = Arc::new(routes);
+        let state = (routes, seen.clone());
+        let router = Router::new().fallback(any(answer)).with_state(state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        WebApp { addr, seen }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    fn requests(&self) -> Vec<Seen> {
+        self.seen.lock().expect("lock").clone()
+    }
+}
+
+async fn answer(
+    State((routes, seen)): State<(Routes, Arc<Mutex<Vec<Seen>>>)>,
+    method: axum::http::Method,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: String,
+) -> impl IntoResponse {
+    let form = form_urlencoded::parse(body.as_bytes())
+        .into_owned()
+        .collect();
+    seen.lock().expect("lock").push(Seen {
+        method: method.to_string(),
+        uri: uri.to_string(),
+        form,
+        signature: headers
+            .get("x-twilio-signature")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    });
+    match routes.iter().find(|(path, _, _)| *path == uri.path()) {
+        Some((_, content_type, body)) => {
+            ([("content-type", *content_type)], body.clone()).into_response()
+        }
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+struct Api {
+    app: InProcess,
+    account: Account,
+}
+
+impl Api {
+    async fn new() -> Api {
+        let (app, mut accounts) = InProcess::start(&[(SidStyle::Twilio, "calls")]).await;
+        Api {
+            app,
+            account: accounts.pop().expect("an account"),
+        }
+    }
+
+    fn path(&self, rest: &str) -> String {
+        format!("/2010-04-01/Accounts/{}/{rest}", self.account.sid)
+    }
+
+    async fn post(&self, rest: &str, form: &[(&str, &str)]) -> common::in_process::Reply {
+        self.app
+            .send_form("POST", &self.path(rest), &self.account, form)
+            .await
+    }
+
+    async fn get(&self, rest: &str) -> Value {
+        let reply = self
+            .app
+            .send_form("GET", &self.path(rest), &self.account, &[])
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{rest}: {}", reply.json);
+        reply.json
+    }
+
+    /// Creates a call; asserts 201.
+    async fn call(&self, form: &[(&str, &str)]) -> String {
+        let reply = self.post("Calls.json", form).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json);
+        reply.json["sid"].as_str().expect("sid").to_owned()
+    }
+
+    /// Waits until `check` holds for the call's JSON.
+    async fn until_call(&self, sid: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+        for _ in 0..500 {
+            let call = self.get(&format!("Calls/{sid}.json")).await;
+            if check(&call) {
+                return call;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("call {sid} never {what}");
+    }
+
+    /// Waits until `room` has a live conference with `n` connected participants.
+    async fn until_room(&self, room: &str, n: usize) -> String {
+        for _ in 0..500 {
+            let list = self
+                .get(&format!("Conferences.json?FriendlyName={room}"))
+                .await;
+            let live = list["conferences"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|c| c["status"] != "completed");
+            if let Some(sid) = live.and_then(|c| c["sid"].as_str()) {
+                let parts = self
+                    .get(&format!("Conferences/{sid}/Participants.json"))
+                    .await;
+                let connected = parts["participants"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|p| p["status"] == "connected")
+                    .count();
+                if connected == n {
+                    return sid.to_owned();
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let list = self
+            .get(&format!("Conferences.json?FriendlyName={room}"))
+            .await;
+        let sid = list["conferences"][0]["sid"]
+            .as_str()
+            .unwrap_or("none")
+            .to_owned();
+        let parts = self
+            .get(&format!("Conferences/{sid}/Participants.json"))
+            .await;
+        panic!("{room} never had {n} connected participants: {parts}");
+    }
+
+    /// `Heard.json` of a simulated call.
+    async fn heard(&self, call: &str) -> Value {
+        let path = format!(
+            "/confab/v1/Accounts/{}/Calls/{call}/Heard.json",
+            self.account.sid
+        );
+        let reply = self.app.send_form("GET", &path, &self.account, &[]).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+        reply.json
+    }
+}
+
+/// Share of 100 ms windows from `from_ms` on in which `hz` was heard.
+fn share_with_tone(heard: &Value, from_ms: u64, hz: f64) -> f64 {
+    let windows: Vec<&Value> = heard["windows"]
+        .as_array()
+        .expect("windows")
+        .iter()
+        .filter(|w| w["start_ms"].as_u64().unwrap_or(0) >= from_ms)
+        .collect();
+    if windows.is_empty() {
+        return 0.0;
+    }
+    let with = windows
+        .iter()
+        .filter(|w| {
+            w["tones"].as_array().is_some_and(|t| {
+                t.iter()
+                    .any(|f| (f.as_f64().unwrap_or(0.0) - hz).abs() < 30.0)
+            })
+        })
+        .count();
+    with as f64 / windows.len() as f64
+}
+
+fn dial(room: &str) -> String {
+    format!("<Response><Dial><Conference>{room}</Conference></Dial></Response>")
+}
+
+#[tokio::test]
+async fn a_twiml_call_joins_its_conference_and_is_listed() {
+    let api = Api::new().await;
+    let twiml = dial("calls-room");
+    let reply = api
+        .post(
+            "Calls.json",
+            &[
+                ("To", "sim:alice"),
+                ("From", "+15550100"),
+                ("Twiml", &twiml),
+            ],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json);
+    let created = &reply.json;
+    assert_eq!(created["status"], "queued");
+    assert_eq!(created["direction"], "outbound-api");
+    assert_eq!(created["to"], "sim:alice");
+    assert_eq!(created["duration"], Value::Null);
+    let sid = created["sid"].as_str().expect("sid").to_owned();
+    assert!(sid.starts_with("CA"), "{sid}");
+    let call = api
+        .until_call(&sid, "answered", |c| c["status"] == "in-progress")
+        .await;
+    assert!(call["start_time"].is_string());
+    // The caller is alone in the room: Participants create brings a second one, whose call
+    // is listed under Calls as well.
+    let member = api
+        .post(
+            "Conferences/calls-room/Participants.json",
+            &[("To", "sim:bob"), ("From", "+15550101")],
+        )
+        .await;
+    assert_eq!(member.status, StatusCode::CREATED, "{}", member.json);
+    let bob = member.json["call_sid"].as_str().expect("bob").to_owned();
+    let conference = api.until_room("calls-room", 2).await;
+    let fetched = api
+        .get(&format!("Conferences/{conference}/Participants/{sid}.json"))
+        .await;
+    assert_eq!(fetched["status"], "connected");
+    let bob_call = api.get(&format!("Calls/{bob}.json")).await;
+    assert_eq!(bob_call["to"], "sim:bob");
+    let listed = api.get("Calls.json?Status=in-progress").await;
+    let sids: Vec<&str> = listed["calls"]
+        .as_array()
+        .expect("calls")
+        .iter()
+        .filter_map(|c| c["sid"].as_str())
+        .collect();
+    assert!(
+        sids.contains(&sid.as_str()) && sids.contains(&bob.as_str()),
+        "{listed}"
+    );
+    let to_alice = api.get("Calls.json?To=sim:alice").await;
+    assert_eq!(to_alice["calls"].as_array().map(Vec::len), Some(1));
+}
+
+#[tokio::test]
+async fn redirect_moves_a_call_and_completed_hangs_it_up() {
+    let api = Api::new().await;
+    let tone = format!("sim:t?tone={TONE_HZ}");
+    let first = api
+        .call(&[("To", &tone), ("From", "+1555"), ("Twiml", &dial("room-a"))])
+        .await;
+    let listener = api
+        .call(&[
+            ("To", "sim:l"),
+            ("From", "+1555"),
+            ("Twiml", &dial("room-b")),
+        ])
+        .await;
+    let other = format!("sim:o?tone={OTHER_HZ}");
+    let third = api
+        .call(&[
+            ("To", &other),
+            ("From", "+1555"),
+            ("Twiml", &dial("room-a")),
+        ])
+        .await;
+    let room_a = api.until_room("room-a", 2).await;
+    api.until_room("room-b", 1).await;
+    let moved = api
+        .post(
+            &format!("Calls/{first}.json"),
+            &[("Twiml", &dial("room-b"))],
+        )
+        .await;
+    assert_eq!(moved.status, StatusCode::OK, "{}", moved.json);
+    api.until_room("room-b", 2).await;
+    let left = api
+        .app
+        .send_form(
+            "GET",
+            &api.path(&format!("Conferences/{room_a}/Participants/{first}.json")),
+            &api.account,
+            &[],
+        )
+        .await;
+    assert_eq!(left.status, StatusCode::NOT_FOUND, "no longer in room-a");
+    let mark = api.heard(&listener).await["duration_ms"]
+        .as_u64()
+        .unwrap_or(0);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let heard = api.heard(&listener).await;
+    assert!(
+        share_with_tone(&heard, mark + 300, TONE_HZ) > 0.6,
+        "the listener in room-b hears the moved caller: {heard}"
+    );
+    assert!(share_with_tone(&heard, mark + 300, OTHER_HZ) < 0.1);
+
+    let ended = api
+        .post(&format!("Calls/{first}.json"), &[("Status", "completed")])
+        .await;
+    assert_eq!(ended.status, StatusCode::OK, "{}", ended.json);
+    assert_eq!(ended.json["status"], "completed");
+    assert!(ended.json["duration"].is_string());
+    assert!(ended.json["end_time"].is_string());
+    api.until_room("room-b", 1).await;
+    let again = api
+        .post(
+            &format!("Calls/{first}.json"),
+            &[("Twiml", &dial("room-a"))],
+        )
+        .await;
+    assert_eq!(
+        (again.status, again.json["code"].clone()),
+        (StatusCode::BAD_REQUEST, 21220.into())
+    );
+    let live_delete = api
+        .app
+        .send(
+            "DELETE",
+            &api.path(&format!("Calls/{third}.json")),
+            Some(&api.account),
+            None,
+        )
+        .await;
+    assert_eq!(
+        live_delete.status,
+        StatusCode::BAD_REQUEST,
+        "a live call is not deleted"
+    );
+    let delete = api
+        .app
+        .send(
+            "DELETE",
+            &api.path(&format!("Calls/{first}.json")),
+            Some(&api.account),
+            None,
+        )
+        .await;
+    assert_eq!(delete.status, StatusCode::NO_CONTENT);
+    let gone = api
+        .app
+        .send_form(
+            "GET",
+            &api.path(&format!("Calls/{first}.json")),
+            &api.account,
+            &[],
+        )
+        .await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn bad_requests_get_twilio_codes() {
+    let api = Api::new().await;
+    for (form, code) in [
+        (vec![("To", "sim:a"), ("From", "+1")], 21205),
+        (vec![("From", "+1"), ("Twiml", "<Response/>")], 21201),
+        (vec![("To", "sim:a"), ("Twiml", "<Response/>")], 21213),
+        (
+            vec![("To", "sim:a"), ("From", "+1"), ("Url", "nope")],
+            21205,
+        ),
+        (
+            vec![
+                ("To", "+15551234"),
+                ("From", "+1"),
+                ("Twiml", "<Response/>"),
+            ],
+            21211,
+        ),
+    ] {
+        let reply = api.post("Calls.json", &form).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{form:?}");
+        assert_eq!(reply.json["code"], code, "{form:?}: {}", reply.json);
+    }
+    let missing = api
+        .app
+        .send_form(
+            "GET",
+            &api.path("Calls/CA00000000000000000000000000000000.json"),
+            &api.account,
+            &[],
+        )
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn url_calls_fetch_signed_twiml_and_play_audio() {
+    let tone = wav_tone(TONE_HZ, 2.0);
+    let web = WebApp::start(vec![
+        ("/voice", "text/xml", b"<Response><Play>/tone.wav</Play><Redirect method=\"GET\">/next?step=2</Redirect></Response>".to_vec()),
+        ("/tone.wav", "audio/wav", tone),
+        ("/next", "application/xml", b"<Response><Pause length=\"1\"/><Hangup/></Response>".to_vec()),
+    ])
+    .await;
+    let api = Api::new().await;
+    let voice = web.url("/voice");
+    let sid = api
+        .call(&[("To", "sim:play"), ("From", "+15550100"), ("Url", &voice)])
+        .await;
+    let call = api
+        .until_call(&sid, "completed", |c| c["status"] == "completed")
+        .await;
+    assert_eq!(
+        call["duration"].as_str().map(|d| d.parse::<u32>().is_ok()),
+        Some(true)
+    );
+    let seen = web.requests();
+    let voice_request = seen
+        .iter()
+        .find(|s| s.uri == "/voice")
+        .expect("voice request");
+    assert_eq!(voice_request.method, "POST");
+    let field = |name: &str| {
+        voice_request
+            .form
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(field("CallSid").as_deref(), Some(sid.as_str()));
+    assert_eq!(field("CallStatus").as_deref(), Some("in-progress"));
+    assert_eq!(field("Direction").as_deref(), Some("outbound-api"));
+    assert_eq!(
+        field("AccountSid").as_deref(),
+        Some(api.account.sid.as_str())
+    );
+    let expected =
+        confab_core::webhook::signature(&api.account.auth_token, &voice, &voice_request.form);
+    assert_eq!(voice_request.signature.as_deref(), Some(expected.as_str()));
+    let next = seen
+        .iter()
+        .find(|s| s.uri.starts_with("/next"))
+        .expect("redirected");
+    assert_eq!(next.method, "GET");
+    assert!(
+        next.uri.contains("step=2") && next.uri.contains("CallSid="),
+        "{}",
+        next.uri
+    );
+    let play = seen.iter().find(|s| s.uri == "/tone.wav").expect("played");
+    assert_eq!(play.method, "GET");
+    assert!(
+        play.uri.ends_with("/tone.wav"),
+        "no parameters on <Play> URLs"
+    );
+    let heard = api.heard(&sid).await;
+    assert!(
+        share_with_tone(&heard, 300, TONE_HZ) > 0.3,
+        "the call heard the played tone: {heard}"
+    );
+}
+
+/// A 16-bit mono 16 kHz WAV of a sine tone (the decoder resamples it to 8 kHz).
+fn wav_tone(hz: f64, seconds: f64) -> Vec<u8> {
+    let rate = 16_000u32;
+    let n = (seconds * f64::from(rate)) as usize;
+    let mut data = Vec::with_capacity(n * 2);
+    for i in 0..n {
+        let v = (f64::from(i as u32) * hz * 2.0 * std::f64::consts::PI / f64::from(rate)).sin();
+        data.extend_from_slice(&((v * 8000.0) as i16).to_le_bytes());
+    }
+    let mut wav = Vec::new();
+    wav.extend_from_slice(b"RIFF");
+    wav.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
+    wav.extend_from_slice(b"WAVEfmt ");
+    wav.extend_from_slice(&16u32.to_le_bytes());
+    wav.extend_from_slice(&1u16.to_le_bytes());
+    wav.extend_from_slice(&1u16.to_le_bytes());
+    wav.extend_from_slice(&rate.to_le_bytes());
+    wav.extend_from_slice(&(rate * 2).to_le_bytes());
+    wav.extend_from_slice(&2u16.to_le_bytes());
+    wav.extend_from_slice(&16u16.to_le_bytes());
+    wav.extend_from_slice(b"data");
+    wav.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    wav.extend_from_slice(&data);
+    wav
+}
