@@ -517,3 +517,109 @@ fn wav_tone(hz: f64, seconds: f64) -> Vec<u8> {
     wav.extend_from_slice(&data);
     wav
 }
+
+/// Share of 100 ms windows between `from_ms` and `to_ms` louder than -40 dBFS.
+fn share_loud(heard: &Value, from_ms: u64, to_ms: u64) -> f64 {
+    let windows: Vec<&Value> = heard["windows"]
+        .as_array()
+        .expect("windows")
+        .iter()
+        .filter(|w| {
+            let start = w["start_ms"].as_u64().unwrap_or(0);
+            start >= from_ms && start < to_ms
+        })
+        .collect();
+    let loud = windows
+        .iter()
+        .filter(|w| w["rms_dbfs"].as_f64().unwrap_or(-120.0) > -40.0)
+        .count();
+    loud as f64 / windows.len().max(1) as f64
+}
+
+#[tokio::test]
+async fn a_say_greeting_is_heard_before_the_conference() {
+    let api = Api::new().await;
+    let tone = format!("sim:t?tone={TONE_HZ}");
+    api.post(
+        "Conferences/greet-room/Participants.json",
+        &[("To", tone.as_str()), ("From", "+1555")],
+    )
+    .await;
+    let twiml = "<Response><Say>Welcome to the conference.</Say>\
+                 <Dial><Conference>greet-room</Conference></Dial></Response>";
+    let sid = api
+        .call(&[("To", "sim:greeted"), ("From", "+1555"), ("Twiml", twiml)])
+        .await;
+    api.until_room("greet-room", 2).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let heard = api.heard(&sid).await;
+    // Speech has passing peaks near any frequency: the conference starts where the tone
+    // holds for half a second.
+    let windows = heard["windows"].as_array().expect("windows");
+    let has_tone =
+        |w: &Value| share_with_tone(&serde_json::json!({ "windows": [w] }), 0, TONE_HZ) > 0.0;
+    let greeting_ms = (0..windows.len().saturating_sub(5))
+        .find(|&i| windows[i..i + 5].iter().all(has_tone))
+        .map_or(0, |i| i as u64 * 100);
+    assert!(
+        greeting_ms >= 800,
+        "the tone comes after the greeting: {heard}"
+    );
+    assert!(
+        share_loud(&heard, 0, greeting_ms) > 0.5,
+        "the greeting is speech before the conference: {heard}"
+    );
+    assert!(
+        share_with_tone(&heard, greeting_ms + 300, TONE_HZ) > 0.6,
+        "{heard}"
+    );
+}
+
+#[tokio::test]
+async fn gather_collects_a_simulated_callers_digits() {
+    let web = WebApp::start(vec![
+        (
+            "/menu",
+            "text/xml",
+            b"<Response><Gather numDigits=\"3\" action=\"/gathered\" timeout=\"5\">\
+              <Say>Please enter your code, then wait.</Say></Gather>\
+              <Say>We did not get your code.</Say></Response>"
+                .to_vec(),
+        ),
+        (
+            "/gathered",
+            "text/xml",
+            b"<Response><Dial><Conference>code-room</Conference></Dial></Response>".to_vec(),
+        ),
+    ])
+    .await;
+    let api = Api::new().await;
+    let menu = web.url("/menu");
+    let sid = api
+        .call(&[
+            ("To", "sim:keys?digits=ww123"),
+            ("From", "+1555"),
+            ("Url", &menu),
+        ])
+        .await;
+    let room = api.until_room("code-room", 1).await;
+    let member = api
+        .get(&format!("Conferences/{room}/Participants/{sid}.json"))
+        .await;
+    assert_eq!(member["status"], "connected");
+    let seen = web.requests();
+    let gathered = seen
+        .iter()
+        .find(|s| s.uri == "/gathered")
+        .expect("the Gather action was requested");
+    let digits = gathered
+        .form
+        .iter()
+        .find(|(k, _)| k == "Digits")
+        .map(|(_, v)| v.as_str());
+    assert_eq!(digits, Some("123"), "{gathered:?}");
+    assert!(gathered
+        .form
+        .iter()
+        .any(|(k, v)| k == "CallSid" && v == &sid));
+}

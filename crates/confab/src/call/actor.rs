@@ -17,7 +17,9 @@ use confab_core::request::CreateParticipant;
 use confab_core::room::CallProgress;
 use confab_core::{Account, ApiError, Call, HttpMethod, Participant};
 use confab_media::mixer::SourceTarget;
-use confab_media::{AudioSource, JitterBufferSize, MixerCommand, MixerParticipantId, SourceId};
+use confab_media::{
+    AudioSource, JitterBufferSize, MixerCommand, MixerParticipantId, PayloadType, SourceId,
+};
 use confab_store::Write;
 use confab_twiml::{
     Action, ConferenceJoin, DialOutcome, Event, Fallback, Fetched, Interpreter, Source, WaitUrl,
@@ -28,7 +30,7 @@ use super::leg::{Leg, LegEvent, LegMedia};
 use super::sim::SimLeg;
 use super::{audio, CallCommand, Calls, Program};
 use crate::conference::{self, Command, JoinRequest};
-use crate::media::ConferenceMedia;
+use crate::media::{ConferenceMedia, MediaEvent, MediaParams};
 
 /// Results of work the actor started, tagged with the media verb they belong to.
 enum Done {
@@ -40,11 +42,15 @@ enum Done {
     Played(u64),
     /// A `<Dial><Conference>` join was answered.
     Joined(Result<(conference::Handle, Participant), ApiError>),
+    /// What the media thread saw on the solo mixer of this generation.
+    Media(u64, MediaEvent),
 }
 
 /// The call's own mixer while it runs TwiML outside a conference.
 struct Solo {
     media: ConferenceMedia,
+    /// Tells its media events from those of an earlier solo mixer.
+    generation: u64,
 }
 
 /// The media verb playing now.
@@ -67,6 +73,8 @@ pub(super) struct CallActor {
     interpreter: Option<Interpreter>,
     /// Counts media verbs; results for an older one are stale and dropped.
     seq: u64,
+    /// Counts solo mixers.
+    generations: u64,
     playing: Option<Playing>,
     cookies: Arc<confab_fetch::CallCookies>,
     done_tx: mpsc::UnboundedSender<Done>,
@@ -94,6 +102,7 @@ impl CallActor {
             dialed: None,
             interpreter: None,
             seq: 0,
+            generations: 0,
             playing: None,
             cookies: Arc::default(),
             done_tx,
@@ -389,6 +398,22 @@ impl CallActor {
             Done::Audio(seq, result) => self.audio_ready(seq, result),
             Done::Played(seq) => self.played(seq),
             Done::Joined(result) => self.joined(result),
+            Done::Media(generation, event) => self.media_event(generation, event),
+        }
+    }
+
+    fn media_event(&mut self, generation: u64, event: MediaEvent) {
+        if self.solo.as_ref().map(|s| s.generation) != Some(generation) {
+            return;
+        }
+        match event {
+            MediaEvent::SourceFinished(SourceId(id)) => self.played(u64::from(id)),
+            MediaEvent::Dtmf { digit, .. } => {
+                if let Some(i) = &mut self.interpreter {
+                    i.handle_event(now(), Event::Digit(digit));
+                }
+            }
+            _ => {}
         }
     }
 
@@ -415,24 +440,18 @@ impl CallActor {
             return;
         };
         let (seq, samples) = (playing.seq, playing.samples.clone());
-        if let Some(solo) = &self.solo {
-            let source = AudioSource::once(samples.clone());
-            let id = SourceId(seq as u32);
-            solo.media.command(MixerCommand::StartSource {
-                id,
-                target: SourceTarget::Participant(SOLO_ID),
-                source,
-            });
-        }
-        // The media thread does not report a finished source yet: the end is timed.
-        let length = std::time::Duration::from_secs_f64(
-            samples.len() as f64 / f64::from(confab_media::SAMPLE_RATE),
-        );
-        let done = self.done_tx.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(length).await;
-            let _ = done.send(Done::Played(seq));
-        });
+        let Some(solo) = self.solo.as_ref().filter(|_| !samples.is_empty()) else {
+            // Nothing to play, or no mixer to play on: the verb is over.
+            let _ = self.done_tx.send(Done::Played(seq));
+            return;
+        };
+        // The media thread reports the source's end (SourceFinished): the next verb starts
+        // once the caller has heard this one.
+        let source = AudioSource::once(samples);
+        let id = SourceId(seq as u32);
+        let target = SourceTarget::Participant(SOLO_ID);
+        solo.media
+            .command(MixerCommand::StartSource { id, target, source });
     }
 
     fn played(&mut self, seq: u64) {
@@ -526,15 +545,28 @@ impl CallActor {
         let Some(media) = self.leg_media else {
             return;
         };
+        let (conference_media, mut events) = self.calls.media.open_conference_with_events();
+        self.generations += 1;
+        let generation = self.generations;
+        let done = self.done_tx.clone();
+        tokio::spawn(async move {
+            while let Some(event) = events.recv().await {
+                if done.send(Done::Media(generation, event)).is_err() {
+                    return;
+                }
+            }
+        });
         let solo = Solo {
-            media: self.calls.media.open_conference(),
+            media: conference_media,
+            generation,
         };
-        solo.media.join(
-            SOLO_ID,
-            media.remote,
-            media.codec,
-            JitterBufferSize::default(),
-        );
+        let params = MediaParams {
+            remote: media.remote,
+            codec: media.codec,
+            telephone_event: media.telephone_event.and_then(PayloadType::new),
+            jitter: JitterBufferSize::default(),
+        };
+        solo.media.join_with(SOLO_ID, params);
         solo.media.command(MixerCommand::SetStarted(true));
         if let Some(leg) = &mut self.leg {
             leg.connect_media(solo.media.local_addr());

@@ -37,6 +37,8 @@ pub struct SimLeg {
     /// The caller's RTP endpoint; `None` if no socket could be had (the call goes on
     /// without audio).
     peer: Option<SimPeer>,
+    /// `digits=`: sent once the caller's RTP is first connected after answering.
+    digits: Option<String>,
     /// The script (ring, answer, hang up); aborted on hang-up.
     script: JoinHandle<()>,
 }
@@ -55,7 +57,11 @@ impl SimLeg {
         let peer = media_peer(media, spec, account, call_sid);
         let remote = peer.as_ref().map(SimPeer::local_addr);
         let script = tokio::spawn(script(spec.clone(), timeout_secs, remote, events));
-        SimLeg { peer, script }
+        SimLeg {
+            peer,
+            digits: spec.digits.clone(),
+            script,
+        }
     }
 }
 
@@ -63,6 +69,12 @@ impl Leg for SimLeg {
     fn connect_media(&mut self, local: SocketAddr) {
         if let Some(peer) = &self.peer {
             peer.connect(local);
+            if let Some(digits) = self.digits.take() {
+                // Checked when the endpoint was parsed; a refusal here is only logged.
+                if let Err(e) = peer.send_digits(&digits) {
+                    tracing::warn!(digit = %e.0, "a simulated caller's digits were refused");
+                }
+            }
         }
     }
 
