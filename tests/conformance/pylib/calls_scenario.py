@@ -9,6 +9,7 @@ Each test runs in four variants: {twilio-style AC account, UUID account} x
 {/2010-04-01, /api/laml/2010-04-01}.
 """
 import datetime as dt
+import time
 
 import pytest
 
@@ -18,9 +19,22 @@ from webhook import WebhookReceiver, dial_conference, request_validator
 
 FROM = "+15005550006"
 HANGUP = "<Response><Hangup/></Response>"
+# confab bug (see test_raw_calls.py::test_redirect_right_after_join_leaves_old_conference): a redirect
+# that arrives before the call actor has seen its own <Dial><Conference> join complete leaves the call
+# listed in the old conference. The client tests are about what the clients send and parse, so they
+# give the join this long to settle; the raw-HTTP test pins the race.
+JOIN_SETTLE_S = 0.1
+START_TIME_BUG = ("confab bug: StartTime>/StartTime< as the client serialises a datetime "
+                  "(YYYY-MM-DDTHH:MM:SSZ, the spec's format: date-time) is rejected with 20422 "
+                  "'must be a date as YYYY-MM-DD'")
 LIVE_STATUSES = ("queued", "ringing", "in-progress")
 # Sent with every voice webhook (Twilio "Request parameters"); values are checked below.
 CORE_PARAMS = ("CallSid", "AccountSid", "From", "To", "CallStatus", "ApiVersion", "Direction", "Caller", "Called")
+
+
+def invalid_statuses(prefix):
+    """HTTP status of a 21xxx validation error: Twilio 400; the LaML dialect answers 422 (DESIGN.md)."""
+    return (400,) if prefix == TWILIO_PREFIX else (400, 422)
 
 
 def call_uri(prefix, account_sid, call_sid):
@@ -232,7 +246,9 @@ class CallsScenario:
         assert sids(from_=FROM, to=to_ended) == [ended["sid"]]
         assert sids(to="sim:" + unique("nobody")) == []
 
-    def test_list_start_time_filters(self, c):
+    def test_list_start_time_filters(self, c, request):
+        if self.date_filters_take_dates:
+            request.applymarker(pytest.mark.xfail(strict=True, reason=START_TIME_BUG))
         call, _ = c.live_call()
         today = today_utc()
         if self.date_filters_take_dates:
@@ -260,6 +276,7 @@ class CallsScenario:
     # ------------------------------------------------------------------ update
     def test_redirect_twiml_moves_conference(self, c):
         call, room_a = c.live_call()
+        time.sleep(JOIN_SETTLE_S)
         room_b = unique("moved")
         u = c.a.update_call(call["sid"], twiml=dial_conference(room_b))
         assert u["sid"] == call["sid"]
@@ -271,6 +288,7 @@ class CallsScenario:
 
     def test_redirect_url(self, c, hooks):
         call, room_a = c.live_call()
+        time.sleep(JOIN_SETTLE_S)
         room_b = unique("hookmoved")
         u = c.a.update_call(call["sid"], url=hooks.url("/voice", room=room_b), method="POST")
         assert u["sid"] == call["sid"] and u["status"] == "in-progress"
@@ -312,20 +330,21 @@ class CallsScenario:
     def test_delete_live_call_rejected(self, c):
         call, _ = c.live_call()
         status, code = c.a.expect_error(lambda: c.a.delete_call(call["sid"]))
-        assert (status, code) == (400, 21220)
+        assert status in invalid_statuses(c.prefix) and code == 21220, (status, code)
         assert c.a.fetch_call(call["sid"])["status"] == "in-progress"
 
     # ------------------------------------------------------------------ errors
     def test_error_without_url_or_twiml(self, c):
         status, code = c.a.expect_error(lambda: c.a.create_call("sim:" + unique("nourl"), FROM))
         # Twilio: 400/21205 ("Url parameter is required"); SignalWire documents 422 for validation errors
-        assert status in ((400,) if c.prefix == TWILIO_PREFIX else (400, 422)), status
+        assert status in invalid_statuses(c.prefix), status
         assert code == 21205
 
     def test_error_update_ended_call(self, c):
         call = c.ended_call()
-        assert c.a.expect_error(lambda: c.a.update_call(call["sid"], twiml=HANGUP)) == (400, 21220)
-        assert c.a.expect_error(lambda: c.a.update_call(call["sid"], url="http://127.0.0.1:9/x")) == (400, 21220)
+        for kw in ({"twiml": HANGUP}, {"url": "http://127.0.0.1:9/x"}):
+            status, code = c.a.expect_error(lambda: c.a.update_call(call["sid"], **kw))
+            assert status in invalid_statuses(c.prefix) and code == 21220, (kw, status, code)
         assert c.a.fetch_call(call["sid"])["status"] == "completed"
 
     def test_error_unknown_call(self, c):

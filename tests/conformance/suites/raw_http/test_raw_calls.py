@@ -19,6 +19,11 @@ STANDARD_PARAMS = ("CallSid", "AccountSid", "From", "To", "CallStatus", "ApiVers
                    "CallerName", "ParentCallSid", "Caller", "Called")
 
 
+def invalid(api):
+    """HTTP status of a 21xxx validation error: Twilio 400; the LaML dialect answers 422 (DESIGN.md)."""
+    return (400,) if api.prefix == TWILIO_PREFIX else (400, 422)
+
+
 class CallsApi(Api):
     def create_call(self, to, expect=201, **extra):
         r = self.req("POST", "Calls", data={"From": FROM, "To": to, **extra})
@@ -217,12 +222,14 @@ def test_webhook_signed_with_uuid_accounts_token(uuid_api, hooks):
     uuid_api.hangup(c["sid"])
 
 
+@pytest.mark.xfail(strict=True, reason="confab bug: Calls StatusCallback is stored but never requested "
+                                       "(call/actor.rs sends no call progress events)")
 def test_status_callback_completed(api, hooks):
     cb = hooks.url("/status", tag=unique("cb"))
     c = api.create_call("sim:" + unique("sc"), Twiml=HANGUP, StatusCallback=cb)
     # Twilio: "If no StatusCallbackEvent is specified, we will send the completed status."
     req = wait_until(lambda: next((r for r in hooks.for_call(c["sid"]) if r.url == cb), None),
-                     what="status callback for %s" % c["sid"])
+                     timeout=5, what="status callback for %s" % c["sid"])
     assert req.method == "POST"
     assert req.params["CallStatus"] == "completed"
     assert req.params["AccountSid"] == api.acct["sid"]
@@ -253,13 +260,34 @@ def test_redirect_with_url_get(api, hooks):
     api.hangup(c["sid"])
 
 
+@pytest.mark.xfail(strict=False, reason="confab bug (a race, so not strict): a redirect that reaches the call actor "
+                                        "before its own Done::Joined of <Dial><Conference> leaves the call a "
+                                        "connected participant of the old conference (call/actor.rs redirect() "
+                                        "sees no conference yet; the stale join is then accepted)")
+@pytest.mark.parametrize("how", ["Twiml", "Url"])
+def test_redirect_right_after_join_leaves_old_conference(api, hooks, how):
+    """Redirect as soon as the participant shows up in room A: it must end up in room B only."""
+    for _ in range(12):
+        room_a, room_b = unique("racea"), unique("raceb")
+        c = api.create_call("sim:" + unique("race"), Twiml=dial_conference(room_a))
+        api.wait_in_room(room_a, c["sid"])
+        data = {"Twiml": dial_conference(room_b)} if how == "Twiml" else {"Url": hooks.url("/voice", room=room_b)}
+        assert api.update_call(c["sid"], **data).status_code == 200
+        api.wait_in_room(room_b, c["sid"])
+        try:
+            wait_until(lambda: c["sid"] not in api.in_room(room_a), timeout=2, what="left %s" % room_a)
+        finally:
+            api.hangup(c["sid"])
+
+
 # ---------------------------------------------------------------- sim outcomes
 @pytest.mark.parametrize("answer", ["busy", "failed"])
 def test_sim_outcomes(api, answer):
     c = api.create_call("sim:x?answer=%s" % answer, Twiml=HANGUP)
     f = api.wait_status(c["sid"], answer)
     assert f["duration"] in ("0", None)
-    assert err(api.update_call(c["sid"], Twiml=HANGUP)) == (400, 21220)
+    status, code = err(api.update_call(c["sid"], Twiml=HANGUP))
+    assert status in invalid(api) and code == 21220
     assert api.req("DELETE", "Calls/%s" % c["sid"]).status_code == 204
 
 
@@ -367,7 +395,8 @@ def test_delete_ended_then_gone(api):
 
 def test_delete_live_call_21220(api):
     c, _ = api.live_call()
-    assert err(api.req("DELETE", "Calls/%s" % c["sid"])) == (400, 21220)
+    status, code = err(api.req("DELETE", "Calls/%s" % c["sid"]))
+    assert status in invalid(api) and code == 21220
     api.hangup(c["sid"])
 
 
