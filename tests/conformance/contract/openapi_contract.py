@@ -175,7 +175,7 @@ class Contract:
         return self.match(method, path[len("/api/laml"):])
 
 
-CALLS_PATH = re.compile(r"/Accounts/[^/]+/Calls(/|\.json$|$)")
+CALLS_PATH = re.compile(r"/Accounts/[^/]+/Calls(/[^/]+)?(\.json)?$")  # Calls and Calls/{Sid} only
 
 
 class ContractRouter:

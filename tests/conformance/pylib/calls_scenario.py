@@ -19,6 +19,8 @@ from webhook import WebhookReceiver, dial_conference, request_validator
 
 FROM = "+15005550006"
 HANGUP = "<Response><Hangup/></Response>"
+PAUSE = '<Response><Pause length="60"/></Response>'
+POLL_S = 0.02
 # confab bug (see test_raw_calls.py::test_redirect_right_after_join_leaves_old_conference): a redirect
 # that arrives before the call actor has seen its own <Dial><Conference> join complete leaves the call
 # listed in the old conference. The client tests are about what the clients send and parse, so they
@@ -50,48 +52,55 @@ class Ctx:
 
     def __init__(self, adapter, style, prefix, acct):
         self.a, self.style, self.prefix, self.acct = adapter, style, prefix, acct
-        self.live = []  # calls to hang up after the test
+        self.live = []   # calls to hang up after the test
+        self.rooms = {}  # room name -> conference sid, once it exists
 
     @property
     def account_sid(self):
         return self.a.account_sid
 
-    def create(self, to, **kw):
+    def create(self, to, live=True, **kw):
         c = self.a.create_call(to, FROM, **kw)
-        self.live.append(c["sid"])
+        if live:
+            self.live.append(c["sid"])
         return c
 
     def in_room(self, room):
-        """{call_sid: participant status} of the live conference named `room`."""
-        out = {}
-        for conf in self.a.list_conferences(friendly_name=room):
-            if conf["status"] != "completed":
-                for p in self.a.list_participants(conf["sid"]):
-                    out[p["call_sid"]] = p["status"]
-        return out
+        """{call_sid: participant status} of the conference named `room` (empty once it ended)."""
+        if room not in self.rooms:
+            confs = [x for x in self.a.list_conferences(friendly_name=room) if x["status"] != "completed"]
+            if not confs:
+                return {}
+            self.rooms[room] = confs[0]["sid"]
+        return {p["call_sid"]: p["status"] for p in self.a.list_participants(self.rooms[room])}
 
     def wait_in_room(self, room, call_sid, timeout=10):
         want = expected_status(self.prefix, "connected")
-        return wait_until(lambda: self.in_room(room).get(call_sid) == want, timeout=timeout,
+        return wait_until(lambda: self.in_room(room).get(call_sid) == want, timeout=timeout, interval=POLL_S,
                           what="call %s to be a %s participant of %s" % (call_sid, want, room))
 
     def wait_left_room(self, room, call_sid, timeout=10):
-        return wait_until(lambda: call_sid not in self.in_room(room), timeout=timeout,
+        return wait_until(lambda: call_sid not in self.in_room(room), timeout=timeout, interval=POLL_S,
                           what="call %s to leave %s" % (call_sid, room))
 
     def wait_status(self, call_sid, *statuses, timeout=10):
         return wait_until(lambda: (lambda c: c if c["status"] in statuses else None)(self.a.fetch_call(call_sid)),
-                          timeout=timeout, what="call %s to be %s" % (call_sid, "/".join(statuses)))
+                          timeout=timeout, interval=POLL_S, what="call %s to be %s" % (call_sid, "/".join(statuses)))
 
-    def live_call(self, room=None):
+    def room_call(self, room=None):
         """A call that is in progress in a conference (its own room unless given)."""
         room = room or unique("callroom")
         c = self.create("sim:" + unique("live"), twiml=dial_conference(room))
         self.wait_in_room(room, c["sid"])
         return c, room
 
-    def ended_call(self):
-        c = self.create("sim:" + unique("ended"), twiml=HANGUP)
+    def paused_call(self):
+        """A call in progress that runs <Pause> (no conference)."""
+        c = self.create("sim:" + unique("live"), twiml=PAUSE)
+        return self.wait_status(c["sid"], "in-progress")
+
+    def ended_call(self, to=None):
+        c = self.create(to or "sim:" + unique("ended"), live=False, twiml=HANGUP)
         return self.wait_status(c["sid"], "completed")
 
     def cleanup(self):
@@ -176,16 +185,17 @@ class CallsScenario:
         self.assert_signed(ctx, req)
 
     # ------------------------------------------------------------------ create
-    def test_create_with_twiml(self, c):
+    def test_create_with_twiml_then_fetch(self, c):
         room, to = unique("twiml"), "sim:" + unique("tw")
         call = c.create(to, twiml=dial_conference(room))
         assert c.a.last_create_status in (201, None)
         self.assert_call(c, call, to, statuses=("queued",))  # Twilio: "status": "queued" on create
         c.wait_in_room(room, call["sid"])
-        f = c.wait_status(call["sid"], "in-progress")
+        f = c.a.fetch_call(call["sid"])
         self.assert_call(c, f, to, statuses=("in-progress",))
         c.a.assert_date(f["start_time"])
-        assert f["end_time"] is None
+        assert f["end_time"] is None and f["duration"] is None
+        assert f["date_created"] == call["date_created"]
 
     def test_create_with_url_post(self, c, hooks):
         room, to = unique("hookpost"), "sim:" + unique("hp")
@@ -195,6 +205,7 @@ class CallsScenario:
         self.assert_webhook(c, req, call, to, "POST")
         assert req.query == {"room": room}
         c.wait_in_room(room, call["sid"])  # the TwiML it answered ran
+        assert c.a.fetch_call(call["sid"])["status"] == "in-progress"
 
     def test_create_with_url_get(self, c, hooks):
         room, to = unique("hookget"), "sim:" + unique("hg")
@@ -215,20 +226,10 @@ class CallsScenario:
         assert p["call_sid"] in [x["sid"] for x in c.a.list_calls(to=to)]
 
     # ------------------------------------------------------------------ fetch / list
-    def test_fetch_call(self, c):
-        call, _ = c.live_call()
-        f = c.a.fetch_call(call["sid"])
-        self.assert_call(c, f, call["to"], statuses=("in-progress",))
-        c.a.assert_date(f["start_time"])
-        assert f["end_time"] is None
-        assert f["date_created"] == call["date_created"]
-
     def test_list_filters_to_and_status(self, c):
-        tag = unique("lf")
-        live, _ = c.live_call()
-        to_live, to_ended = live["to"], "sim:%s-ended" % tag
-        ended = c.create(to_ended, twiml=HANGUP)
-        c.wait_status(ended["sid"], "completed")
+        live = c.paused_call()
+        ended = c.ended_call()
+        to_live, to_ended = live["to"], ended["to"]
 
         def sids(**f):
             got = [x["sid"] for x in c.a.list_calls(**f)]
@@ -249,7 +250,7 @@ class CallsScenario:
     def test_list_start_time_filters(self, c, request):
         if self.date_filters_take_dates:
             request.applymarker(pytest.mark.xfail(strict=True, reason=START_TIME_BUG))
-        call, _ = c.live_call()
+        call = c.ended_call()
         today = today_utc()
         if self.date_filters_take_dates:
             # what the client sends for a date/datetime (twilio-python: 2024-01-31T00:00:00Z)
@@ -262,7 +263,7 @@ class CallsScenario:
 
     def test_paging(self, c):
         to = "sim:" + unique("pages")
-        made = [c.create(to, twiml=HANGUP)["sid"] for _ in range(3)]
+        made = [c.create(to, live=False, twiml=HANGUP)["sid"] for _ in range(3)]
         pages = c.a.call_pages(page_size=1, to=to)
         assert [len(p) for p in pages] == [1, 1, 1], "next_page_uri must carry To and PageSize"
         got = [x["sid"] for page in pages for x in page]
@@ -275,7 +276,7 @@ class CallsScenario:
 
     # ------------------------------------------------------------------ update
     def test_redirect_twiml_moves_conference(self, c):
-        call, room_a = c.live_call()
+        call, room_a = c.room_call()
         time.sleep(JOIN_SETTLE_S)
         room_b = unique("moved")
         u = c.a.update_call(call["sid"], twiml=dial_conference(room_b))
@@ -287,7 +288,7 @@ class CallsScenario:
         assert c.a.fetch_call(call["sid"])["status"] == "in-progress"
 
     def test_redirect_url(self, c, hooks):
-        call, room_a = c.live_call()
+        call, room_a = c.room_call()
         time.sleep(JOIN_SETTLE_S)
         room_b = unique("hookmoved")
         u = c.a.update_call(call["sid"], url=hooks.url("/voice", room=room_b), method="POST")
@@ -299,7 +300,7 @@ class CallsScenario:
         c.wait_left_room(room_a, call["sid"])
 
     def test_hangup(self, c):
-        call, room = c.live_call()
+        call, room = c.room_call()
         u = c.a.update_call(call["sid"], status="completed")
         assert u["sid"] == call["sid"]
         assert u["status"] == "completed"
@@ -313,7 +314,7 @@ class CallsScenario:
 
     def test_cancel_ringing_call(self, c):
         to = "sim:" + unique("ring") + "?delay=5000"
-        call = c.create(to, twiml=HANGUP)
+        call = c.create(to, live=False, twiml=HANGUP)
         f = c.a.fetch_call(call["sid"])
         assert f["status"] in ("queued", "ringing"), f["status"]
         u = c.a.update_call(call["sid"], status="canceled")
@@ -328,7 +329,7 @@ class CallsScenario:
         assert c.a.list_calls(to=call["to"]) == []
 
     def test_delete_live_call_rejected(self, c):
-        call, _ = c.live_call()
+        call = c.paused_call()
         status, code = c.a.expect_error(lambda: c.a.delete_call(call["sid"]))
         assert status in invalid_statuses(c.prefix) and code == 21220, (status, code)
         assert c.a.fetch_call(call["sid"])["status"] == "in-progress"
@@ -354,9 +355,10 @@ class CallsScenario:
         assert c.a.expect_error(lambda: c.a.delete_call(ghost)) == (404, 20404)
 
     def test_error_wrong_token(self, c):
-        call, _ = c.live_call()
+        call = c.paused_call()
         bad = c.a.with_token("0" * 32)
         assert bad.expect_error(lambda: bad.fetch_call(call["sid"])) == (401, 20003)
         assert bad.expect_error(lambda: bad.update_call(call["sid"], status="completed")) == (401, 20003)
+        assert bad.expect_error(lambda: bad.list_calls(to=call["to"]))[0] == 401
         assert c.a.fetch_call(call["sid"])["status"] == "in-progress"
 

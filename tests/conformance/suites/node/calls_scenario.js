@@ -11,6 +11,8 @@ const { WebhookReceiver, dialConference } = require('./webhook');
 
 const FROM = '+15005550006';
 const HANGUP = '<Response><Hangup/></Response>';
+const PAUSE = '<Response><Pause length="60"/></Response>';
+const POLL_MS = 20;
 const LIVE_STATUSES = ['queued', 'ringing', 'in-progress'];
 // confab bug (see test_raw_calls.py::test_redirect_right_after_join_leaves_old_conference): a redirect
 // that arrives before the call actor has seen its own <Dial><Conference> join complete leaves the call
@@ -32,52 +34,63 @@ const sorted = (xs) => [...xs].sort();
 class Ctx {
   constructor(a, style, prefix, acct) {
     Object.assign(this, { a, style, prefix, acct });
-    this.live = [];
+    this.live = []; // calls to hang up after the test
+    this.rooms = {}; // room name -> conference sid, once it exists
   }
 
   get accountSid() { return this.a.accountSid; }
 
-  async create(to, opts = {}) {
+  async create(to, opts = {}, live = true) {
     const c = await this.a.createCall(to, FROM, opts);
-    this.live.push(c.sid);
+    if (live) this.live.push(c.sid);
     return c;
   }
 
+  // {call_sid: participant status} of the conference named `room` (empty once it ended)
   async inRoom(room) {
-    const out = {};
-    for (const conf of await this.a.listConferences({ friendly_name: room })) {
-      if (conf.status === 'completed') continue;
-      for (const p of await this.a.listParticipants(conf.sid)) out[p.call_sid] = p.status;
+    if (!(room in this.rooms)) {
+      const confs = (await this.a.listConferences({ friendly_name: room })).filter((x) => x.status !== 'completed');
+      if (!confs.length) return {};
+      this.rooms[room] = confs[0].sid;
     }
+    const out = {};
+    for (const p of await this.a.listParticipants(this.rooms[room])) out[p.call_sid] = p.status;
     return out;
   }
 
   waitInRoom(room, sid) {
     const want = expectedStatus(this.prefix, 'connected');
     return waitUntil(async () => (await this.inRoom(room))[sid] === want,
-      { what: `call ${sid} to be a ${want} participant of ${room}` });
+      { interval: POLL_MS, what: `call ${sid} to be a ${want} participant of ${room}` });
   }
 
   waitLeftRoom(room, sid) {
-    return waitUntil(async () => !((sid in await this.inRoom(room))), { what: `call ${sid} to leave ${room}` });
+    return waitUntil(async () => !((sid in await this.inRoom(room))), { interval: POLL_MS, what: `call ${sid} to leave ${room}` });
   }
 
   waitStatus(sid, ...statuses) {
     return waitUntil(async () => {
       const c = await this.a.fetchCall(sid);
       return statuses.includes(c.status) ? c : null;
-    }, { what: `call ${sid} to be ${statuses.join('/')}` });
+    }, { interval: POLL_MS, what: `call ${sid} to be ${statuses.join('/')}` });
   }
 
-  async liveCall(room) {
+  // a call in progress in a conference (its own room unless given)
+  async roomCall(room) {
     room = room || unique('callroom');
     const c = await this.create(`sim:${unique('live')}`, { twiml: dialConference(room) });
     await this.waitInRoom(room, c.sid);
     return [c, room];
   }
 
+  // a call in progress that runs <Pause> (no conference)
+  async pausedCall() {
+    const c = await this.create(`sim:${unique('live')}`, { twiml: PAUSE });
+    return this.waitStatus(c.sid, 'in-progress');
+  }
+
   async endedCall() {
-    const c = await this.create(`sim:${unique('ended')}`, { twiml: HANGUP });
+    const c = await this.create(`sim:${unique('ended')}`, { twiml: HANGUP }, false);
     return this.waitStatus(c.sid, 'completed');
   }
 
@@ -152,17 +165,19 @@ function runCallsScenario({ makeAdapter, validateRequest }) {
       before(() => { c = new Ctx(makeAdapter(cfg, cfg.accounts[style], prefix, vid), style, prefix, cfg.accounts[style]); });
       afterEach(() => c.cleanup());
 
-      it('create with Twiml', async () => {
+      it('create with Twiml, then fetch', async () => {
         const room = unique('twiml');
         const to = `sim:${unique('tw')}`;
         const call = await c.create(to, { twiml: dialConference(room) });
         assert.ok([201, null, undefined].includes(c.a.lastCreateStatus), `status ${c.a.lastCreateStatus}`);
         assertCall(c, call, to, ['queued']); // Twilio: "status": "queued" on create
         await c.waitInRoom(room, call.sid);
-        const f = await c.waitStatus(call.sid, 'in-progress');
+        const f = await c.a.fetchCall(call.sid);
         assertCall(c, f, to, ['in-progress']);
         c.a.assertDate(f.start_time);
         assert.equal(f.end_time, null);
+        assert.equal(f.duration, null);
+        assert.equal(f.date_created.getTime(), call.date_created.getTime());
       });
 
       it('create with Url (POST webhook, signed)', async () => {
@@ -174,6 +189,7 @@ function runCallsScenario({ makeAdapter, validateRequest }) {
         assertWebhook(c, req, call, to, 'POST', validateRequest);
         assert.deepEqual(req.query, { room });
         await c.waitInRoom(room, call.sid);
+        assert.equal((await c.a.fetchCall(call.sid)).status, 'in-progress');
       });
 
       it('create with Url and Method=GET (signed)', async () => {
@@ -198,21 +214,10 @@ function runCallsScenario({ makeAdapter, validateRequest }) {
         assert.ok((await c.a.listCalls({ to })).map((x) => x.sid).includes(p.call_sid));
       });
 
-      it('fetch call', async () => {
-        const [call] = await c.liveCall();
-        const f = await c.a.fetchCall(call.sid);
-        assertCall(c, f, call.to, ['in-progress']);
-        c.a.assertDate(f.start_time);
-        assert.equal(f.end_time, null);
-        assert.equal(f.date_created.getTime(), call.date_created.getTime());
-      });
-
       it('list filters To and Status', async () => {
-        const tag = unique('lf');
-        const [live] = await c.liveCall();
-        const toEnded = `sim:${tag}-ended`;
-        const ended = await c.create(toEnded, { twiml: HANGUP });
-        await c.waitStatus(ended.sid, 'completed');
+        const live = await c.pausedCall();
+        const ended = await c.endedCall();
+        const toEnded = ended.to;
         const sids = async (f) => {
           const got = (await c.a.listCalls(f)).map((x) => x.sid);
           assert.equal(got.length, new Set(got).size, `duplicates in ${got}`);
@@ -232,7 +237,7 @@ function runCallsScenario({ makeAdapter, validateRequest }) {
       });
 
       it('list StartTime> / StartTime< filters (client-serialised dates)', { todo: START_TIME_BUG }, async () => {
-        const [call] = await c.liveCall();
+        const call = await c.endedCall();
         const now = new Date();
         const today = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()));
         // the client sends a Date as YYYY-MM-DDTHH:mm:ssZ
@@ -243,7 +248,7 @@ function runCallsScenario({ makeAdapter, validateRequest }) {
       it('paging (PageSize=1 over 3 calls; page/nextPage, list, each)', async () => {
         const to = `sim:${unique('pages')}`;
         const made = [];
-        for (let i = 0; i < 3; i++) made.push((await c.create(to, { twiml: HANGUP })).sid);
+        for (let i = 0; i < 3; i++) made.push((await c.create(to, { twiml: HANGUP }, false)).sid);
         const pages = await c.a.callPages(1, { to });
         assert.deepEqual(pages.map((p) => p.length), [1, 1, 1], 'next_page_uri must carry To and PageSize');
         assert.deepEqual(sorted(pages.flat().map((x) => x.sid)), sorted(made));
@@ -256,7 +261,7 @@ function runCallsScenario({ makeAdapter, validateRequest }) {
       });
 
       it('redirect with Twiml moves the call to another conference', async () => {
-        const [call, roomA] = await c.liveCall();
+        const [call, roomA] = await c.roomCall();
         await sleep(JOIN_SETTLE_MS);
         const roomB = unique('moved');
         const u = await c.a.updateCall(call.sid, { twiml: dialConference(roomB) });
@@ -268,7 +273,7 @@ function runCallsScenario({ makeAdapter, validateRequest }) {
       });
 
       it('redirect with Url (signed webhook)', async () => {
-        const [call, roomA] = await c.liveCall();
+        const [call, roomA] = await c.roomCall();
         await sleep(JOIN_SETTLE_MS);
         const roomB = unique('hookmoved');
         const u = await c.a.updateCall(call.sid, { url: hooks.url('/voice', { room: roomB }), method: 'POST' });
@@ -282,7 +287,7 @@ function runCallsScenario({ makeAdapter, validateRequest }) {
       });
 
       it('hang up with Status=completed', async () => {
-        const [call, room] = await c.liveCall();
+        const [call, room] = await c.roomCall();
         const u = await c.a.updateCall(call.sid, { status: 'completed' });
         assert.equal(u.sid, call.sid);
         assert.equal(u.status, 'completed');
@@ -296,7 +301,7 @@ function runCallsScenario({ makeAdapter, validateRequest }) {
       });
 
       it('cancel a ringing call with Status=canceled', async () => {
-        const call = await c.create(`sim:${unique('ring')}?delay=5000`, { twiml: HANGUP });
+        const call = await c.create(`sim:${unique('ring')}?delay=5000`, { twiml: HANGUP }, false);
         const f = await c.a.fetchCall(call.sid);
         assert.ok(['queued', 'ringing'].includes(f.status), `status=${f.status}`);
         const u = await c.a.updateCall(call.sid, { status: 'canceled' });
@@ -312,7 +317,7 @@ function runCallsScenario({ makeAdapter, validateRequest }) {
       });
 
       it('delete a live call is 21220', async () => {
-        const [call] = await c.liveCall();
+        const call = await c.pausedCall();
         assertInvalid(await c.a.expectError(() => c.a.deleteCall(call.sid)), prefix, 21220);
         assert.equal((await c.a.fetchCall(call.sid)).status, 'in-progress');
       });
@@ -337,10 +342,11 @@ function runCallsScenario({ makeAdapter, validateRequest }) {
       });
 
       it('error: wrong token (20003)', async () => {
-        const [call] = await c.liveCall();
+        const call = await c.pausedCall();
         const bad = c.a.withToken('0'.repeat(32));
         assert.deepEqual(await bad.expectError(() => bad.fetchCall(call.sid)), [401, 20003]);
         assert.deepEqual(await bad.expectError(() => bad.updateCall(call.sid, { status: 'completed' })), [401, 20003]);
+        assert.equal((await bad.expectError(() => bad.listCalls({ to: call.to })))[0], 401);
         assert.equal((await c.a.fetchCall(call.sid)).status, 'in-progress');
       });
     });

@@ -229,7 +229,7 @@ def test_status_callback_completed(api, hooks):
     c = api.create_call("sim:" + unique("sc"), Twiml=HANGUP, StatusCallback=cb)
     # Twilio: "If no StatusCallbackEvent is specified, we will send the completed status."
     req = wait_until(lambda: next((r for r in hooks.for_call(c["sid"]) if r.url == cb), None),
-                     timeout=5, what="status callback for %s" % c["sid"])
+                     timeout=2, what="status callback for %s" % c["sid"])
     assert req.method == "POST"
     assert req.params["CallStatus"] == "completed"
     assert req.params["AccountSid"] == api.acct["sid"]
@@ -267,7 +267,7 @@ def test_redirect_with_url_get(api, hooks):
 @pytest.mark.parametrize("how", ["Twiml", "Url"])
 def test_redirect_right_after_join_leaves_old_conference(api, hooks, how):
     """Redirect as soon as the participant shows up in room A: it must end up in room B only."""
-    for _ in range(12):
+    for _ in range(8):
         room_a, room_b = unique("racea"), unique("raceb")
         c = api.create_call("sim:" + unique("race"), Twiml=dial_conference(room_a))
         api.wait_in_room(room_a, c["sid"])
@@ -300,7 +300,7 @@ def test_sim_hangup_completes_call(api):
 
 
 def test_sim_delay_rings(api):
-    c = api.create_call("sim:slow?delay=1000", Twiml=HANGUP)
+    c = api.create_call("sim:slow?delay=300", Twiml=HANGUP)
     assert api.call(c["sid"])["status"] in ("queued", "ringing")
     api.wait_status(c["sid"], "completed", timeout=10)
 
