@@ -25,9 +25,9 @@ use confab_store::{Durability, Store, Write};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::call::leg::LegMedia;
-use crate::call::{CallCommand, CallRegistry};
+use crate::call::{CallCommand, CallHandle, CallRegistry};
 use crate::clock;
-use crate::media::{ConferenceMedia, Media};
+use crate::media::{ConferenceMedia, Media, MediaBatch, MediaParams};
 
 /// A reply channel for one command. The actor answers an error at once; a
 /// success is answered by the store once the change is durable, so the
@@ -52,6 +52,10 @@ pub enum Command {
     UpdateConference(ConferenceUpdate, Reply<Conference>),
     /// A call leg reports progress.
     Progress(Sid, CallProgress),
+    /// A write failed: reload the durable state (sent by the actor to itself).
+    Resync,
+    /// The durable state, loaded after a failed write.
+    Restore(Box<(Conference, Vec<Participant>)>),
 }
 
 /// An answered call that joins through `<Dial><Conference>`.
@@ -98,15 +102,23 @@ impl Handle {
     }
 
     /// Queues a command without waiting and in order; only when the actor's queue is full
-    /// does it wait on a task of its own.
+    /// does it wait, on a task of its own (or, outside the runtime, on the calling thread).
     pub fn post(&self, command: Command) {
         match self.tx.try_send(command) {
             Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
             Err(mpsc::error::TrySendError::Full(command)) => {
                 let tx = self.tx.clone();
-                tokio::spawn(async move {
-                    let _ = tx.send(command).await;
-                });
+                match tokio::runtime::Handle::try_current() {
+                    Ok(runtime) => {
+                        runtime.spawn(async move {
+                            let _ = tx.send(command).await;
+                        });
+                    }
+                    // The store's thread (a write's completion) may wait: it is no task.
+                    Err(_) => {
+                        let _ = tx.blocking_send(command);
+                    }
+                }
             }
         }
     }
@@ -228,11 +240,15 @@ impl Conferences {
         };
         registry.by_sid.insert(sid.clone(), handle.clone());
         registry.by_name.insert(key, sid);
+        let media = self.media.open_conference();
         let actor = Actor {
             room: Room::new(conference, Vec::new()),
             persisted: false,
             conferences: self.clone(),
-            media: self.media.open_conference(),
+            pending: media.batch(),
+            pending_calls: Vec::new(),
+            me: handle.clone(),
+            media,
             members: HashMap::new(),
             next_media_id: 0,
         };
@@ -280,6 +296,12 @@ struct Actor {
     conferences: Arc<Conferences>,
     /// The conference's mixer on its media thread; closed when the actor ends.
     media: ConferenceMedia,
+    /// Media commands of the command being applied, released once it is durable.
+    pending: MediaBatch,
+    /// Notices for calls, released with the media commands.
+    pending_calls: Vec<(CallHandle, CallCommand)>,
+    /// Our own address, for the resync after a failed write.
+    me: Handle,
     /// Media of each participant, by call SID.
     members: HashMap<String, Member>,
     /// Source of mixer participant and source ids.
@@ -381,7 +403,70 @@ impl Actor {
                 let (reply, _) = oneshot::channel();
                 self.commit(Ok(outcome), |_| (), reply);
             }
+            Command::Resync => self.resync(),
+            Command::Restore(durable) => self.restore(*durable),
         }
+    }
+
+    /// Loads what the store holds of this conference, after a write failed: the room in
+    /// memory went ahead of it and must come back.
+    fn resync(&self) {
+        let store = self.conferences.store.clone();
+        let me = self.me.clone();
+        let conference = self.room.conference().clone();
+        tokio::spawn(async move {
+            let account = conference.account_sid.as_str();
+            let sid = conference.sid.as_str();
+            let page =
+                confab_core::page::PageRequest::parse(&confab_core::params::Params::from_pairs([
+                    ("PageSize".to_owned(), "1000".to_owned()),
+                ]));
+            let (Ok(page), Ok(stored)) = (page, store.conference(account, sid).await) else {
+                return;
+            };
+            let filter = confab_store::ParticipantFilter::default();
+            let participants = store.list_participants(account, sid, &filter, &page).await;
+            match (stored, participants) {
+                (Some(stored), Ok(participants)) => {
+                    let durable = Box::new((stored, participants.items));
+                    let _ = me.tell(Command::Restore(durable)).await;
+                }
+                (None, _) => {
+                    tracing::error!(conference = sid, "a conference that was never stored")
+                }
+                (_, Err(e)) => tracing::error!(error = %e, "the durable state could not be read"),
+            }
+        });
+    }
+
+    /// Puts the room back to its durable state and the mixer with it.
+    fn restore(&mut self, (conference, participants): (Conference, Vec<Participant>)) {
+        self.room = Room::new(conference, participants);
+        let joined: Vec<(String, MixerParticipantId)> = self
+            .members
+            .iter()
+            .filter(|(_, m)| m.joined)
+            .map(|(sid, m)| (sid.clone(), m.id))
+            .collect();
+        for (sid, id) in joined {
+            match self
+                .room
+                .participant(&sid)
+                .map(|p| (p.muted, p.hold, p.call_sid.clone()))
+            {
+                Some((muted, held, call_sid)) => {
+                    self.pending.command(MixerCommand::SetMuted { id, muted });
+                    self.pending.command(MixerCommand::SetHeld { id, held });
+                    self.sync_roles(&call_sid);
+                }
+                None => {
+                    self.members.remove(&sid);
+                    self.pending.leave(id);
+                }
+            }
+        }
+        std::mem::replace(&mut self.pending, self.media.batch()).release();
+        tracing::warn!(conference = %self.room.conference().sid, "restored the durable state after a failed write");
     }
 
     /// Deregisters a conference that ended (so its room name is free before
@@ -419,11 +504,22 @@ impl Actor {
         }
         self.publish(&outcome);
         let value = answer(&outcome);
+        let media = std::mem::replace(&mut self.pending, self.media.batch());
+        let calls = std::mem::take(&mut self.pending_calls);
+        let me = self.me.clone();
+        // Durable, then heard: what callers hear and the calls are told follows the write.
         let then: Durability = Box::new(move |stored| {
             let result = match stored {
-                Ok(()) => Ok(value),
+                Ok(()) => {
+                    media.release();
+                    for (call, command) in calls {
+                        let _ = call.tell(command);
+                    }
+                    Ok(value)
+                }
                 Err(e) => {
-                    tracing::error!(error = %e, "write failed");
+                    tracing::error!(error = %e, "write failed; its media commands are dropped");
+                    me.post(Command::Resync);
                     Err(ApiError::internal("The change could not be stored"))
                 }
             };
@@ -447,17 +543,17 @@ impl Actor {
                     self.leave_media(sid, outcome);
                     self.tell_call(sid, *reason);
                 }
-                Event::Started => self.media.command(MixerCommand::SetStarted(true)),
+                Event::Started => self.pending.command(MixerCommand::SetStarted(true)),
                 Event::Muted(sid, muted) => {
                     if let Some(id) = self.joined_id(sid) {
                         let muted = *muted;
-                        self.media.command(MixerCommand::SetMuted { id, muted });
+                        self.pending.command(MixerCommand::SetMuted { id, muted });
                     }
                 }
                 Event::Held(sid, held) => {
                     if let Some(id) = self.joined_id(sid) {
                         let held = *held;
-                        self.media.command(MixerCommand::SetHeld { id, held });
+                        self.pending.command(MixerCommand::SetHeld { id, held });
                     }
                 }
                 Event::Modified(sid) => {
@@ -494,12 +590,23 @@ impl Actor {
         };
         let id = member.id;
         member.joined = true;
-        self.media.join(id, media.remote, media.codec, jitter);
+        self.pending.join_with(
+            id,
+            MediaParams {
+                remote: media.remote,
+                codec: media.codec,
+                telephone_event: media
+                    .telephone_event
+                    .and_then(confab_media::PayloadType::new),
+                jitter,
+            },
+        );
         if let Some(call) = self.conferences.calls.live(sid.as_str()) {
-            let _ = call.tell(CallCommand::MediaAt(self.media.local_addr()));
+            let addr = self.media.local_addr();
+            self.pending_calls.push((call, CallCommand::MediaAt(addr)));
         }
-        self.media.command(MixerCommand::SetMuted { id, muted });
-        self.media.command(MixerCommand::SetHeld { id, held });
+        self.pending.command(MixerCommand::SetMuted { id, muted });
+        self.pending.command(MixerCommand::SetHeld { id, held });
         self.sync_roles(sid);
         if beep {
             let source = self.media.builtin().enter_beep();
@@ -517,7 +624,7 @@ impl Actor {
         if !member.joined {
             return;
         }
-        self.media.leave(member.id);
+        self.pending.leave(member.id);
         let beep = outcome
             .participants
             .iter()
@@ -549,13 +656,15 @@ impl Actor {
             Some("") => WaitAudio::Silent,
             _ => WaitAudio::Default,
         };
-        self.media.command(MixerCommand::SetCoaching { id, target });
-        self.media.command(MixerCommand::SetWaitAudio { id, wait });
+        self.pending
+            .command(MixerCommand::SetCoaching { id, target });
+        self.pending
+            .command(MixerCommand::SetWaitAudio { id, wait });
     }
 
     fn start_source(&mut self, target: SourceTarget, source: confab_media::AudioSource) {
         let id = SourceId(self.next_id());
-        self.media
+        self.pending
             .command(MixerCommand::StartSource { id, target, source });
     }
 
@@ -587,7 +696,7 @@ impl Actor {
 
     /// Tells a participant's call that it is out of the conference, unless the call itself
     /// is why (it hung up, failed, or was redirected).
-    fn tell_call(&self, sid: &Sid, reason: LeaveReason) {
+    fn tell_call(&mut self, sid: &Sid, reason: LeaveReason) {
         if matches!(
             reason,
             LeaveReason::HungUp | LeaveReason::AddFailed(_) | LeaveReason::UpdatedViaApi
@@ -595,7 +704,7 @@ impl Actor {
             return;
         }
         if let Some(call) = self.conferences.calls.live(sid.as_str()) {
-            let _ = call.tell(CallCommand::LeftConference);
+            self.pending_calls.push((call, CallCommand::LeftConference));
         }
     }
 }

@@ -279,7 +279,65 @@ impl Media {
     }
 }
 
+/// Media commands of one conference held back until the change that caused them is durable
+/// ("durable, then heard"): [`MediaBatch::release`] hands them to the media thread in the
+/// order they were queued; dropping the batch discards them, so a change that failed to be
+/// stored is never heard.
+pub struct MediaBatch {
+    /// The conference's key on its thread.
+    key: u64,
+    /// The thread's queue.
+    commands: mpsc::Sender<EngineCommand>,
+    /// What waits for the write.
+    queued: Vec<EngineCommand>,
+}
+
+impl MediaBatch {
+    /// Queues [`ConferenceMedia::join_with`].
+    pub fn join_with(&mut self, id: MixerParticipantId, params: MediaParams) {
+        let conference = self.key;
+        self.queued.push(EngineCommand::Join {
+            conference,
+            id,
+            params,
+        });
+    }
+
+    /// Queues [`ConferenceMedia::leave`].
+    pub fn leave(&mut self, id: MixerParticipantId) {
+        let conference = self.key;
+        self.queued.push(EngineCommand::Leave { conference, id });
+    }
+
+    /// Queues [`ConferenceMedia::command`].
+    pub fn command(&mut self, command: MixerCommand) {
+        self.queued.push(EngineCommand::Mixer(self.key, command));
+    }
+
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.queued.is_empty()
+    }
+
+    /// Sends everything queued to the media thread, for its next tick.
+    pub fn release(self) {
+        for command in self.queued {
+            // The thread only goes away with the runtime, at shutdown.
+            let _ = self.commands.send(command);
+        }
+    }
+}
+
 impl ConferenceMedia {
+    /// An empty batch of commands for this conference, sent when released.
+    pub fn batch(&self) -> MediaBatch {
+        MediaBatch {
+            key: self.key,
+            commands: self.commands.clone(),
+            queued: Vec::new(),
+        }
+    }
+
     /// Where this conference's participants send their RTP.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
