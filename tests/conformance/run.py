@@ -296,9 +296,10 @@ def main():
     if any(r["suite"] == "schemathesis" for r in results) and os.path.exists(stats_path):
         with open(stats_path) as f:
             stats = json.load(f)
-        print("  schemathesis ran %d generated cases (max %d examples per operation and phase, %s for Calls) over %d "
-              "method/path pairs" % (stats["cases"], stats["max_examples"], stats.get("calls_max_examples", "same"),
-                                     len(stats["per_operation"])))
+        print("  schemathesis ran %d generated cases (max %d examples per operation and phase; Calls %s, without "
+              "the coverage phase) over %d method/path pairs"
+              % (stats["cases"], stats["max_examples"], stats.get("calls_max_examples", "-"),
+                 len(stats["per_operation"])))
     print("  artifacts: %s" % OUT)
     if args.summary_json:
         with open(args.summary_json, "w") as f:
