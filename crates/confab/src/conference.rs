@@ -27,7 +27,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::call::leg::LegMedia;
 use crate::call::{CallCommand, CallHandle, CallRegistry};
 use crate::clock;
-use crate::media::{ConferenceMedia, Media, MediaBatch, MediaParams};
+use crate::media::{ConferenceMedia, Media, MediaBatch, MediaEvent, MediaParams};
 
 /// A reply channel for one command. The actor answers an error at once; a
 /// success is answered by the store once the change is durable, so the
@@ -56,6 +56,8 @@ pub enum Command {
     Resync,
     /// The durable state, loaded after a failed write.
     Restore(Box<(Conference, Vec<Participant>)>),
+    /// What the conference's media thread saw.
+    Media(MediaEvent),
 }
 
 /// An answered call that joins through `<Dial><Conference>`.
@@ -240,7 +242,13 @@ impl Conferences {
         };
         registry.by_sid.insert(sid.clone(), handle.clone());
         registry.by_name.insert(key, sid);
-        let media = self.media.open_conference();
+        let (media, mut events) = self.media.open_conference_with_events();
+        let forward = handle.clone();
+        tokio::spawn(async move {
+            while let Some(event) = events.recv().await {
+                forward.post(Command::Media(event));
+            }
+        });
         let actor = Actor {
             room: Room::new(conference, Vec::new()),
             persisted: false,
@@ -404,6 +412,18 @@ impl Actor {
                 self.commit(Ok(outcome), |_| (), reply);
             }
             Command::Resync => self.resync(),
+            Command::Media(MediaEvent::Dtmf { id, digit }) => {
+                let sid = self
+                    .members
+                    .iter()
+                    .find(|(_, m)| m.id == id)
+                    .map(|(s, _)| s.clone());
+                if let Some(call) = sid.and_then(|sid| self.conferences.calls.live(&sid)) {
+                    let _ = call.tell(CallCommand::Digit(digit));
+                }
+            }
+            // Speech and the end of sources are for status callbacks and URL audio, later.
+            Command::Media(_) => {}
             Command::Restore(durable) => self.restore(*durable),
         }
     }

@@ -623,3 +623,103 @@ async fn gather_collects_a_simulated_callers_digits() {
         .iter()
         .any(|(k, v)| k == "CallSid" && v == &sid));
 }
+
+#[tokio::test]
+async fn dial_action_hangup_on_star_and_time_limit() {
+    let web = WebApp::start(vec![
+        (
+            "/start",
+            "text/xml",
+            b"<Response><Dial action=\"/after\" hangupOnStar=\"true\">\
+              <Conference>star-room</Conference></Dial><Say>not reached</Say></Response>"
+                .to_vec(),
+        ),
+        (
+            "/after",
+            "text/xml",
+            b"<Response><Dial timeLimit=\"1\"><Conference>limit-room</Conference></Dial>\
+              <Hangup/></Response>"
+                .to_vec(),
+        ),
+    ])
+    .await;
+    let api = Api::new().await;
+    let start = web.url("/start");
+    let sid = api
+        .call(&[
+            ("To", "sim:star?digits=wwww*"),
+            ("From", "+1555"),
+            ("Url", &start),
+        ])
+        .await;
+    let call = api
+        .until_call(&sid, "completed", |c| c["status"] == "completed")
+        .await;
+    let seen = web.requests();
+    let after = seen
+        .iter()
+        .find(|s| s.uri == "/after")
+        .expect("the Dial action was requested after *");
+    let status = after
+        .form
+        .iter()
+        .find(|(k, _)| k == "DialCallStatus")
+        .map(|(_, v)| v.as_str());
+    assert_eq!(status, Some("answered"), "{after:?}");
+    let rooms = api.get("Conferences.json?FriendlyName=limit-room").await;
+    assert_eq!(
+        rooms["conferences"][0]["status"], "completed",
+        "timeLimit ended the dial"
+    );
+    let duration: u64 = call["duration"]
+        .as_str()
+        .and_then(|d| d.parse().ok())
+        .expect("duration");
+    assert!(
+        (2..=6).contains(&duration),
+        "about 2 s to the star plus 1 s of time limit: {call}"
+    );
+}
+
+#[tokio::test]
+async fn a_long_play_starts_before_it_is_decoded() {
+    // Four minutes at 16 kHz: resampling all of it takes far longer than the first second.
+    let long = wav_tone(OTHER_HZ, 240.0);
+    let web = WebApp::start(vec![
+        (
+            "/long",
+            "text/xml",
+            b"<Response><Play>/long.wav</Play></Response>".to_vec(),
+        ),
+        ("/long.wav", "audio/x-wav", long),
+    ])
+    .await;
+    let api = Api::new().await;
+    let url = web.url("/long");
+    let sid = api
+        .call(&[("To", "sim:long"), ("From", "+1555"), ("Url", &url)])
+        .await;
+    api.until_call(&sid, "answered", |c| c["status"] == "in-progress")
+        .await;
+    let mut heard = Value::Null;
+    for _ in 0..100 {
+        heard = api.heard(&sid).await;
+        if heard["duration_ms"].as_u64().unwrap_or(0) >= 2000 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let tone_at = heard["windows"]
+        .as_array()
+        .expect("windows")
+        .iter()
+        .position(|w| share_with_tone(&serde_json::json!({ "windows": [w] }), 0, OTHER_HZ) > 0.0);
+    assert!(
+        tone_at.is_some_and(|i| i <= 15),
+        "the file is heard within 1.5 s of answering: {heard}"
+    );
+    let ended = api
+        .post(&format!("Calls/{sid}.json"), &[("Status", "completed")])
+        .await;
+    assert_eq!(ended.json["status"], "completed");
+}

@@ -100,7 +100,9 @@ impl ToNarrowband {
             return Ok(());
         };
         let pending = std::mem::take(&mut self.pending);
-        let mut input = Some(pending);
+        // An empty last piece is no piece: rubato refuses a zero-length channel (input that
+        // ended exactly on a block boundary).
+        let mut input = Some(pending).filter(|p| !p.is_empty());
         // Each round yields about a block of output; the delay is far shorter than that, so a
         // few rounds always reach the expected length.
         for _ in 0..4 {
@@ -142,6 +144,16 @@ impl Count {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn input_ending_on_a_block_boundary_converts() {
+        let input = vec![1000.0f32; BLOCK * 6];
+        let mut resampler = ToNarrowband::new(16_000).expect("rate");
+        let mut out = Vec::new();
+        resampler.push(&input, &mut out).expect("push");
+        resampler.finish(&mut out).expect("the last block");
+        assert_eq!(out.len(), BLOCK * 3);
+    }
 
     fn convert(rate: u32, input: &[f32], pieces: usize) -> Vec<i16> {
         let mut resampler = ToNarrowband::new(rate).unwrap();

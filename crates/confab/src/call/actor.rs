@@ -16,7 +16,7 @@ use confab_core::params::Params;
 use confab_core::request::CreateParticipant;
 use confab_core::room::CallProgress;
 use confab_core::{Account, ApiError, Call, HttpMethod, Participant};
-use confab_media::mixer::SourceTarget;
+use confab_media::mixer::{SourceTarget, StreamTarget};
 use confab_media::{
     AudioSource, JitterBufferSize, MixerCommand, MixerParticipantId, PayloadType, SourceId,
 };
@@ -38,12 +38,27 @@ enum Done {
     Fetched(Result<confab_fetch::Fetched, confab_fetch::FetchError>),
     /// Audio for the media verb `seq` is ready (or failed with a Twilio code).
     Audio(u64, Result<Arc<[i16]>, (u32, String)>),
+    /// A decoded piece of `<Play>` audio of media verb `seq`.
+    Chunk(u64, audio::Chunk),
     /// The audio of media verb `seq` has played to its end.
     Played(u64),
     /// A `<Dial><Conference>` join was answered.
     Joined(Result<(conference::Handle, Participant), ApiError>),
     /// What the media thread saw on the solo mixer of this generation.
     Media(u64, MediaEvent),
+    /// `<Dial timeLimit>` of the dial with this number ran out.
+    DialTimeLimit(u64),
+    /// The call's `TimeLimit` ran out.
+    CallTimeLimit,
+}
+
+/// The `<Dial>` the call is in a conference through.
+struct Dialed {
+    conference: conference::Handle,
+    /// `hangupOnStar`: `*` takes the caller out.
+    hangup_on_star: bool,
+    /// Tells this dial's time limit from an earlier one's.
+    number: u64,
 }
 
 /// The call's own mixer while it runs TwiML outside a conference.
@@ -56,8 +71,13 @@ struct Solo {
 /// The media verb playing now.
 struct Playing {
     seq: u64,
+    /// All of the audio, once known (a streamed `<Play>` collects it for its loops).
     samples: Arc<[i16]>,
     loops_left: u32,
+    /// Chunks of a streamed `<Play>` so far, kept only when it loops.
+    collected: Vec<i16>,
+    /// Whether a streamed source is playing on the solo mixer.
+    streaming: bool,
 }
 
 pub(super) struct CallActor {
@@ -69,7 +89,11 @@ pub(super) struct CallActor {
     leg_media: Option<LegMedia>,
     solo: Option<Solo>,
     /// The conference a `<Dial>` put the call in.
-    dialed: Option<conference::Handle>,
+    dialed: Option<Dialed>,
+    /// The `<Dial>` being joined: its hangupOnStar and timeLimit.
+    joining: Option<(bool, std::time::Duration)>,
+    /// Counts dials.
+    dials: u64,
     interpreter: Option<Interpreter>,
     /// Counts media verbs; results for an older one are stale and dropped.
     seq: u64,
@@ -100,6 +124,8 @@ impl CallActor {
             leg_media: None,
             solo: None,
             dialed: None,
+            joining: None,
+            dials: 0,
             interpreter: None,
             seq: 0,
             generations: 0,
@@ -200,6 +226,8 @@ impl CallActor {
             }
         }
         if self.change(call_event) == CallChange::Status(confab_core::CallStatus::InProgress) {
+            let limit = std::time::Duration::from_secs(u64::from(self.call.time_limit_secs));
+            self.after(limit, Done::CallTimeLimit);
             if let Program::Twiml(instructions) = &self.program {
                 let instructions = instructions.clone();
                 self.run_twiml(instructions);
@@ -222,6 +250,11 @@ impl CallActor {
                     }
                 }
             },
+            CallCommand::Digit(digit) => {
+                if digit == '*' && self.dialed.as_ref().is_some_and(|d| d.hangup_on_star) {
+                    self.leave_dial(DialOutcome::HangupOnStar);
+                }
+            }
             CallCommand::MediaAt(addr) => {
                 if let Some(leg) = &mut self.leg {
                     leg.connect_media(addr);
@@ -322,7 +355,8 @@ impl CallActor {
                 let fetcher = self.calls.fetcher.clone();
                 let done = self.done_tx.clone();
                 tokio::spawn(async move {
-                    let _ = done.send(Done::Audio(seq, audio::play(&fetcher, &url).await));
+                    let deliver = move |chunk| done.send(Done::Chunk(seq, chunk)).is_ok();
+                    audio::play(&fetcher, &url, deliver).await;
                 });
             }
             Action::Say {
@@ -396,9 +430,16 @@ impl CallActor {
                 }
             }
             Done::Audio(seq, result) => self.audio_ready(seq, result),
+            Done::Chunk(seq, chunk) => self.chunk(seq, chunk),
             Done::Played(seq) => self.played(seq),
             Done::Joined(result) => self.joined(result),
             Done::Media(generation, event) => self.media_event(generation, event),
+            Done::DialTimeLimit(number) => {
+                if self.dialed.as_ref().is_some_and(|d| d.number == number) {
+                    self.leave_dial(DialOutcome::Completed);
+                }
+            }
+            Done::CallTimeLimit => self.hang_up(CallEvent::HungUp),
         }
     }
 
@@ -431,6 +472,47 @@ impl CallActor {
                 self.playing = None;
                 self.verb_finished();
             }
+        }
+    }
+
+    /// A piece of a streamed `<Play>`: the first starts a streamed source, the others are
+    /// appended to it; the source ends (SourceFinished) after the last has played.
+    fn chunk(&mut self, seq: u64, chunk: audio::Chunk) {
+        let Some(playing) = self.playing.as_mut().filter(|p| p.seq == seq) else {
+            return;
+        };
+        let (samples, last) = match chunk {
+            Ok(piece) => piece,
+            Err((code, message)) if !playing.streaming => {
+                tracing::warn!(call = %self.call.sid, code, %message, "<Play> skipped");
+                self.playing = None;
+                self.verb_finished();
+                return;
+            }
+            Err(_) => (Arc::from(Vec::new()), true),
+        };
+        if playing.loops_left > 1 {
+            playing.collected.extend_from_slice(&samples);
+        }
+        let Some(solo) = &self.solo else {
+            return;
+        };
+        let id = SourceId(seq as u32);
+        if !playing.streaming {
+            playing.streaming = true;
+            let target = SourceTarget::Participant(SOLO_ID);
+            let source = AudioSource::streamed(false);
+            solo.media
+                .command(MixerCommand::StartSource { id, target, source });
+        }
+        let target = StreamTarget::Source(id);
+        solo.media.command(MixerCommand::AppendAudio {
+            target,
+            chunk: samples,
+            last,
+        });
+        if last {
+            playing.samples = std::mem::take(&mut playing.collected).into();
         }
     }
 
@@ -479,6 +561,8 @@ impl CallActor {
             seq: self.seq,
             samples: Arc::from(Vec::new()),
             loops_left: loop_count.max(1),
+            collected: Vec::new(),
+            streaming: false,
         });
         self.seq
     }
@@ -503,6 +587,7 @@ impl CallActor {
                 return;
             }
         };
+        self.joining = Some((join.hangup_on_star, join.time_limit));
         let conferences = self.calls.conferences.clone();
         let account = self.account.clone();
         let done = self.done_tx.clone();
@@ -520,10 +605,18 @@ impl CallActor {
 
     fn joined(&mut self, result: Result<(conference::Handle, Participant), ApiError>) {
         match result {
-            Ok((handle, _)) if !self.call.status.is_final() => {
+            Ok((conference, _)) if !self.call.status.is_final() => {
                 self.stop_media();
                 self.solo = None;
-                self.dialed = Some(handle);
+                let (hangup_on_star, time_limit) = self.joining.take().unwrap_or_default();
+                self.dials += 1;
+                let number = self.dials;
+                self.dialed = Some(Dialed {
+                    conference,
+                    hangup_on_star,
+                    number,
+                });
+                self.after(time_limit, Done::DialTimeLimit(number));
             }
             Ok((handle, _)) => tell(
                 &handle,
@@ -531,6 +624,30 @@ impl CallActor {
             ),
             Err(e) => self.not_joined(&e.message),
         }
+    }
+
+    /// Takes the caller out of its `<Dial>` conference (`*` or `timeLimit`) and continues
+    /// its TwiML.
+    fn leave_dial(&mut self, outcome: DialOutcome) {
+        let Some(dialed) = self.dialed.take() else {
+            return;
+        };
+        dialed
+            .conference
+            .post(Command::Redirect(self.call.sid.clone()));
+        self.rejoin_solo();
+        if let Some(i) = &mut self.interpreter {
+            i.handle_event(now(), Event::DialEnded(outcome));
+        }
+    }
+
+    /// Delivers `done` after `delay`.
+    fn after(&self, delay: std::time::Duration, done: Done) {
+        let tx = self.done_tx.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let _ = tx.send(done);
+        });
     }
 
     fn not_joined(&mut self, why: &str) {
@@ -594,7 +711,7 @@ impl CallActor {
     fn conference(&self) -> Option<&conference::Handle> {
         match &self.program {
             Program::Member(handle) => Some(handle),
-            Program::Twiml(_) => self.dialed.as_ref(),
+            Program::Twiml(_) => self.dialed.as_ref().map(|d| &d.conference),
         }
     }
 
@@ -681,11 +798,9 @@ fn membership(call: &Call, join: &ConferenceJoin) -> Result<CreateParticipant, A
     CreateParticipant::parse(&p)
 }
 
+/// Queues a command for a conference, in order, without waiting.
 fn tell(conference: &conference::Handle, command: Command) {
-    let conference = conference.clone();
-    tokio::spawn(async move {
-        let _ = conference.tell(command).await;
-    });
+    conference.post(command);
 }
 
 /// The interpreter's clock: tokio's, so tests with a paused clock step it.

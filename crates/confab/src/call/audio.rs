@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use confab_media::decode::{decode_all, AudioKind, MAX_SAMPLES};
+use confab_media::decode::{AudioKind, Decoder, MAX_SAMPLES};
 use confab_twiml::SaySegment;
 
 /// Twilio's code for a `<Play>` whose URL does not give audio.
@@ -15,23 +15,63 @@ const PLAY_NOT_AUDIO: u32 = 13420;
 /// Twilio's code for a `<Say>` that could not be spoken (empty or unparsable text).
 const SAY_FAILED: u32 = 13520;
 
-/// Fetches `url` through the media cache and decodes it; a Twilio error code on failure.
+/// A piece of decoded `<Play>` audio, or why there is no more.
+pub(super) type Chunk = Result<(Arc<[i16]>, bool), (u32, String)>;
+
+/// Fetches `url` through the media cache and decodes it a second at a time, handing each
+/// chunk to `deliver` (with `true` on the last) as soon as it is ready, so playback starts
+/// before a long file is decoded. `deliver` returns false once nobody wants more.
 pub(super) async fn play(
     fetcher: &confab_fetch::Fetcher,
     url: &str,
-) -> Result<Arc<[i16]>, (u32, String)> {
-    let body = fetcher
-        .fetch_media(url)
-        .await
-        .map_err(|e| (e.code, e.to_string()))?;
-    let kind = AudioKind::detect(Some(body.mime.as_str()), &body.body)
-        .ok_or((PLAY_NOT_AUDIO, format!("{url} did not return audio")))?;
+    mut deliver: impl FnMut(Chunk) -> bool + Send + 'static,
+) {
+    let body = match fetcher.fetch_media(url).await {
+        Ok(body) => body,
+        Err(e) => {
+            deliver(Err((e.code, e.to_string())));
+            return;
+        }
+    };
+    let Some(kind) = AudioKind::detect(Some(body.mime.as_str()), &body.body) else {
+        deliver(Err((PLAY_NOT_AUDIO, format!("{url} did not return audio"))));
+        return;
+    };
+    let url = url.to_owned();
     let bytes = body.body.to_vec();
-    let decoded = tokio::task::spawn_blocking(move || decode_all(bytes, kind, MAX_SAMPLES))
-        .await
-        .map_err(|e| (PLAY_NOT_AUDIO, format!("decoder stopped: {e}")))?;
-    let samples = decoded.map_err(|e| (PLAY_NOT_AUDIO, format!("{url}: {e}")))?;
-    Ok(samples.into())
+    // Decoding is CPU work: on the blocking pool, never on a runtime worker.
+    let _ = tokio::task::spawn_blocking(move || {
+        let mut decoder = match Decoder::with_limit(kind, bytes, MAX_SAMPLES) {
+            Ok(decoder) => decoder,
+            Err(e) => {
+                deliver(Err((PLAY_NOT_AUDIO, format!("{url}: {e}"))));
+                return;
+            }
+        };
+        let mut pending: Option<Vec<i16>> = None;
+        loop {
+            match decoder.next_chunk() {
+                Ok(Some(chunk)) => {
+                    if let Some(ready) = pending.replace(chunk) {
+                        if !deliver(Ok((ready.into(), false))) {
+                            return;
+                        }
+                    }
+                }
+                Ok(None) => {
+                    deliver(Ok((pending.take().unwrap_or_default().into(), true)));
+                    return;
+                }
+                Err(e) => {
+                    // What was decoded plays; the rest of a damaged file is dropped.
+                    tracing::warn!(%url, error = %e, "audio decoding stopped");
+                    deliver(Ok((pending.take().unwrap_or_default().into(), true)));
+                    return;
+                }
+            }
+        }
+    })
+    .await;
 }
 
 /// Speaks `segments` (text through the TTS engine, SSML breaks as silence).

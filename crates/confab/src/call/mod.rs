@@ -43,6 +43,8 @@ pub enum CallCommand {
     LeftConference,
     /// The conference mixes the call's audio at this address: point the leg's RTP there.
     MediaAt(SocketAddr),
+    /// The caller pressed a key while in a conference.
+    Digit(char),
 }
 
 /// A way to reach one live call's actor.
