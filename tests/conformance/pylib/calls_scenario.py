@@ -21,9 +21,9 @@ FROM = "+15005550006"
 HANGUP = "<Response><Hangup/></Response>"
 PAUSE = '<Response><Pause length="60"/></Response>'
 POLL_S = 0.02
-# confab bug (see test_raw_calls.py::test_redirect_right_after_join_leaves_old_conference): a redirect
-# that arrives before the call actor has seen its own <Dial><Conference> join complete leaves the call
-# listed in the old conference. The client tests are about what the clients send and parse, so they
+# confab bug (see test_raw_calls.py::test_update_right_after_join_leaves_the_conference): a redirect or
+# hang-up that arrives before the call actor has seen its own <Dial><Conference> join complete leaves the
+# call listed in that conference. The client tests are about what the clients send and parse, so they
 # give the join this long to settle; the raw-HTTP test pins the race.
 JOIN_SETTLE_S = 0.1
 START_TIME_BUG = ("confab bug: StartTime>/StartTime< as the client serialises a datetime "
@@ -301,6 +301,7 @@ class CallsScenario:
 
     def test_hangup(self, c):
         call, room = c.room_call()
+        time.sleep(JOIN_SETTLE_S)
         u = c.a.update_call(call["sid"], status="completed")
         assert u["sid"] == call["sid"]
         assert u["status"] == "completed"

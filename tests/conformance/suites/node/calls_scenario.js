@@ -14,9 +14,9 @@ const HANGUP = '<Response><Hangup/></Response>';
 const PAUSE = '<Response><Pause length="60"/></Response>';
 const POLL_MS = 20;
 const LIVE_STATUSES = ['queued', 'ringing', 'in-progress'];
-// confab bug (see test_raw_calls.py::test_redirect_right_after_join_leaves_old_conference): a redirect
-// that arrives before the call actor has seen its own <Dial><Conference> join complete leaves the call
-// listed in the old conference. These tests are about the clients, so they let the join settle.
+// confab bug (see test_raw_calls.py::test_update_right_after_join_leaves_the_conference): a redirect or
+// hang-up that arrives before the call actor has seen its own <Dial><Conference> join complete leaves the
+// call listed in that conference. These tests are about the clients, so they let the join settle.
 const JOIN_SETTLE_MS = 100;
 const START_TIME_BUG = 'confab bug: StartTime>/StartTime< as the client serialises a Date (YYYY-MM-DDTHH:mm:ssZ, the '
   + "spec's format: date-time) is rejected with 20422 'must be a date as YYYY-MM-DD'";
@@ -288,6 +288,7 @@ function runCallsScenario({ makeAdapter, validateRequest }) {
 
       it('hang up with Status=completed', async () => {
         const [call, room] = await c.roomCall();
+        await sleep(JOIN_SETTLE_MS);
         const u = await c.a.updateCall(call.sid, { status: 'completed' });
         assert.equal(u.sid, call.sid);
         assert.equal(u.status, 'completed');
