@@ -723,3 +723,116 @@ async fn a_long_play_starts_before_it_is_decoded() {
         .await;
     assert_eq!(ended.json["status"], "completed");
 }
+
+#[tokio::test]
+async fn a_broken_document_goes_to_the_fallback_url() {
+    let web = WebApp::start(vec![
+        ("/broken", "text/xml", b"<Response><Say>unclosed".to_vec()),
+        (
+            "/fallback",
+            "text/xml",
+            b"<Response><Dial><Conference>fallback-room</Conference></Dial></Response>".to_vec(),
+        ),
+    ])
+    .await;
+    let api = Api::new().await;
+    let (broken, fallback) = (web.url("/broken"), web.url("/fallback"));
+    let sid = api
+        .call(&[
+            ("To", "sim:f"),
+            ("From", "+1555"),
+            ("Url", &broken),
+            ("FallbackUrl", &fallback),
+        ])
+        .await;
+    api.until_room("fallback-room", 1).await;
+    let seen = web.requests();
+    let asked = seen
+        .iter()
+        .find(|s| s.uri == "/fallback")
+        .expect("fallback requested");
+    let field = |k: &str| {
+        asked
+            .form
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(field("ErrorCode").as_deref(), Some("12100"), "{asked:?}");
+    assert_eq!(field("ErrorUrl").as_deref(), Some(broken.as_str()));
+    assert_eq!(field("CallSid").as_deref(), Some(sid.as_str()));
+}
+
+#[tokio::test]
+async fn without_a_fallback_the_caller_hears_the_error_and_is_hung_up() {
+    let api = Api::new().await;
+    let sid = api
+        .call(&[
+            ("To", "sim:e"),
+            ("From", "+1555"),
+            ("Twiml", "<Reply>not TwiML</Reply>"),
+        ])
+        .await;
+    let call = api
+        .until_call(&sid, "completed", |c| c["status"] == "completed")
+        .await;
+    let heard = api.heard(&sid).await;
+    assert!(
+        share_loud(&heard, 0, 2000) > 0.3,
+        "the application-error message was spoken: {heard}"
+    );
+    assert!(call["duration"].is_string());
+}
+
+#[tokio::test]
+async fn calls_that_never_answer_or_are_kicked_end_with_twilios_statuses() {
+    let api = Api::new().await;
+    let twiml = dial("status-room");
+    let busy = api
+        .call(&[("To", "sim:b?busy"), ("From", "+1555"), ("Twiml", &twiml)])
+        .await;
+    api.until_call(&busy, "busy", |c| c["status"] == "busy")
+        .await;
+    let ringing = api
+        .call(&[
+            ("To", "sim:r?delay=10000"),
+            ("From", "+1555"),
+            ("Twiml", &twiml),
+        ])
+        .await;
+    api.until_call(&ringing, "ringing", |c| c["status"] == "ringing")
+        .await;
+    let canceled = api
+        .post(&format!("Calls/{ringing}.json"), &[("Status", "canceled")])
+        .await;
+    assert_eq!(canceled.json["status"], "canceled", "{}", canceled.json);
+    assert_eq!(canceled.json["duration"], "0");
+    // A participant removed through the API is hung up: its call completes.
+    let a = api
+        .post(
+            "Conferences/kick-room/Participants.json",
+            &[("To", "sim:a"), ("From", "+1")],
+        )
+        .await;
+    api.post(
+        "Conferences/kick-room/Participants.json",
+        &[("To", "sim:b"), ("From", "+1")],
+    )
+    .await;
+    let room = api.until_room("kick-room", 2).await;
+    let kicked = a.json["call_sid"].as_str().expect("sid").to_owned();
+    let gone = api
+        .app
+        .send(
+            "DELETE",
+            &api.path(&format!("Conferences/{room}/Participants/{kicked}.json")),
+            Some(&api.account),
+            None,
+        )
+        .await;
+    assert_eq!(gone.status, StatusCode::NO_CONTENT);
+    api.until_call(&kicked, "completed after the kick", |c| {
+        c["status"] == "completed"
+    })
+    .await;
+}
