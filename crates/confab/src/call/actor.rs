@@ -42,8 +42,8 @@ enum Done {
     Chunk(u64, audio::Chunk),
     /// The audio of media verb `seq` has played to its end.
     Played(u64),
-    /// A `<Dial><Conference>` join was answered.
-    Joined(Result<(conference::Handle, Participant), ApiError>),
+    /// The `<Dial><Conference>` join with this number was answered.
+    Joined(u64, Result<(conference::Handle, Participant), ApiError>),
     /// What the media thread saw on the solo mixer of this generation.
     Media(u64, MediaEvent),
     /// `<Dial timeLimit>` of the dial with this number ran out.
@@ -90,8 +90,8 @@ pub(super) struct CallActor {
     solo: Option<Solo>,
     /// The conference a `<Dial>` put the call in.
     dialed: Option<Dialed>,
-    /// The `<Dial>` being joined: its hangupOnStar and timeLimit.
-    joining: Option<(bool, std::time::Duration)>,
+    /// The `<Dial>` being joined: its number, hangupOnStar and timeLimit.
+    joining: Option<(u64, bool, std::time::Duration)>,
     /// Counts dials.
     dials: u64,
     interpreter: Option<Interpreter>,
@@ -302,6 +302,8 @@ impl CallActor {
             tell(&conference, Command::Redirect(self.call.sid.clone()));
         }
         self.dialed = None;
+        // A join still on its way belongs to the old instructions: `joined` undoes it.
+        self.joining = None;
         self.program = Program::Twiml(instructions.clone());
         if self.call.answer_time.is_some() {
             self.rejoin_solo();
@@ -432,7 +434,7 @@ impl CallActor {
             Done::Audio(seq, result) => self.audio_ready(seq, result),
             Done::Chunk(seq, chunk) => self.chunk(seq, chunk),
             Done::Played(seq) => self.played(seq),
-            Done::Joined(result) => self.joined(result),
+            Done::Joined(number, result) => self.joined(number, result),
             Done::Media(generation, event) => self.media_event(generation, event),
             Done::DialTimeLimit(number) => {
                 if self.dialed.as_ref().is_some_and(|d| d.number == number) {
@@ -587,7 +589,9 @@ impl CallActor {
                 return;
             }
         };
-        self.joining = Some((join.hangup_on_star, join.time_limit));
+        self.dials += 1;
+        let number = self.dials;
+        self.joining = Some((number, join.hangup_on_star, join.time_limit));
         let conferences = self.calls.conferences.clone();
         let account = self.account.clone();
         let done = self.done_tx.clone();
@@ -599,18 +603,31 @@ impl CallActor {
         tokio::spawn(async move {
             let name = join.conference.name.clone();
             let result = conferences.join(&account, &name, request).await;
-            let _ = done.send(Done::Joined(result));
+            let _ = done.send(Done::Joined(number, result));
         });
     }
 
-    fn joined(&mut self, result: Result<(conference::Handle, Participant), ApiError>) {
+    fn joined(&mut self, number: u64, result: Result<(conference::Handle, Participant), ApiError>) {
+        let joining = match self.joining {
+            Some((n, hangup_on_star, time_limit)) if n == number => {
+                self.joining = None;
+                Some((hangup_on_star, time_limit))
+            }
+            _ => None,
+        };
         match result {
-            Ok((conference, _)) if !self.call.status.is_final() => {
+            Ok((conference, _)) if self.call.status.is_final() => tell(
+                &conference,
+                Command::Progress(self.call.sid.clone(), CallProgress::HungUp),
+            ),
+            // Redirected while joining: the new instructions do not include this room.
+            Ok((conference, _)) if joining.is_none() => {
+                tell(&conference, Command::Redirect(self.call.sid.clone()));
+            }
+            Ok((conference, _)) => {
                 self.stop_media();
                 self.solo = None;
-                let (hangup_on_star, time_limit) = self.joining.take().unwrap_or_default();
-                self.dials += 1;
-                let number = self.dials;
+                let (hangup_on_star, time_limit) = joining.unwrap_or_default();
                 self.dialed = Some(Dialed {
                     conference,
                     hangup_on_star,
@@ -618,10 +635,7 @@ impl CallActor {
                 });
                 self.after(time_limit, Done::DialTimeLimit(number));
             }
-            Ok((handle, _)) => tell(
-                &handle,
-                Command::Progress(self.call.sid.clone(), CallProgress::HungUp),
-            ),
+            Err(_) if joining.is_none() => {}
             Err(e) => self.not_joined(&e.message),
         }
     }
