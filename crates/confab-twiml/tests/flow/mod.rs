@@ -52,6 +52,8 @@
 
 #![allow(dead_code)] // Each test binary uses a different part of the harness.
 
+mod call;
+mod conference;
 mod web;
 
 use std::collections::HashMap;
@@ -59,19 +61,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use confab_core::call::{CallChange, CallEvent};
-use confab_core::params::Params;
-use confab_core::request::CreateParticipant;
-use confab_core::room::{self, CallProgress, LeaveReason, Outcome, Room};
-use confab_core::{
-    Call, CallStatus, Conference, ConferenceStatus, Direction, HttpMethod, Sid, SidKind, SidStyle,
-    Timestamp,
-};
-use confab_media::mixer::{MixerConfig, SourceTarget, WaitAudio};
-use confab_media::tone::{tone_level_dbfs, ToneGenerator};
+use confab_core::room::CallProgress;
+use confab_core::{Call, CallStatus, Direction, HttpMethod, Sid, SidKind, SidStyle, Timestamp};
+use confab_media::mixer::{MixerConfig, SourceTarget};
+use confab_media::tone::ToneGenerator;
 use confab_media::{AudioSource, Codec, Frame, Mixer, MixerEvent, MixerParticipantId, SourceId};
 use confab_media::{FRAME_DURATION, SILENT_FRAME};
-use confab_twiml::{Action, ConferenceJoin, DialOutcome, Event, Interpreter, Source, WaitUrl};
+use confab_twiml::{Action, Event, Interpreter, Source};
 
+use call::Playing;
+pub(crate) use call::{Answer, CallId, FarEnd, SimCall};
+pub(crate) use conference::Conf;
 pub(crate) use web::{Page, Tts, WebApp, BASE, PLAY_HZ};
 
 /// The mixer tick.
@@ -79,9 +79,6 @@ pub(crate) const TICK: Duration = FRAME_DURATION;
 
 /// Time between two digits of one [`FarEnd::presses`].
 pub(crate) const DIGIT_GAP: Duration = Duration::from_millis(100);
-
-/// Level above which a tone counts as heard in a frame.
-const HEARD_DBFS: f64 = -30.0;
 
 /// A call's id in its solo mixer (the actor's `SOLO_ID`).
 const SOLO_ID: MixerParticipantId = MixerParticipantId(1);
@@ -92,200 +89,6 @@ const RUN_CAP: Duration = Duration::from_secs(4 * 3600);
 /// Milliseconds as a [`Duration`], to keep scripts short.
 pub(crate) fn ms(millis: u64) -> Duration {
     Duration::from_millis(millis)
-}
-
-/// A simulated call, by creation order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) struct CallId(usize);
-
-/// How the far end reacts to the call.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Answer {
-    /// Rings this long, then answers.
-    After(Duration),
-    /// Rings this long, then is busy.
-    Busy(Duration),
-    /// Rings until the call's timeout.
-    Never,
-}
-
-/// The script of a call's far end (the simulated caller).
-#[derive(Debug, Clone)]
-pub(crate) struct FarEnd {
-    answer: Answer,
-    /// Talks a tone at this frequency from answering on.
-    talk_hz: Option<f64>,
-    /// Digits pressed, at times since the world began.
-    digits: Vec<(Duration, char)>,
-    /// Hangs up at this time since the world began.
-    hang_up_at: Option<Duration>,
-}
-
-impl FarEnd {
-    /// Answers `after` the call is placed.
-    pub(crate) fn answers_after(after: Duration) -> FarEnd {
-        FarEnd {
-            answer: Answer::After(after),
-            talk_hz: None,
-            digits: Vec::new(),
-            hang_up_at: None,
-        }
-    }
-
-    /// Answers as soon as the call is placed.
-    pub(crate) fn answers() -> FarEnd {
-        FarEnd::answers_after(Duration::ZERO)
-    }
-
-    /// Never answers.
-    pub(crate) fn never_answers() -> FarEnd {
-        FarEnd {
-            answer: Answer::Never,
-            ..FarEnd::answers()
-        }
-    }
-
-    /// Is busy `after` ringing this long.
-    pub(crate) fn busy_after(after: Duration) -> FarEnd {
-        FarEnd {
-            answer: Answer::Busy(after),
-            ..FarEnd::answers()
-        }
-    }
-
-    /// Talks a steady tone at `hz` once answered.
-    pub(crate) fn talks(mut self, hz: f64) -> FarEnd {
-        self.talk_hz = Some(hz);
-        self
-    }
-
-    /// Presses `digits` from `at` on, [`DIGIT_GAP`] apart.
-    pub(crate) fn presses(mut self, at: Duration, digits: &str) -> FarEnd {
-        let mut when = at;
-        for digit in digits.chars() {
-            self.digits.push((when, digit));
-            when += DIGIT_GAP;
-        }
-        self
-    }
-
-    /// Hangs up at `at`.
-    pub(crate) fn hangs_up_at(mut self, at: Duration) -> FarEnd {
-        self.hang_up_at = Some(at);
-        self
-    }
-}
-
-/// One simulated call and everything the driver keeps about it.
-#[derive(Debug)]
-pub(crate) struct SimCall {
-    /// The call record, changed only through [`Call::apply`].
-    pub(crate) call: Call,
-    /// Its TwiML, started when it is answered.
-    source: Source,
-    /// Whether the leg is up (not hung up by us); its far end's events count only while it is.
-    leg_up: bool,
-    /// Whether the actor has ended (the call ended and its last drive ran).
-    gone: bool,
-    /// The far end's voice while connected.
-    talk: Option<ToneGenerator>,
-    interpreter: Option<Interpreter>,
-    /// The call's own mixer while it runs TwiML outside a conference.
-    solo: Option<Mixer>,
-    /// The conference a `<Dial>` put the call in (index into the world's conferences).
-    dialed: Option<usize>,
-    /// The media verb playing on the solo mixer.
-    playing: Option<Playing>,
-    /// Counts media verbs; results for an older one are stale.
-    seq: u64,
-    /// Every status with the time it was reached, from `queued` at creation.
-    pub(crate) statuses: Vec<(Duration, CallStatus)>,
-    /// Every action the interpreter gave, with its time.
-    pub(crate) actions: Vec<(Duration, Action)>,
-    /// What the far end heard on each tick, from whichever mixer carried the call.
-    pub(crate) heard: Vec<(Duration, Frame)>,
-}
-
-#[derive(Debug)]
-struct Playing {
-    seq: u64,
-    samples: Arc<[i16]>,
-    loops_left: u32,
-}
-
-impl SimCall {
-    /// The call SID (also its participant key).
-    pub(crate) fn sid(&self) -> &Sid {
-        &self.call.sid
-    }
-
-    /// The statuses reached, in order, with their times.
-    pub(crate) fn status_log(&self) -> Vec<(Duration, &'static str)> {
-        self.statuses
-            .iter()
-            .map(|(t, s)| (*t, s.as_str()))
-            .collect()
-    }
-
-    /// The time of the first action that `matches`.
-    pub(crate) fn first_action(&self, matches: impl Fn(&Action) -> bool) -> Option<Duration> {
-        self.actions
-            .iter()
-            .find(|(_, a)| matches(a))
-            .map(|(t, _)| *t)
-    }
-
-    /// Ticks on which a tone at `hz` was heard, grouped into runs `(first tick, last tick)`.
-    pub(crate) fn heard_spans(&self, hz: f64) -> Vec<(Duration, Duration)> {
-        let mut spans: Vec<(Duration, Duration)> = Vec::new();
-        for (t, frame) in &self.heard {
-            if tone_level_dbfs(frame, hz) < HEARD_DBFS {
-                continue;
-            }
-            match spans.last_mut() {
-                Some((_, last)) if *t == *last + TICK => *last = *t,
-                _ => spans.push((*t, *t)),
-            }
-        }
-        spans
-    }
-}
-
-/// One conference: its rules, its mixer and who is in it.
-#[derive(Debug)]
-pub(crate) struct Conf {
-    /// The rule engine.
-    pub(crate) room: Room,
-    mixer: Mixer,
-    members: Vec<Member>,
-    /// Source of mixer participant and source ids.
-    next_media_id: u32,
-    /// Every room event, with its time.
-    pub(crate) events: Vec<(Duration, room::Event)>,
-}
-
-#[derive(Debug)]
-struct Member {
-    call: CallId,
-    sid: Sid,
-    id: MixerParticipantId,
-    /// Whether the participant is in the mixer.
-    joined: bool,
-}
-
-impl Conf {
-    /// The time of the first room event that `matches`.
-    pub(crate) fn first_event(&self, matches: impl Fn(&room::Event) -> bool) -> Option<Duration> {
-        self.events
-            .iter()
-            .find(|(_, e)| matches(e))
-            .map(|(t, _)| *t)
-    }
-
-    fn next_id(&mut self) -> u32 {
-        self.next_media_id += 1;
-        self.next_media_id
-    }
 }
 
 /// Something scheduled for an instant.
@@ -836,152 +639,6 @@ impl World {
         }
     }
 
-    /// `<Dial><Conference>`: the call joins the live conference of that name (or a new one).
-    fn join(&mut self, id: CallId, join: ConferenceJoin) {
-        let Ok(create) = membership(&self.calls[id.0].call, &join) else {
-            return self.not_joined(id);
-        };
-        let index = self.open(&join.conference.name, &create);
-        let now = self.timestamp();
-        let sid = self.calls[id.0].call.sid.clone();
-        let conf = &mut self.conferences[index];
-        let added = conf.room.add_participant(now, sid.clone(), &create);
-        let Ok(mut outcome) = added else {
-            return self.not_joined(id);
-        };
-        let media_id = MixerParticipantId(conf.next_id());
-        conf.members.push(Member {
-            call: id,
-            sid: sid.clone(),
-            id: media_id,
-            joined: false,
-        });
-        let answered = conf.room.call_progress(now, &sid, CallProgress::Answered);
-        outcome.participants = answered.participants;
-        outcome.events.extend(answered.events);
-        self.publish(index, outcome);
-        self.stop_media(id);
-        let call = &mut self.calls[id.0];
-        call.solo = None;
-        call.dialed = Some(index);
-    }
-
-    fn not_joined(&mut self, id: CallId) {
-        if let Some(i) = &mut self.calls[id.0].interpreter {
-            i.handle_event(self.now, Event::DialEnded(DialOutcome::NotJoined));
-        }
-    }
-
-    /// The live conference named `name`, opened in `init` if there is none; the first
-    /// participant's settings apply.
-    fn open(&mut self, name: &str, first: &CreateParticipant) -> usize {
-        if let Some(&index) = self.live.get(name) {
-            return index;
-        }
-        let now = self.timestamp();
-        let settings = &first.conference;
-        let number = self.conferences.len() as u128 + 1;
-        let conference = Conference {
-            sid: Sid::mint(SidStyle::Twilio, SidKind::Conference, number),
-            account_sid: self.account.clone(),
-            friendly_name: name.to_owned(),
-            status: ConferenceStatus::Init,
-            region: settings.region.clone().unwrap_or_else(|| "us1".into()),
-            date_created: now,
-            date_updated: now,
-            reason_ended: None,
-            call_sid_ending: None,
-            end_detail: None,
-            max_participants: settings.max_participants,
-            announce_url: None,
-            announce_method: HttpMethod::Post,
-            status_callback: settings.status_callback.clone(),
-            status_callback_method: settings.status_callback_method,
-            status_callback_events: settings.status_callback_events.clone(),
-            record: settings.record.clone(),
-            trim: settings.trim.clone(),
-        };
-        self.conferences.push(Conf {
-            room: Room::new(conference, Vec::new()),
-            mixer: Mixer::new(self.mixer_config.clone()),
-            members: Vec::new(),
-            next_media_id: 0,
-            events: Vec::new(),
-        });
-        let index = self.conferences.len() - 1;
-        self.live.insert(name.to_owned(), index);
-        index
-    }
-
-    fn progress(&mut self, index: usize, id: CallId, progress: CallProgress) {
-        let now = self.timestamp();
-        let sid = self.calls[id.0].call.sid.clone();
-        let outcome = self.conferences[index]
-            .room
-            .call_progress(now, &sid, progress);
-        self.publish(index, outcome);
-    }
-
-    /// The conference actor's `publish`: room events become mixer commands and notices to calls.
-    fn publish(&mut self, index: usize, outcome: Outcome) {
-        let t = self.elapsed();
-        let mut told = Vec::new();
-        let conf = &mut self.conferences[index];
-        for event in &outcome.events {
-            conf.events.push((t, event.clone()));
-            match event {
-                room::Event::Joined(sid) => join_media(conf, sid),
-                room::Event::Left(sid, reason) => {
-                    if let Some(call) = leave_media(conf, sid, &outcome) {
-                        let call_is_why = matches!(
-                            reason,
-                            LeaveReason::HungUp
-                                | LeaveReason::AddFailed(_)
-                                | LeaveReason::UpdatedViaApi
-                        );
-                        if !call_is_why {
-                            told.push(call);
-                        }
-                    }
-                }
-                room::Event::Started => conf.mixer.set_started(true),
-                room::Event::Muted(sid, muted) => {
-                    if let Some(id) = joined_id(conf, sid) {
-                        conf.mixer.set_muted(id, *muted).expect("joined");
-                    }
-                }
-                room::Event::Held(sid, held) => {
-                    if let Some(id) = joined_id(conf, sid) {
-                        conf.mixer.set_held(id, *held).expect("joined");
-                    }
-                }
-                _ => {}
-            }
-        }
-        if conf.room.is_completed() {
-            let name = &conf.room.conference().friendly_name;
-            if self.live.get(name) == Some(&index) {
-                self.live.remove(name);
-            }
-        }
-        for id in told {
-            self.left_conference(id, index);
-        }
-    }
-
-    /// The call was taken out of its conference by someone else (kick, conference end).
-    fn left_conference(&mut self, id: CallId, index: usize) {
-        let call = &mut self.calls[id.0];
-        if call.call.status.is_final() || call.dialed != Some(index) {
-            return;
-        }
-        call.dialed = None;
-        self.rejoin_solo(id);
-        if let Some(i) = &mut self.calls[id.0].interpreter {
-            i.handle_event(self.now, Event::DialEnded(DialOutcome::Completed));
-        }
-    }
-
     /// Puts the answered call's audio on a mixer of its own.
     fn rejoin_solo(&mut self, id: CallId) {
         let mut solo = Mixer::new(self.mixer_config.clone());
@@ -1036,108 +693,4 @@ fn voice(talk: &mut Option<ToneGenerator>) -> Option<Frame> {
     let mut frame = SILENT_FRAME;
     generator.fill(&mut frame);
     Some(frame)
-}
-
-/// A joiner enters the mixer with its settings; the others hear the enter beep.
-fn join_media(conf: &mut Conf, sid: &Sid) {
-    let Some(p) = conf.room.participant(sid.as_str()).cloned() else {
-        return;
-    };
-    let coach = p
-        .call_sid_to_coach
-        .as_ref()
-        .filter(|_| p.coaching)
-        .and_then(|target| conf.members.iter().find(|m| &m.sid == target))
-        .map(|m| m.id);
-    let Some(member) = conf.members.iter_mut().find(|m| &m.sid == sid) else {
-        return;
-    };
-    member.joined = true;
-    let id = member.id;
-    let mixer = &mut conf.mixer;
-    mixer.add_participant(id, Codec::Pcmu).expect("joins once");
-    mixer.set_muted(id, p.muted).expect("joined");
-    mixer.set_held(id, p.hold).expect("joined");
-    mixer
-        .set_coaching(id, coach)
-        .expect("a coach has another target");
-    // As in the conference actor: an empty WaitUrl is silence, any other the built-in music.
-    let wait = match p.wait_url.as_deref() {
-        Some("") => WaitAudio::Silent,
-        _ => WaitAudio::Default,
-    };
-    mixer.set_wait_audio(id, wait).expect("joined");
-    if p.beep.on_enter() {
-        let beep = conf.mixer.builtin().enter_beep();
-        let source = SourceId(conf.next_id());
-        conf.mixer
-            .start_source(source, SourceTarget::EveryoneExcept(id), beep)
-            .expect("a fresh source id");
-    }
-}
-
-/// A leaver leaves the mixer; the others hear the exit beep unless the conference ended.
-/// Returns the leaver's call.
-fn leave_media(conf: &mut Conf, sid: &Sid, outcome: &Outcome) -> Option<CallId> {
-    let index = conf.members.iter().position(|m| &m.sid == sid)?;
-    let member = conf.members.remove(index);
-    if !member.joined {
-        return Some(member.call);
-    }
-    conf.mixer.remove_participant(member.id).expect("joined");
-    let beep = outcome
-        .participants
-        .iter()
-        .find(|p| &p.call_sid == sid)
-        .is_some_and(|p| p.beep.on_exit());
-    if beep && !conf.room.is_completed() {
-        let source = conf.mixer.builtin().exit_beep();
-        let id = SourceId(conf.next_id());
-        conf.mixer
-            .start_source(id, SourceTarget::Everyone, source)
-            .expect("a fresh source id");
-    }
-    Some(member.call)
-}
-
-fn joined_id(conf: &Conf, sid: &Sid) -> Option<MixerParticipantId> {
-    conf.members
-        .iter()
-        .find(|m| &m.sid == sid && m.joined)
-        .map(|m| m.id)
-}
-
-/// The Create Participant a `<Conference>` noun amounts to, validated like one (the actor's
-/// `membership`).
-fn membership(
-    call: &Call,
-    join: &ConferenceJoin,
-) -> Result<CreateParticipant, confab_core::ApiError> {
-    let c = &join.conference;
-    let mut p = Params::from_pairs([
-        ("From".to_owned(), call.from.clone()),
-        ("To".to_owned(), call.to.clone()),
-    ]);
-    p.push("Muted", c.muted.to_string());
-    p.push("Beep", c.beep.as_str());
-    p.push(
-        "StartConferenceOnEnter",
-        c.start_conference_on_enter.to_string(),
-    );
-    p.push("EndConferenceOnExit", c.end_conference_on_exit.to_string());
-    match &c.wait_url {
-        WaitUrl::Default => {}
-        WaitUrl::Silence => p.push("WaitUrl", ""),
-        WaitUrl::Url(url) => p.push("WaitUrl", url.as_str()),
-    }
-    p.push("WaitMethod", c.wait_method.as_str());
-    p.push("MaxParticipants", c.max_participants.to_string());
-    p.push("JitterBufferSize", c.jitter_buffer_size.as_str());
-    if let Some(label) = &c.participant_label {
-        p.push("Label", label.as_str());
-    }
-    if let Some(coach) = &c.coach {
-        p.push("CallSidToCoach", coach.as_str());
-    }
-    CreateParticipant::parse(&p)
 }
