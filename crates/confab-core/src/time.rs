@@ -59,9 +59,49 @@ impl Day {
         self.start
     }
 
+    /// The UTC day an instant falls on.
+    pub fn of(at: Timestamp) -> Day {
+        Day {
+            start: Timestamp(at.0.div_euclid(86_400_000) * 86_400_000),
+        }
+    }
+
     /// The first millisecond of the next day.
     pub fn end(self) -> Timestamp {
         self.start.plus_millis(86_400_000)
+    }
+}
+
+/// A date filter's value: a calendar day (`2026-12-01`) or an instant (RFC 3339,
+/// `2026-12-01T09:30:00Z`), as Twilio's clients send either.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DateBound {
+    /// A whole UTC day.
+    Day(Day),
+    /// One instant.
+    Instant(Timestamp),
+}
+
+/// Which of the three forms of a date filter (`X`, `X<`, `X>`) a value came in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DateForm {
+    /// `X=`: that day.
+    On,
+    /// `X>=` (sent as `X>`): at or after.
+    AtOrAfter,
+    /// `X<=` (sent as `X<`): at or before.
+    AtOrBefore,
+}
+
+impl DateBound {
+    /// Parses `YYYY-MM-DD` or an RFC 3339 date and time.
+    pub fn parse(s: &str) -> Option<DateBound> {
+        let s = s.trim();
+        if let Some(day) = Day::parse(s) {
+            return Some(DateBound::Day(day));
+        }
+        let at = DateTime::parse_from_rfc3339(s).ok()?;
+        Some(DateBound::Instant(Timestamp(at.timestamp_millis())))
     }
 }
 
@@ -90,6 +130,25 @@ impl DateRange {
     /// Keeps instants on or before `day` (the whole day included).
     pub fn at_or_before(&mut self, day: Day) {
         self.until = Some(self.until.map_or(day.end(), |u| u.min(day.end())));
+    }
+
+    /// Narrows the range as a filter value says: `X=` keeps its whole day, `X>=` (`after`)
+    /// what is at or after it, `X<=` what is at or before it. A day counts whole; an instant
+    /// (the clients send `2026-12-01T09:30:00Z` for `StartTime`) counts from that instant.
+    pub fn narrow(&mut self, bound: DateBound, form: DateForm) {
+        match (bound, form) {
+            (DateBound::Day(day), DateForm::On) => self.on(day),
+            (DateBound::Day(day), DateForm::AtOrAfter) => self.at_or_after(day),
+            (DateBound::Day(day), DateForm::AtOrBefore) => self.at_or_before(day),
+            (DateBound::Instant(at), DateForm::On) => self.on(Day::of(at)),
+            (DateBound::Instant(at), DateForm::AtOrAfter) => {
+                self.from = Some(self.from.map_or(at, |f| f.max(at)));
+            }
+            (DateBound::Instant(at), DateForm::AtOrBefore) => {
+                let end = at.plus_millis(1);
+                self.until = Some(self.until.map_or(end, |u| u.min(end)));
+            }
+        }
     }
 
     /// Whether no bound is set.
@@ -134,6 +193,23 @@ mod tests {
             Some(86_400_000)
         );
         assert!(Day::parse("2024-13-01").is_none());
+        let mut instants = DateRange::default();
+        let at = DateBound::parse("2024-09-24T10:00:00Z").expect("instant");
+        instants.narrow(at, DateForm::AtOrAfter);
+        instants.narrow(
+            DateBound::parse("2024-09-24T11:00:00+01:00").expect("instant"),
+            DateForm::AtOrBefore,
+        );
+        assert_eq!(instants.from, Some(Timestamp(1_727_172_000_000)));
+        assert_eq!(
+            instants.until,
+            Some(Timestamp(1_727_172_000_001)),
+            "10:00Z inclusive"
+        );
+        let mut whole = DateRange::default();
+        whole.narrow(at, DateForm::On);
+        assert_eq!(whole, range, "X= keeps the instant's whole day");
+        assert!(DateBound::parse("2024-09-24T10:00").is_none());
         assert!(Day::parse("yesterday").is_none());
     }
 }

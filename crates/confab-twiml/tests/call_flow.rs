@@ -420,9 +420,6 @@ fn inbound_pause_waits_before_picking_up() {
 /// `<Reject reason="busy">` as the first verb refuses the inbound call unanswered: it ends
 /// `busy` (Twilio: "first verb → call not answered, ends busy or no-answer").
 #[test]
-#[ignore = "actor rule: Action::Reject is carried out as CallEvent::HungUp, which Call::apply \
-            turns into `failed` for an unanswered call; Twilio ends it `busy` (reason=busy) or \
-            `no-answer` (reason=rejected), i.e. CallEvent::Busy / CallEvent::NoAnswer"]
 fn inbound_reject_busy_ends_busy() {
     let mut w = World::new();
     w.web.serve_twiml("/in", r#"<Reject reason="busy"/>"#);

@@ -27,7 +27,8 @@
 //!   answer arrives [`WebApp::latency`] later; `Say`/`Play` audio is made at once and played on
 //!   the solo mixer `loop` times; the verb ends when the mixer reports the source finished;
 //!   `StopMedia` stops the source; `SendDigits` finishes at once (the actor cannot send DTMF
-//!   yet); `Hangup`, `Reject` and `Finished` hang up with `HungUp`;
+//!   yet); `Hangup` and `Finished` hang up with `HungUp`, `Reject` ends an unanswered call
+//!   `busy` or `no-answer` as its reason says;
 //! - `JoinConference` turns the noun into a Create Participant (as the actor's `membership`
 //!   does), opens the live conference of that name (or a new one), adds the participant and
 //!   reports it answered; the call's solo mixer closes. A refusal is `DialEnded(NotJoined)`;
@@ -67,7 +68,7 @@ use confab_media::mixer::{MixerConfig, SourceTarget};
 use confab_media::tone::ToneGenerator;
 use confab_media::{AudioSource, Codec, Frame, Mixer, MixerEvent, MixerParticipantId, SourceId};
 use confab_media::{FRAME_DURATION, SILENT_FRAME};
-use confab_twiml::{Action, Event, Interpreter, Source};
+use confab_twiml::{Action, Event, Interpreter, RejectReason, Source};
 
 use call::Playing;
 pub(crate) use call::{Answer, CallId, FarEnd, SimCall};
@@ -566,7 +567,9 @@ impl World {
             Action::SendDigits(_) => self.verb_finished(id),
             Action::StopMedia => self.stop_media(id),
             Action::JoinConference(join) => self.join(id, *join),
-            Action::Reject(_) | Action::Hangup | Action::Finished => self.hang_up(id),
+            Action::Reject(RejectReason::Busy) => self.end_call(id, CallEvent::Busy),
+            Action::Reject(RejectReason::Rejected) => self.end_call(id, CallEvent::NoAnswer),
+            Action::Hangup | Action::Finished => self.hang_up(id),
         }
     }
 
@@ -650,7 +653,12 @@ impl World {
 
     /// Ends the call from our side (TwiML hang-up) and tells its conference.
     fn hang_up(&mut self, id: CallId) {
-        if let CallChange::Ended(_) = self.change(id, CallEvent::HungUp) {
+        self.end_call(id, CallEvent::HungUp);
+    }
+
+    /// Ends a call with `event` (the actor's `hang_up`), telling its conference.
+    fn end_call(&mut self, id: CallId, event: CallEvent) {
+        if let CallChange::Ended(_) = self.change(id, event) {
             if let Some(index) = self.calls[id.0].dialed {
                 self.progress(index, id, CallProgress::HungUp);
             }

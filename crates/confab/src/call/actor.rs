@@ -383,7 +383,7 @@ impl CallActor {
             Action::JoinConference(join) => self.join(*join),
             Action::Reject(reason) => {
                 tracing::info!(call = %self.call.sid, reason = reason.as_str(), "TwiML rejected the call");
-                self.hang_up(CallEvent::HungUp);
+                self.hang_up(reject_event(reason));
             }
             Action::Hangup | Action::Finished => self.hang_up(CallEvent::HungUp),
             Action::Warning(w) => {
@@ -762,6 +762,15 @@ impl CallActor {
                 }));
             }),
         );
+    }
+}
+
+/// How `<Reject>` ends a call: unanswered, as `busy` (`reason="busy"`) or `no-answer`
+/// (`rejected`), as Twilio documents; an answered call simply ends.
+fn reject_event(reason: confab_twiml::RejectReason) -> CallEvent {
+    match reason {
+        confab_twiml::RejectReason::Busy => CallEvent::Busy,
+        confab_twiml::RejectReason::Rejected => CallEvent::NoAnswer,
     }
 }
 

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use confab_core::call_request::{CreateCall, UpdateCall};
 use confab_core::page::PageRequest;
-use confab_core::time::{DateRange, Day};
+use confab_core::time::{DateBound, DateForm, DateRange};
 use confab_core::{ApiError, CallStatus, Sid, SidKind};
 use confab_store::{CallFilter, Write};
 
@@ -143,22 +143,26 @@ async fn list(state: &AppState, req: &ApiRequest) -> Result<Response, ApiError> 
     Ok(Json(body).into_response())
 }
 
-/// `Name`, `Name<` and `Name>` as a day range.
+/// `Name`, `Name<` and `Name>` as a range: days (`YYYY-MM-DD`) or instants (RFC 3339).
 pub(super) fn date_filter(
     p: &confab_core::params::Params,
     field: &str,
     range: &mut DateRange,
 ) -> Result<(), ApiError> {
-    for (suffix, apply) in [("", 0), ("<", 1), (">", 2)] {
+    for (suffix, form) in [
+        ("", DateForm::On),
+        ("<", DateForm::AtOrBefore),
+        (">", DateForm::AtOrAfter),
+    ] {
         let name = format!("{field}{suffix}");
         let Some(raw) = p.text(&name) else { continue };
-        let day = Day::parse(raw)
-            .ok_or_else(|| ApiError::invalid_param(&name, "must be a date as YYYY-MM-DD"))?;
-        match apply {
-            0 => range.on(day),
-            1 => range.at_or_before(day),
-            _ => range.at_or_after(day),
-        }
+        let bound = DateBound::parse(raw).ok_or_else(|| {
+            ApiError::invalid_param(
+                &name,
+                "must be a date as YYYY-MM-DD or a date and time as in 2026-12-01T09:30:00Z",
+            )
+        })?;
+        range.narrow(bound, form);
     }
     Ok(())
 }

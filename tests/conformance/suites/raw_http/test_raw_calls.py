@@ -260,11 +260,6 @@ def test_redirect_with_url_get(api, hooks):
     api.hangup(c["sid"])
 
 
-@pytest.mark.xfail(strict=False, reason="confab bug (a race, so not strict): an Update Call (redirect or "
-                                        "Status=completed) that reaches the call actor after the conference took the "
-                                        "call in but before the actor's own Done::Joined leaves the call a connected "
-                                        "participant of that conference for good (call/actor.rs: redirect()/hang_up() "
-                                        "see no conference yet, joined() then accepts the stale join)")
 def test_update_right_after_join_leaves_the_conference(hooks):
     """Redirect (Twiml, Url) or hang up as soon as the participant shows up in room A: the call must leave
     room A. One prefix is enough (the race is in the call actor); stops at the first call left behind."""
