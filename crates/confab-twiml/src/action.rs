@@ -6,7 +6,8 @@
 
 use confab_core::HttpMethod;
 
-use crate::dial::{Conference, DialRecord, Trim};
+use crate::attribute::{DialRecord, Trim};
+use crate::dial::Conference;
 use crate::error::Warning;
 use crate::verb::{RejectReason, SaySegment};
 

@@ -8,7 +8,7 @@ use confab_core::HttpMethod;
 use crate::action::{
     Action, DialOutcome, Event, Fallback, Fetched, Source, APPLICATION_ERROR_MESSAGE,
 };
-use crate::dial::WaitUrl;
+use crate::attribute::WaitUrl;
 use crate::engine::{Interpreter, MAX_DOCUMENTS_WITHOUT_MEDIA};
 use crate::error::Warning;
 use crate::verb::{RejectReason, SaySegment, LOOP_CAP};
@@ -277,6 +277,13 @@ fn unsupported_dial_then_redirect_loop_is_stopped() {
     // Answer, one 13224 per run of the document, then 12400 and the error message.
     assert_eq!(actions.len(), 1 + MAX_DOCUMENTS_WITHOUT_MEDIA as usize + 2);
     assert_eq!(actions[..2], [Action::Answer, warn(13224)]);
+}
+
+#[test]
+fn unplayable_media_does_not_reset_the_loop_count() {
+    let actions = Call::twiml("<Play>relative.mp3</Play><Redirect/>").drain();
+    assert_eq!(actions.len(), 1 + MAX_DOCUMENTS_WITHOUT_MEDIA as usize + 2);
+    assert_eq!(actions[actions.len() - 2], warn(12400));
 }
 
 #[test]

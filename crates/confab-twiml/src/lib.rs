@@ -14,6 +14,7 @@
 //!   next event or [`Interpreter::poll_timeout`].
 
 mod action;
+mod attribute;
 mod dial;
 mod engine;
 mod error;
@@ -25,10 +26,10 @@ pub use action::{
     Action, ConferenceJoin, DialOutcome, Event, Fallback, Fetched, Source,
     APPLICATION_ERROR_MESSAGE,
 };
-pub use dial::{
-    Conference, ConferenceEvent, ConferenceRecord, Dial, DialNoun, DialRecord, RecordingEvent,
-    Trim, WaitUrl, REGIONS,
+pub use attribute::{
+    ConferenceEvent, ConferenceRecord, DialRecord, RecordingEvent, Trim, WaitUrl, REGIONS,
 };
+pub use dial::{Conference, Dial, DialNoun};
 pub use engine::{Interpreter, MAX_DOCUMENTS_WITHOUT_MEDIA};
 pub use error::{code, TwimlError, Warning};
 pub use parse::{parse, MAX_WARNINGS};

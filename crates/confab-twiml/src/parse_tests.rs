@@ -4,10 +4,10 @@ use std::time::Duration;
 
 use confab_core::{Beep, HttpMethod, JitterBufferSize};
 
-use crate::dial::{
-    Conference, ConferenceEvent, ConferenceRecord, Dial, DialNoun, DialRecord, RecordingEvent,
-    Trim, WaitUrl,
+use crate::attribute::{
+    ConferenceEvent, ConferenceRecord, DialRecord, RecordingEvent, Trim, WaitUrl,
 };
+use crate::dial::{Conference, Dial, DialNoun};
 use crate::error::TwimlError;
 use crate::parse::{parse, MAX_WARNINGS};
 use crate::verb::{
