@@ -204,7 +204,7 @@ fn callers(media: &Media, size: usize) -> anyhow::Result<Vec<SimPeer>> {
     (0..size)
         .map(|i| {
             let audio = if i < TALKERS {
-                SimAudio::Tone(400.0 + 300.0 * i as f64)
+                SimAudio::Tone(400.0 + 300.0 * i as f32)
             } else {
                 SimAudio::Silence
             };

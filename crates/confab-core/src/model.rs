@@ -271,7 +271,7 @@ impl Beep {
 }
 
 /// Depth of the jitter buffer in front of the mixer for one participant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum JitterBufferSize {
     /// No buffering.
     Off,
@@ -280,6 +280,7 @@ pub enum JitterBufferSize {
     /// About 40 ms.
     Medium,
     /// About 60 ms (Twilio's default).
+    #[default]
     Large,
 }
 
@@ -299,6 +300,22 @@ impl JitterBufferSize {
         [Self::Off, Self::Small, Self::Medium, Self::Large]
             .into_iter()
             .find(|j| j.as_str().eq_ignore_ascii_case(s.trim()))
+    }
+
+    /// The depth in 20 ms frames: how many frames playout waits for after the first packet
+    /// of a talk spurt.
+    pub fn frames(self) -> usize {
+        match self {
+            JitterBufferSize::Off => 0,
+            JitterBufferSize::Small => 1,
+            JitterBufferSize::Medium => 2,
+            JitterBufferSize::Large => 3,
+        }
+    }
+
+    /// The depth as time: 0, 20, 40 or 60 ms.
+    pub fn delay(self) -> std::time::Duration {
+        std::time::Duration::from_millis(20 * self.frames() as u64)
     }
 }
 

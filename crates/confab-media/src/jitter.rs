@@ -40,11 +40,10 @@
 //! one actually played count as late from then on, because a sender that paused (silence
 //! suppression) continues its numbering where it stopped.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::g711::Codec;
 use crate::rtp::{RtpPacket, SeqExtender, Ssrc};
-use crate::FRAME_DURATION;
 
 /// Frames the buffer can hold (one second of audio).
 pub const CAPACITY: usize = 50;
@@ -58,19 +57,8 @@ pub const EXCESS_FRAMES: usize = 3;
 /// Consecutive frames concealed by fading the last frame before falling silent.
 pub const CONCEAL_FRAMES: u32 = 3;
 
-/// Twilio's `JitterBufferSize`: how long playout waits before starting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum JitterBufferSize {
-    /// No buffering: packets late for their tick are dropped.
-    Off,
-    /// 20 ms.
-    Small,
-    /// 40 ms.
-    Medium,
-    /// 60 ms (Twilio's default).
-    #[default]
-    Large,
-}
+/// Twilio's `JitterBufferSize` (confab-core's type): how long playout waits before starting.
+pub use confab_core::JitterBufferSize;
 
 /// What [`JitterBuffer::poll_frame`] hands out for one tick.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,33 +139,6 @@ struct Slot {
     seq: Option<u64>,
     /// Its payload; the allocation is reused from packet to packet.
     payload: Vec<u8>,
-}
-
-impl JitterBufferSize {
-    /// Parses Twilio's value (`off`, `small`, `medium`, `large`, any case).
-    pub fn parse(value: &str) -> Option<Self> {
-        match value.to_ascii_lowercase().as_str() {
-            "off" => Some(Self::Off),
-            "small" => Some(Self::Small),
-            "medium" => Some(Self::Medium),
-            "large" => Some(Self::Large),
-            _ => None,
-        }
-    }
-
-    /// How long playout waits after the first packet of a talk spurt.
-    pub fn delay(self) -> Duration {
-        FRAME_DURATION * self.frames() as u32
-    }
-
-    fn frames(self) -> usize {
-        match self {
-            Self::Off => 0,
-            Self::Small => 1,
-            Self::Medium => 2,
-            Self::Large => 3,
-        }
-    }
 }
 
 impl JitterBuffer {

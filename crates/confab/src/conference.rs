@@ -20,7 +20,7 @@ use confab_core::{
     Account, ApiError, Call, Conference, ConferenceStatus, HttpMethod, Participant, Sid, SidKind,
 };
 use confab_media::mixer::{SourceTarget, WaitAudio};
-use confab_media::{JitterBufferSize, MixerCommand, MixerParticipantId, SourceId};
+use confab_media::{MixerCommand, MixerParticipantId, SourceId};
 use confab_store::{Durability, Store, Write};
 use tokio::sync::{mpsc, oneshot};
 
@@ -601,7 +601,7 @@ impl Actor {
             return;
         };
         let (muted, held, beep) = (p.muted, p.hold, p.beep.on_enter());
-        let jitter = JitterBufferSize::parse(p.jitter_buffer_size.as_str()).unwrap_or_default();
+        let jitter = p.jitter_buffer_size;
         let Some(member) = self.members.get_mut(sid.as_str()) else {
             return;
         };

@@ -4,6 +4,7 @@
 use super::*;
 use crate::g711::{linear_to_ulaw, ulaw_to_linear};
 use crate::rtp::{PayloadType, RtpHeader, RtpTimestamp, SeqNo};
+use std::time::Duration;
 
 /// Level of the body of every test payload.
 const LEVEL: i16 = 8000;

@@ -30,7 +30,7 @@ use confab_media::Codec;
 use tokio::task::JoinHandle;
 
 use super::leg::{Leg, LegEvent, LegEvents, LegMedia};
-use crate::media::{Media, SimAudio, SimPeer};
+use crate::media::{Media, SimPeer};
 
 /// A simulated caller's leg: the task that plays its script and its RTP endpoint.
 pub struct SimLeg {
@@ -93,12 +93,7 @@ impl Drop for SimLeg {
 /// The RTP endpoint of a simulated caller, its recording kept for the Heard routes. `None`
 /// (logged) if no socket could be had.
 fn media_peer(media: &Media, spec: &SimSpec, account: &Sid, call_sid: &Sid) -> Option<SimPeer> {
-    let audio = match &spec.audio {
-        confab_core::endpoint::SimAudio::Silence => SimAudio::Silence,
-        confab_core::endpoint::SimAudio::Tone(hz) => SimAudio::Tone(f64::from(*hz)),
-        confab_core::endpoint::SimAudio::File(path) => SimAudio::File(path.into()),
-    };
-    match media.sims().spawn(audio) {
+    match media.sims().spawn(spec.audio.clone()) {
         Ok(peer) => {
             let recording = peer.recording().clone();
             media

@@ -14,7 +14,6 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
@@ -35,16 +34,9 @@ use super::heard::Recording;
 /// plus a beep stay clear of clipping.
 pub const TONE_DBFS: f64 = -15.0;
 
-/// What a simulated caller sends.
-#[derive(Debug, Clone, PartialEq)]
-pub enum SimAudio {
-    /// Silence (still sent as packets, like a phone without silence suppression).
-    Silence,
-    /// A sine tone in hertz at [`TONE_DBFS`].
-    Tone(f64),
-    /// A WAV or MP3 file on the server's disk, played once and followed by silence.
-    File(PathBuf),
-}
+/// What a simulated caller sends: confab-core's [`SimAudio`] (`sim:NAME?tone=…`, `?file=…`,
+/// `?silence`), played at [`TONE_DBFS`]; a file plays once and is followed by silence.
+pub use confab_core::endpoint::SimAudio;
 
 /// The simulated callers' thread.
 pub struct SimPeers {
@@ -369,7 +361,7 @@ impl Peer {
 fn source_for(audio: &SimAudio) -> AudioSource {
     match audio {
         SimAudio::Silence => AudioSource::silence(),
-        SimAudio::Tone(hz) => AudioSource::tone(*hz, dbfs_to_amplitude(TONE_DBFS)),
+        SimAudio::Tone(hz) => AudioSource::tone(f64::from(*hz), dbfs_to_amplitude(TONE_DBFS)),
         SimAudio::File(path) => {
             match std::fs::read(path)
                 .map_err(|e| e.to_string())
@@ -379,7 +371,7 @@ fn source_for(audio: &SimAudio) -> AudioSource {
                 }) {
                 Ok(samples) => AudioSource::once(samples.into()),
                 Err(error) => {
-                    tracing::warn!(path = %path.display(), %error, "simulated caller's file; sending silence");
+                    tracing::warn!(%path, %error, "simulated caller's file; sending silence");
                     AudioSource::silence()
                 }
             }
