@@ -64,7 +64,8 @@ impl fmt::Display for Warning {
 ///
 /// Invalid values of attributes for which Twilio's dictionary names no verb-specific code (for
 /// example `<Gather timeout>` or `<Conference maxParticipants>`) are reported as
-/// [`SCHEMA_VALIDATION`], the code Twilio uses for anything the TwiML schema rejects.
+/// [`SCHEMA_VALIDATION`](code::SCHEMA_VALIDATION), the code Twilio uses for anything the TwiML
+/// schema rejects.
 pub mod code {
     /// Generic HTTP retrieval failure of a TwiML document.
     pub const HTTP_RETRIEVAL_FAILURE: u32 = 11200;
