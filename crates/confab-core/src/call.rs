@@ -12,7 +12,7 @@
 
 use crate::error::{codes, ApiError};
 use crate::model::HttpMethod;
-use crate::sid::Sid;
+use crate::sid::{AccountSid, CallSid};
 use crate::time::Timestamp;
 
 /// Where a call is in its life (Twilio's `call_enum_status`).
@@ -123,18 +123,18 @@ pub enum Instructions {
     /// Run this TwiML document.
     Twiml(String),
     /// Join a conference as a participant created through the Participants resource.
-    Conference(Sid),
+    Conference(crate::sid::ConferenceSid),
 }
 
 /// A call record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Call {
     /// The call SID.
-    pub sid: Sid,
+    pub sid: CallSid,
     /// The owning account.
-    pub account_sid: Sid,
+    pub account_sid: AccountSid,
     /// The call that dialed this one, for `outbound-dial` calls.
-    pub parent_call_sid: Option<Sid>,
+    pub parent_call_sid: Option<CallSid>,
     /// Caller ID.
     pub from: String,
     /// The endpoint called.
@@ -214,7 +214,7 @@ pub enum CallChange {
 
 impl Call {
     /// A new outbound call through the API, queued, with Twilio's defaults for the rest.
-    pub fn outbound_api(sid: Sid, account_sid: Sid, from: &str, to: &str, now: Timestamp) -> Call {
+    pub fn outbound_api(sid: CallSid, account_sid: AccountSid, from: &str, to: &str, now: Timestamp) -> Call {
         Call {
             sid,
             account_sid,
@@ -345,7 +345,7 @@ impl Call {
                 "ParentCallSid",
                 self.parent_call_sid
                     .as_ref()
-                    .map(Sid::to_string)
+                    .map(CallSid::to_string)
                     .unwrap_or_default(),
             ),
         ];
@@ -371,13 +371,13 @@ impl Call {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sid::{SidKind, SidStyle};
+    use crate::sid::SidStyle;
     use CallEvent as E;
     use CallStatus as S;
 
     fn call() -> Call {
-        let sid = Sid::mint(SidStyle::Twilio, SidKind::Call, 1);
-        let account = Sid::mint(SidStyle::Twilio, SidKind::Account, 2);
+        let sid = CallSid::mint(SidStyle::Twilio, 1);
+        let account = AccountSid::mint(SidStyle::Twilio, 2);
         Call::outbound_api(sid, account, "+15550100", "sim:alice", Timestamp(1_000))
     }
 

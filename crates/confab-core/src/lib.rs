@@ -26,5 +26,5 @@ pub use model::{
     Account, Beep, Conference, ConferenceStatus, EndReason, HttpMethod, JitterBufferSize,
     Participant, ParticipantStatus,
 };
-pub use sid::{Sid, SidKind, SidStyle};
+pub use sid::{AccountSid, CallSid, ConferenceSid, Sid, SidKind, SidStyle};
 pub use time::Timestamp;

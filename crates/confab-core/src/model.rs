@@ -3,14 +3,14 @@
 //! These are plain values. The rules that change them live in [`crate::room`];
 //! the store persists them as they are.
 
-use crate::sid::{Sid, SidStyle};
+use crate::sid::{AccountSid, CallSid, ConferenceSid, SidStyle};
 use crate::time::Timestamp;
 
 /// An account (a SignalWire "project"): credentials and a SID style.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Account {
     /// The account SID, also the Basic-auth user name.
-    pub sid: Sid,
+    pub sid: AccountSid,
     /// The secret, also the Basic-auth password.
     pub auth_token: String,
     /// How the account's SIDs look.
@@ -128,9 +128,9 @@ impl EndReason {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Conference {
     /// The conference SID.
-    pub sid: Sid,
+    pub sid: ConferenceSid,
     /// The owning account.
-    pub account_sid: Sid,
+    pub account_sid: AccountSid,
     /// The room name.
     pub friendly_name: String,
     /// Lifecycle state.
@@ -144,7 +144,7 @@ pub struct Conference {
     /// Why it ended, once completed.
     pub reason_ended: Option<EndReason>,
     /// The call whose departure ended it, if any.
-    pub call_sid_ending: Option<Sid>,
+    pub call_sid_ending: Option<CallSid>,
     /// Extra detail about the end kept for operators (e.g. a restart).
     pub end_detail: Option<String>,
     /// Participant limit, 2..=250 (first participant sets it).
@@ -324,11 +324,11 @@ impl JitterBufferSize {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Participant {
     /// The call SID (the participant's name in the API).
-    pub call_sid: Sid,
+    pub call_sid: CallSid,
     /// The conference.
-    pub conference_sid: Sid,
+    pub conference_sid: ConferenceSid,
     /// The account.
-    pub account_sid: Sid,
+    pub account_sid: AccountSid,
     /// Optional unique label, usable instead of the call SID.
     pub label: Option<String>,
     /// Call state.
@@ -340,7 +340,7 @@ pub struct Participant {
     /// Whispering to `call_sid_to_coach` only.
     pub coaching: bool,
     /// The coached participant.
-    pub call_sid_to_coach: Option<Sid>,
+    pub call_sid_to_coach: Option<CallSid>,
     /// Starts the conference on joining.
     pub start_conference_on_enter: bool,
     /// Ends the conference on leaving.

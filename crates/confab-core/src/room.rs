@@ -19,7 +19,7 @@
 use crate::error::{codes, ApiError};
 use crate::model::{Beep, Conference, ConferenceStatus, EndReason, Participant, ParticipantStatus};
 use crate::request::{ConferenceUpdate, CreateParticipant, ParticipantUpdate};
-use crate::sid::{looks_like_call_sid, Sid};
+use crate::sid::{looks_like_call_sid, CallSid};
 use crate::time::Timestamp;
 
 /// How a participant's call progressed, reported by whoever places it.
@@ -62,23 +62,23 @@ pub enum LeaveReason {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// The participant's call status changed.
-    CallStatus(Sid, ParticipantStatus),
+    CallStatus(CallSid, ParticipantStatus),
     /// A participant joined the conference audio.
-    Joined(Sid),
+    Joined(CallSid),
     /// A participant left.
-    Left(Sid, LeaveReason),
+    Left(CallSid, LeaveReason),
     /// The conference started mixing.
     Started,
     /// The conference ended.
     Ended(EndReason),
     /// Mute changed.
-    Muted(Sid, bool),
+    Muted(CallSid, bool),
     /// Hold changed.
-    Held(Sid, bool),
+    Held(CallSid, bool),
     /// Coaching, its target, `BeepOnExit`, `EndConferenceOnExit` or `WaitUrl` changed.
-    Modified(Sid),
+    Modified(CallSid),
     /// Play an announcement to one participant.
-    AnnounceToParticipant(Sid, String),
+    AnnounceToParticipant(CallSid, String),
     /// Play an announcement to everyone.
     AnnounceToConference(String),
 }
@@ -140,7 +140,7 @@ impl Room {
     pub fn add_participant(
         &mut self,
         now: Timestamp,
-        call_sid: Sid,
+        call_sid: CallSid,
         req: &CreateParticipant,
     ) -> Result<Outcome, ApiError> {
         self.ensure_live()?;
@@ -194,7 +194,7 @@ impl Room {
     pub fn call_progress(
         &mut self,
         now: Timestamp,
-        call_sid: &Sid,
+        call_sid: &CallSid,
         progress: CallProgress,
     ) -> Outcome {
         let mut out = Outcome::default();
@@ -317,7 +317,7 @@ impl Room {
 
     /// The participant's call was redirected through Update Call: it leaves the conference,
     /// which the end rules treat as the participant leaving. Unknown calls are ignored.
-    pub fn redirect_participant(&mut self, now: Timestamp, call_sid: &Sid) -> Outcome {
+    pub fn redirect_participant(&mut self, now: Timestamp, call_sid: &CallSid) -> Outcome {
         let mut out = Outcome::default();
         if let Some(index) = self.index_of(call_sid.as_str()) {
             self.depart(now, index, LeaveReason::UpdatedViaApi, &mut out);
@@ -409,7 +409,7 @@ impl Room {
     fn coaching_for_create(
         &self,
         req: &CreateParticipant,
-    ) -> Result<(bool, Option<Sid>), ApiError> {
+    ) -> Result<(bool, Option<CallSid>), ApiError> {
         match (req.coaching, &req.call_sid_to_coach) {
             (Some(false), _) | (None, None) => Ok((false, None)),
             (Some(true), None) => Err(coach_target_required()),
@@ -422,7 +422,7 @@ impl Room {
         &self,
         index: usize,
         u: &ParticipantUpdate,
-    ) -> Result<Option<(bool, Option<Sid>)>, ApiError> {
+    ) -> Result<Option<(bool, Option<CallSid>)>, ApiError> {
         let me = &self.participants[index];
         let target = match (u.coaching, &u.call_sid_to_coach) {
             (None, None) => return Ok(None),
@@ -439,7 +439,7 @@ impl Room {
         )))
     }
 
-    fn coach_target(&self, target: &str, coach: Option<&Sid>) -> Result<Sid, ApiError> {
+    fn coach_target(&self, target: &str, coach: Option<&CallSid>) -> Result<CallSid, ApiError> {
         let found = self
             .participants
             .iter()
@@ -512,7 +512,7 @@ impl Room {
         &mut self,
         now: Timestamp,
         reason: EndReason,
-        ending_call: Option<Sid>,
+        ending_call: Option<CallSid>,
         out: &mut Outcome,
     ) {
         let leave = match reason {

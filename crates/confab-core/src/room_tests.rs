@@ -3,14 +3,14 @@
 use super::*;
 use crate::model::HttpMethod;
 use crate::params::Params;
-use crate::sid::{SidKind, SidStyle};
+use crate::sid::SidStyle;
 
 const T0: Timestamp = Timestamp(1_700_000_000_000);
 
 fn conference() -> Conference {
     Conference {
-        sid: Sid::mint(SidStyle::Twilio, SidKind::Conference, 1),
-        account_sid: Sid::mint(SidStyle::Twilio, SidKind::Account, 1),
+        sid: crate::ConferenceSid::mint(SidStyle::Twilio, 1),
+        account_sid: crate::AccountSid::mint(SidStyle::Twilio, 1),
         friendly_name: "room".into(),
         status: ConferenceStatus::Init,
         region: "us1".into(),
@@ -48,8 +48,8 @@ fn update(pairs: &[(&str, &str)]) -> ParticipantUpdate {
     .expect("valid update")
 }
 
-fn call(n: u128) -> Sid {
-    Sid::mint(SidStyle::Twilio, SidKind::Call, n)
+fn call(n: u128) -> CallSid {
+    CallSid::mint(SidStyle::Twilio, n)
 }
 
 /// Adds participant `n` and answers its call.

@@ -94,6 +94,72 @@ impl fmt::Display for Sid {
     }
 }
 
+/// Declares the SID type of one kind: a [`Sid`] that is known to name that kind, so that a
+/// call SID can never be passed where a conference SID is expected.
+macro_rules! typed_sid {
+    ($(#[$doc:meta])* $name:ident, $kind:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(Sid);
+
+        impl $name {
+            /// What this SID names.
+            pub const KIND: SidKind = $kind;
+
+            /// Mints a new SID in `style` from 128 bits of fresh randomness.
+            pub fn mint(style: SidStyle, random: u128) -> $name {
+                $name(Sid::mint(style, Self::KIND, random))
+            }
+
+            /// Accepts `s` if it has the shape of this kind's SID in either style.
+            pub fn parse(s: &str) -> Option<$name> {
+                Sid::parse(Self::KIND, s).map($name)
+            }
+
+            /// Wraps a value read back from our own database.
+            pub fn from_stored(s: String) -> $name {
+                $name(Sid::from_stored(s))
+            }
+
+            /// The identifier text.
+            pub fn as_str(&self) -> &str {
+                self.0.as_str()
+            }
+
+            /// The style this SID was minted in.
+            pub fn style(&self) -> SidStyle {
+                if is_uuid(self.as_str()) {
+                    SidStyle::SignalWire
+                } else {
+                    SidStyle::Twilio
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+typed_sid!(
+    /// An account's SID (`AC…` or a UUID), also its Basic-auth user name.
+    AccountSid,
+    SidKind::Account
+);
+typed_sid!(
+    /// A call's SID (`CA…` or a UUID), which also names the call's participants.
+    CallSid,
+    SidKind::Call
+);
+typed_sid!(
+    /// A conference's SID (`CF…` or a UUID).
+    ConferenceSid,
+    SidKind::Conference
+);
+
 /// True if `s` is a Twilio SID of `kind`: its prefix and 32 hex digits of either case.
 pub fn is_twilio_sid(kind: SidKind, s: &str) -> bool {
     s.len() == 34 && s.starts_with(kind.prefix()) && s[2..].bytes().all(|b| b.is_ascii_hexdigit())
@@ -150,6 +216,18 @@ mod tests {
         let upper = "CF0123456789ABCDEF0123456789ABCDEF";
         let sid = Sid::parse(SidKind::Conference, upper).expect("valid shape");
         assert_eq!(sid.as_str(), "CF0123456789abcdef0123456789abcdef");
+    }
+
+    #[test]
+    fn typed_sids_accept_only_their_kind() {
+        let call = CallSid::mint(SidStyle::Twilio, 7);
+        assert!(call.as_str().starts_with("CA"));
+        assert_eq!(CallSid::parse(call.as_str()), Some(call.clone()));
+        assert!(ConferenceSid::parse(call.as_str()).is_none());
+        assert_eq!(call.style(), SidStyle::Twilio);
+        let uuid = ConferenceSid::mint(SidStyle::SignalWire, 9);
+        assert_eq!(uuid.style(), SidStyle::SignalWire);
+        assert!(CallSid::parse(uuid.as_str()).is_some(), "UUIDs carry no kind");
     }
 
     #[test]

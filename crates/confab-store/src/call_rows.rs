@@ -5,12 +5,12 @@ use std::sync::LazyLock;
 
 use confab_core::page::PageRequest;
 use confab_core::time::Timestamp;
-use confab_core::{Call, CallStatus, Direction, Sid};
+use confab_core::{AccountSid, Call, CallSid, CallStatus, Direction};
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
 use crate::rows::{
-    corrupt, events, method, numbered, opt_sid, page_clause, push_range, Bind, Query, CALL_COLUMNS,
+    corrupt, events, method, numbered, opt_call_sid, page_clause, push_range, Bind, Query, CALL_COLUMNS,
 };
 use crate::{CallFilter, StoreError};
 
@@ -66,7 +66,7 @@ pub(crate) fn call_upsert(c: &Call) -> Query<'_> {
 }
 
 /// Deletes an ended call of an account.
-pub(crate) fn call_delete<'a>(account: &'a Sid, sid: &'a Sid) -> Query<'a> {
+pub(crate) fn call_delete<'a>(account: &'a AccountSid, sid: &'a CallSid) -> Query<'a> {
     let mut q = Query::new("DELETE FROM calls WHERE ");
     q.push(
         &format!("account_sid = ? AND sid = ? AND status NOT IN {LIVE}"),
@@ -143,9 +143,9 @@ pub(crate) fn call_from_row(row: &SqliteRow) -> Result<Call, StoreError> {
     let status = text("status")?;
     let direction = text("direction")?;
     Ok(Call {
-        sid: Sid::from_stored(text("sid")?),
-        account_sid: Sid::from_stored(text("account_sid")?),
-        parent_call_sid: opt_sid(row, "parent_call_sid")?,
+        sid: CallSid::from_stored(text("sid")?),
+        account_sid: AccountSid::from_stored(text("account_sid")?),
+        parent_call_sid: opt_call_sid(row, "parent_call_sid")?,
         from: text("from_endpoint")?,
         to: text("to_endpoint")?,
         direction: Direction::parse(&direction).ok_or_else(|| corrupt("direction", &direction))?,
@@ -178,8 +178,8 @@ mod tests {
         let columns = CALL_COLUMNS.split(',').count();
         assert_eq!(CALL_UPSERT.matches('$').count(), columns);
         let call = Call::outbound_api(
-            Sid::from_stored("CA1".into()),
-            Sid::from_stored("AC1".into()),
+            CallSid::from_stored("CA1".into()),
+            AccountSid::from_stored("AC1".into()),
             "a",
             "b",
             Timestamp(1),

@@ -19,7 +19,10 @@ mod writer;
 
 use confab_core::page::{Page, PageRequest};
 use confab_core::time::DateRange;
-use confab_core::{Account, Call, CallStatus, Conference, ConferenceStatus, Participant, Sid};
+use confab_core::{
+    Account, AccountSid, Call, CallSid, CallStatus, Conference, ConferenceSid, ConferenceStatus,
+    Participant,
+};
 use futures::future::BoxFuture;
 
 pub use sqlite::SqliteStore;
@@ -63,9 +66,9 @@ pub enum Write {
     /// Remove an ended call's record (Delete Call); a live call is left alone.
     DeleteCall {
         /// The owning account.
-        account: Sid,
+        account: AccountSid,
         /// The call.
-        sid: Sid,
+        sid: CallSid,
     },
 }
 
@@ -141,7 +144,7 @@ pub trait Store: Send + Sync + 'static {
     }
 
     /// The account with this SID.
-    fn account<'a>(&'a self, sid: &'a str) -> BoxFuture<'a, Result<Option<Account>, StoreError>>;
+    fn account<'a>(&'a self, sid: &'a AccountSid) -> BoxFuture<'a, Result<Option<Account>, StoreError>>;
 
     /// All accounts, oldest first.
     fn accounts(&self) -> BoxFuture<'_, Result<Vec<Account>, StoreError>>;
@@ -149,14 +152,14 @@ pub trait Store: Send + Sync + 'static {
     /// A conference of an account.
     fn conference<'a>(
         &'a self,
-        account: &'a str,
-        sid: &'a str,
+        account: &'a AccountSid,
+        sid: &'a ConferenceSid,
     ) -> BoxFuture<'a, Result<Option<Conference>, StoreError>>;
 
     /// A page of an account's conferences, newest first.
     fn list_conferences<'a>(
         &'a self,
-        account: &'a str,
+        account: &'a AccountSid,
         filter: &'a ConferenceFilter,
         page: &'a PageRequest,
     ) -> BoxFuture<'a, Result<Page<Conference>, StoreError>>;
@@ -164,16 +167,16 @@ pub trait Store: Send + Sync + 'static {
     /// The active participant of a conference named by call SID or label.
     fn participant<'a>(
         &'a self,
-        account: &'a str,
-        conference: &'a str,
+        account: &'a AccountSid,
+        conference: &'a ConferenceSid,
         key: &'a str,
     ) -> BoxFuture<'a, Result<Option<Participant>, StoreError>>;
 
     /// A page of a conference's active participants, in joining order.
     fn list_participants<'a>(
         &'a self,
-        account: &'a str,
-        conference: &'a str,
+        account: &'a AccountSid,
+        conference: &'a ConferenceSid,
         filter: &'a ParticipantFilter,
         page: &'a PageRequest,
     ) -> BoxFuture<'a, Result<Page<Participant>, StoreError>>;
@@ -181,14 +184,14 @@ pub trait Store: Send + Sync + 'static {
     /// A call of an account.
     fn call<'a>(
         &'a self,
-        account: &'a str,
-        sid: &'a str,
+        account: &'a AccountSid,
+        sid: &'a CallSid,
     ) -> BoxFuture<'a, Result<Option<Call>, StoreError>>;
 
     /// A page of an account's calls, newest first.
     fn list_calls<'a>(
         &'a self,
-        account: &'a str,
+        account: &'a AccountSid,
         filter: &'a CallFilter,
         page: &'a PageRequest,
     ) -> BoxFuture<'a, Result<Page<Call>, StoreError>>;

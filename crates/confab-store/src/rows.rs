@@ -7,8 +7,8 @@ use confab_core::model::{Beep, HttpMethod, JitterBufferSize};
 use confab_core::page::{Cursor, PageRequest};
 use confab_core::time::{DateRange, Timestamp};
 use confab_core::{
-    Account, Conference, ConferenceStatus, EndReason, Participant, ParticipantStatus, Sid, SidKind,
-    SidStyle,
+    Account, AccountSid, CallSid, Conference, ConferenceSid, ConferenceStatus, EndReason,
+    Participant, ParticipantStatus, SidStyle,
 };
 use std::borrow::Cow;
 use std::sync::LazyLock;
@@ -346,7 +346,7 @@ pub(crate) fn participant_by_key<'a>(
         [
             Bind::Text(account.into()),
             Bind::Text(conference.into()),
-            Bind::Text(Sid::parse(SidKind::Call, key).map_or(Cow::Borrowed(key), |sid| Cow::Owned(sid.to_string()))),
+            Bind::Text(CallSid::parse(key).map_or(Cow::Borrowed(key), |sid| Cow::Owned(sid.to_string()))),
             Bind::Text(key.into()),
         ],
     );
@@ -417,16 +417,17 @@ pub(crate) fn events(row: &SqliteRow, column: &str) -> Result<Vec<String>, Store
     Ok(raw.split_whitespace().map(str::to_owned).collect())
 }
 
-pub(crate) fn opt_sid(row: &SqliteRow, column: &str) -> Result<Option<Sid>, StoreError> {
+/// A call SID column that may be NULL.
+pub(crate) fn opt_call_sid(row: &SqliteRow, column: &str) -> Result<Option<CallSid>, StoreError> {
     Ok(row
         .try_get::<Option<String>, _>(column)?
-        .map(Sid::from_stored))
+        .map(CallSid::from_stored))
 }
 
 pub(crate) fn account_from_row(row: &SqliteRow) -> Result<Account, StoreError> {
     let style: String = row.try_get("style")?;
     Ok(Account {
-        sid: Sid::from_stored(row.try_get("sid")?),
+        sid: AccountSid::from_stored(row.try_get("sid")?),
         auth_token: row.try_get("auth_token")?,
         style: SidStyle::parse(&style).ok_or_else(|| corrupt("style", &style))?,
         friendly_name: row.try_get("friendly_name")?,
@@ -439,8 +440,8 @@ pub(crate) fn conference_from_row(row: &SqliteRow) -> Result<Conference, StoreEr
     let reason: Option<String> = row.try_get("reason_ended")?;
     let max: i64 = row.try_get("max_participants")?;
     Ok(Conference {
-        sid: Sid::from_stored(row.try_get("sid")?),
-        account_sid: Sid::from_stored(row.try_get("account_sid")?),
+        sid: ConferenceSid::from_stored(row.try_get("sid")?),
+        account_sid: AccountSid::from_stored(row.try_get("account_sid")?),
         friendly_name: row.try_get("friendly_name")?,
         status: ConferenceStatus::parse(&status).ok_or_else(|| corrupt("status", &status))?,
         region: row.try_get("region")?,
@@ -450,7 +451,7 @@ pub(crate) fn conference_from_row(row: &SqliteRow) -> Result<Conference, StoreEr
             None => None,
             Some(r) => Some(EndReason::parse(&r).ok_or_else(|| corrupt("reason_ended", &r))?),
         },
-        call_sid_ending: opt_sid(row, "call_sid_ending")?,
+        call_sid_ending: opt_call_sid(row, "call_sid_ending")?,
         end_detail: row.try_get("end_detail")?,
         max_participants: u32::try_from(max)
             .map_err(|_| corrupt("max_participants", &max.to_string()))?,
@@ -469,15 +470,15 @@ pub(crate) fn participant_from_row(row: &SqliteRow) -> Result<Participant, Store
     let beep: String = row.try_get("beep")?;
     let jitter: String = row.try_get("jitter_buffer_size")?;
     Ok(Participant {
-        call_sid: Sid::from_stored(row.try_get("call_sid")?),
-        conference_sid: Sid::from_stored(row.try_get("conference_sid")?),
-        account_sid: Sid::from_stored(row.try_get("account_sid")?),
+        call_sid: CallSid::from_stored(row.try_get("call_sid")?),
+        conference_sid: ConferenceSid::from_stored(row.try_get("conference_sid")?),
+        account_sid: AccountSid::from_stored(row.try_get("account_sid")?),
         label: row.try_get("label")?,
         status: ParticipantStatus::parse(&status).ok_or_else(|| corrupt("status", &status))?,
         muted: row.try_get("muted")?,
         hold: row.try_get("hold")?,
         coaching: row.try_get("coaching")?,
-        call_sid_to_coach: opt_sid(row, "call_sid_to_coach")?,
+        call_sid_to_coach: opt_call_sid(row, "call_sid_to_coach")?,
         start_conference_on_enter: row.try_get("start_conference_on_enter")?,
         end_conference_on_exit: row.try_get("end_conference_on_exit")?,
         beep: Beep::parse(&beep).ok_or_else(|| corrupt("beep", &beep))?,

@@ -10,7 +10,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use confab_core::page::{Page, PageRequest};
-use confab_core::{Account, Call, Conference, Participant};
+use confab_core::{Account, AccountSid, Call, CallSid, Conference, ConferenceSid, Participant};
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use sqlx::sqlite::{
@@ -125,12 +125,12 @@ impl Store for SqliteStore {
         }
     }
 
-    fn account<'a>(&'a self, sid: &'a str) -> BoxFuture<'a, Result<Option<Account>, StoreError>> {
+    fn account<'a>(&'a self, sid: &'a AccountSid) -> BoxFuture<'a, Result<Option<Account>, StoreError>> {
         async move {
             let mut q = Query::new(
                 "SELECT sid, auth_token, style, friendly_name, date_created FROM accounts WHERE ",
             );
-            q.push("sid = ?", [Bind::Text(sid.into())]);
+            q.push("sid = ?", [Bind::Text(sid.as_str().into())]);
             self.fetch_optional(q)
                 .await?
                 .as_ref()
@@ -152,8 +152,8 @@ impl Store for SqliteStore {
 
     fn conference<'a>(
         &'a self,
-        account: &'a str,
-        sid: &'a str,
+        account: &'a AccountSid,
+        sid: &'a ConferenceSid,
     ) -> BoxFuture<'a, Result<Option<Conference>, StoreError>> {
         async move {
             let mut q = Query::new(&format!(
@@ -162,7 +162,7 @@ impl Store for SqliteStore {
             ));
             q.push(
                 "account_sid = ? AND sid = ?",
-                [Bind::Text(account.into()), Bind::Text(sid.into())],
+                [Bind::Text(account.as_str().into()), Bind::Text(sid.as_str().into())],
             );
             self.fetch_optional(q)
                 .await?
@@ -175,12 +175,12 @@ impl Store for SqliteStore {
 
     fn list_conferences<'a>(
         &'a self,
-        account: &'a str,
+        account: &'a AccountSid,
         filter: &'a ConferenceFilter,
         page: &'a PageRequest,
     ) -> BoxFuture<'a, Result<Page<Conference>, StoreError>> {
         self.page(
-            rows::conference_list(account, filter, page),
+            rows::conference_list(account.as_str(), filter, page),
             page.size,
             rows::conference_from_row,
         )
@@ -189,13 +189,13 @@ impl Store for SqliteStore {
 
     fn participant<'a>(
         &'a self,
-        account: &'a str,
-        conference: &'a str,
+        account: &'a AccountSid,
+        conference: &'a ConferenceSid,
         key: &'a str,
     ) -> BoxFuture<'a, Result<Option<Participant>, StoreError>> {
         async move {
             let row = self
-                .fetch_optional(rows::participant_by_key(account, conference, key))
+                .fetch_optional(rows::participant_by_key(account.as_str(), conference.as_str(), key))
                 .await?;
             row.as_ref().map(rows::participant_from_row).transpose()
         }
@@ -204,13 +204,13 @@ impl Store for SqliteStore {
 
     fn list_participants<'a>(
         &'a self,
-        account: &'a str,
-        conference: &'a str,
+        account: &'a AccountSid,
+        conference: &'a ConferenceSid,
         filter: &'a ParticipantFilter,
         page: &'a PageRequest,
     ) -> BoxFuture<'a, Result<Page<Participant>, StoreError>> {
         self.page(
-            rows::participant_list(account, conference, filter, page),
+            rows::participant_list(account.as_str(), conference.as_str(), filter, page),
             page.size,
             rows::participant_from_row,
         )
@@ -219,12 +219,12 @@ impl Store for SqliteStore {
 
     fn call<'a>(
         &'a self,
-        account: &'a str,
-        sid: &'a str,
+        account: &'a AccountSid,
+        sid: &'a CallSid,
     ) -> BoxFuture<'a, Result<Option<Call>, StoreError>> {
         async move {
             let row = self
-                .fetch_optional(call_rows::call_by_sid(account, sid))
+                .fetch_optional(call_rows::call_by_sid(account.as_str(), sid.as_str()))
                 .await?;
             row.as_ref().map(call_rows::call_from_row).transpose()
         }
@@ -233,12 +233,12 @@ impl Store for SqliteStore {
 
     fn list_calls<'a>(
         &'a self,
-        account: &'a str,
+        account: &'a AccountSid,
         filter: &'a CallFilter,
         page: &'a PageRequest,
     ) -> BoxFuture<'a, Result<Page<Call>, StoreError>> {
         self.page(
-            call_rows::call_list(account, filter, page),
+            call_rows::call_list(account.as_str(), filter, page),
             page.size,
             call_rows::call_from_row,
         )

@@ -5,14 +5,14 @@ use confab_core::call::{CallEvent, CallStatus};
 use confab_core::page::PageRequest;
 use confab_core::params::Params;
 use confab_core::time::{DateRange, Day};
-use confab_core::{Account, Call, Sid, SidKind, SidStyle, Timestamp};
+use confab_core::{Account, AccountSid, Call, CallSid, SidStyle, Timestamp};
 use confab_store::{CallFilter, SqliteStore, Store, Write};
 
 const DAY_MS: i64 = 86_400_000;
 
 fn account() -> Account {
     Account {
-        sid: Sid::mint(SidStyle::Twilio, SidKind::Account, 7),
+        sid: AccountSid::mint(SidStyle::Twilio, 7),
         auth_token: "t".into(),
         style: SidStyle::Twilio,
         friendly_name: "calls".into(),
@@ -23,7 +23,7 @@ fn account() -> Account {
 /// Call `n`, created on day `n` of 1970, answered and (if `ended`) hung up that day.
 fn call(n: u128, to: &str, ended: bool) -> Call {
     let day = n as i64 * DAY_MS;
-    let sid = Sid::mint(SidStyle::Twilio, SidKind::Call, n);
+    let sid = CallSid::mint(SidStyle::Twilio, n);
     let mut c = Call::outbound_api(sid, account().sid, "+15550100", to, Timestamp(day));
     let _ = c.apply(Timestamp(day + 10), CallEvent::Ringing);
     let _ = c.apply(Timestamp(day + 1_000), CallEvent::Answered);
@@ -43,7 +43,7 @@ fn page(pairs: &[(&str, &str)]) -> PageRequest {
 async fn sids(store: &SqliteStore, filter: &CallFilter, page_size: &str) -> Vec<String> {
     let listed = store
         .list_calls(
-            account().sid.as_str(),
+            &account().sid,
             filter,
             &page(&[("PageSize", page_size)]),
         )
@@ -66,14 +66,14 @@ async fn calls_round_trip_filter_page_and_delete() {
     store.write(batch).await.expect("write");
 
     let fetched = store
-        .call(account().sid.as_str(), calls[0].sid.as_str())
+        .call(&account().sid, &calls[0].sid)
         .await
         .expect("fetch")
         .expect("stored");
     assert_eq!(fetched, calls[0]);
     assert_eq!(fetched.duration_secs(), Some(3));
     assert!(store
-        .call("ACother", calls[0].sid.as_str())
+        .call(&AccountSid::from_stored("ACother".into()), &calls[0].sid)
         .await
         .expect("fetch")
         .is_none());
@@ -114,7 +114,7 @@ async fn calls_round_trip_filter_page_and_delete() {
 
     let first = store
         .list_calls(
-            account().sid.as_str(),
+            &account().sid,
             &CallFilter::default(),
             &page(&[("PageSize", "2")]),
         )
@@ -124,7 +124,7 @@ async fn calls_round_trip_filter_page_and_delete() {
     let token = confab_core::page::token_after(first.items[1].sid.as_str());
     let second = store
         .list_calls(
-            account().sid.as_str(),
+            &account().sid,
             &CallFilter::default(),
             &page(&[("PageSize", "2"), ("Page", "1"), ("PageToken", &token)]),
         )
@@ -180,7 +180,10 @@ async fn a_version_1_database_upgrades_with_a_call_per_participant() {
     drop(conn);
     let store = SqliteStore::open(&path).await.expect("upgrade");
     let c = store
-        .call("AC1", "CA1")
+        .call(
+            &AccountSid::from_stored("AC1".into()),
+            &CallSid::from_stored("CA1".into()),
+        )
         .await
         .expect("fetch")
         .expect("migrated call");
@@ -190,7 +193,7 @@ async fn a_version_1_database_upgrades_with_a_call_per_participant() {
     );
     assert_eq!(c.status, CallStatus::Completed);
     assert_eq!(c.end_time, Some(Timestamp(5)));
-    let p = store.participant("AC1", "CF1", "CA1").await.expect("fetch");
+    let p = store.participant(&AccountSid::from_stored("AC1".into()), &confab_core::ConferenceSid::from_stored("CF1".into()), "CA1").await.expect("fetch");
     assert!(p.is_none(), "a completed participant is not listed");
 }
 

@@ -4,14 +4,15 @@ use confab_core::model::{Beep, HttpMethod, JitterBufferSize};
 use confab_core::page::{token_after, token_before, PageRequest};
 use confab_core::params::Params;
 use confab_core::{
-    Account, Conference, ConferenceStatus, Participant, ParticipantStatus, Sid, SidKind, SidStyle,
+    Account, AccountSid, CallSid, Conference, ConferenceSid, ConferenceStatus, Participant,
+    ParticipantStatus, SidStyle,
     Timestamp,
 };
 use confab_store::{ConferenceFilter, ParticipantFilter, SqliteStore, Store, Write};
 
 fn account() -> Account {
     Account {
-        sid: Sid::mint(SidStyle::Twilio, SidKind::Account, 7),
+        sid: AccountSid::mint(SidStyle::Twilio, 7),
         auth_token: "secret".into(),
         style: SidStyle::Twilio,
         friendly_name: "test".into(),
@@ -21,7 +22,7 @@ fn account() -> Account {
 
 fn conference(n: u128, at: i64, status: ConferenceStatus) -> Conference {
     Conference {
-        sid: Sid::mint(SidStyle::Twilio, SidKind::Conference, n),
+        sid: ConferenceSid::mint(SidStyle::Twilio, n),
         account_sid: account().sid,
         friendly_name: format!("room-{n}"),
         status,
@@ -44,7 +45,7 @@ fn conference(n: u128, at: i64, status: ConferenceStatus) -> Conference {
 
 fn participant(conf: &Conference, n: u128, muted: bool) -> Participant {
     Participant {
-        call_sid: Sid::mint(SidStyle::Twilio, SidKind::Call, n),
+        call_sid: CallSid::mint(SidStyle::Twilio, n),
         conference_sid: conf.sid.clone(),
         account_sid: conf.account_sid.clone(),
         label: Some(format!("p {n}")),
@@ -96,8 +97,8 @@ async fn listed_after_reopen(path: &std::path::Path, conf: &Conference) -> usize
     let reopened = SqliteStore::open(path).await.expect("reopen");
     reopened
         .list_participants(
-            conf.account_sid.as_str(),
-            conf.sid.as_str(),
+            &conf.account_sid,
+            &conf.sid,
             &ParticipantFilter::default(),
             &page(&[("PageSize", "1000")]),
         )
@@ -125,11 +126,11 @@ async fn records_round_trip_and_lists_page_by_keyset() {
         .await
         .expect("conferences");
 
-    let acct = account().sid.to_string();
+    let acct = account().sid;
     assert_eq!(store.account(&acct).await.expect("read"), Some(account()));
     assert_eq!(
         store
-            .conference(&acct, confs[2].sid.as_str())
+            .conference(&acct, &confs[2].sid)
             .await
             .expect("read"),
         Some(confs[2].clone())
@@ -195,7 +196,7 @@ async fn records_round_trip_and_lists_page_by_keyset() {
         1
     );
     let other = store
-        .list_conferences("ACother", &all, &page(&[]))
+        .list_conferences(&AccountSid::from_stored("ACother".into()), &all, &page(&[]))
         .await
         .expect("other account");
     assert!(other.items.is_empty(), "accounts are isolated");
@@ -218,7 +219,7 @@ async fn participants_filter_and_hide_departed() {
         Write::Participant(gone),
     ];
     store.write(batch).await.expect("write");
-    let (acct, cf) = (conf.account_sid.to_string(), conf.sid.to_string());
+    let (acct, cf) = (conf.account_sid.clone(), conf.sid.clone());
     let all = store
         .list_participants(&acct, &cf, &ParticipantFilter::default(), &page(&[]))
         .await
@@ -295,7 +296,7 @@ async fn a_stored_participant_is_updated_in_place() {
     p.hold = true;
     p.label = None;
     p.hold_url = None;
-    p.call_sid_to_coach = Some(Sid::mint(SidStyle::Twilio, SidKind::Call, 9));
+    p.call_sid_to_coach = Some(CallSid::mint(SidStyle::Twilio, 9));
     p.status = ParticipantStatus::Complete;
     p.date_updated = Timestamp(999);
     store
@@ -312,8 +313,8 @@ async fn a_stored_participant_is_updated_in_place() {
         .expect("update again");
     let found = store
         .participant(
-            conf.account_sid.as_str(),
-            conf.sid.as_str(),
+            &conf.account_sid,
+            &conf.sid,
             p.call_sid.as_str(),
         )
         .await

@@ -17,7 +17,8 @@ use std::sync::{Arc, Mutex};
 use confab_core::request::{ConferenceUpdate, CreateParticipant, ParticipantUpdate};
 use confab_core::room::{CallProgress, Event, LeaveReason, Outcome, Room};
 use confab_core::{
-    Account, ApiError, Call, Conference, ConferenceStatus, HttpMethod, Participant, Sid, SidKind,
+    Account, AccountSid, ApiError, Call, CallSid, Conference, ConferenceSid, ConferenceStatus,
+    HttpMethod, Participant,
 };
 use confab_media::mixer::{SourceTarget, WaitAudio};
 use confab_media::{MixerCommand, MixerParticipantId, SourceId};
@@ -41,9 +42,9 @@ pub enum Command {
     /// `<Dial><Conference>`: an answered call joins.
     Join(Box<JoinRequest>, Reply<Participant>),
     /// A participant's call was answered; its RTP has these parameters.
-    Answered(Sid, LegMedia),
+    Answered(CallSid, LegMedia),
     /// Update Call redirected a participant's call elsewhere: it leaves.
-    Redirect(Sid),
+    Redirect(CallSid),
     /// Update Participant.
     Update(String, ParticipantUpdate, Reply<Participant>),
     /// Delete Participant.
@@ -51,7 +52,7 @@ pub enum Command {
     /// Update Conference.
     UpdateConference(ConferenceUpdate, Reply<Conference>),
     /// A call leg reports progress.
-    Progress(Sid, CallProgress),
+    Progress(CallSid, CallProgress),
     /// A write failed: reload the durable state (sent by the actor to itself).
     Resync,
     /// The durable state, loaded after a failed write.
@@ -63,7 +64,7 @@ pub enum Command {
 /// An answered call that joins through `<Dial><Conference>`.
 pub struct JoinRequest {
     /// The call.
-    pub call_sid: Sid,
+    pub call_sid: CallSid,
     /// The membership, as the noun's attributes say.
     pub create: CreateParticipant,
     /// The call's media.
@@ -75,7 +76,7 @@ pub struct JoinRequest {
 pub struct Handle {
     tx: mpsc::Sender<Command>,
     /// The account that owns the conference.
-    account: Arc<str>,
+    account: AccountSid,
 }
 
 /// The actor is gone: the conference completed (or failed) meanwhile.
@@ -84,8 +85,8 @@ pub struct Gone;
 
 impl Handle {
     /// Whether the conference belongs to `account`.
-    pub fn belongs_to(&self, account: &str) -> bool {
-        &*self.account == account
+    pub fn belongs_to(&self, account: &AccountSid) -> bool {
+        &self.account == account
     }
 
     /// Sends a command and waits for its answer.
@@ -128,8 +129,8 @@ impl Handle {
 
 #[derive(Default)]
 struct Registry {
-    by_sid: HashMap<String, Handle>,
-    by_name: HashMap<(String, String), String>,
+    by_sid: HashMap<ConferenceSid, Handle>,
+    by_name: HashMap<(AccountSid, String), ConferenceSid>,
 }
 
 /// All live conferences of this server.
@@ -191,7 +192,7 @@ impl Conferences {
     }
 
     /// The actor of a live conference.
-    pub fn live(&self, sid: &str) -> Option<Handle> {
+    pub fn live(&self, sid: &ConferenceSid) -> Option<Handle> {
         self.lock().by_sid.get(sid).cloned()
     }
 
@@ -204,7 +205,7 @@ impl Conferences {
         first: &CreateParticipant,
     ) -> Handle {
         let mut registry = self.lock();
-        let key = (account.sid.to_string(), name.to_owned());
+        let key = (account.sid.clone(), name.to_owned());
         if let Some(handle) = registry
             .by_name
             .get(&key)
@@ -215,7 +216,7 @@ impl Conferences {
         let now = clock::now();
         let settings = &first.conference;
         let conference = Conference {
-            sid: Sid::mint(account.style, SidKind::Conference, rand::random()),
+            sid: ConferenceSid::mint(account.style, rand::random()),
             account_sid: account.sid.clone(),
             friendly_name: name.to_owned(),
             status: ConferenceStatus::Init,
@@ -234,11 +235,11 @@ impl Conferences {
             record: settings.record.clone(),
             trim: settings.trim.clone(),
         };
-        let sid = conference.sid.to_string();
+        let sid = conference.sid.clone();
         let (tx, rx) = mpsc::channel(256);
         let handle = Handle {
             tx,
-            account: Arc::from(account.sid.as_str()),
+            account: account.sid.clone(),
         };
         registry.by_sid.insert(sid.clone(), handle.clone());
         registry.by_name.insert(key, sid);
@@ -280,9 +281,9 @@ impl Conferences {
 
     fn deregister(&self, c: &Conference) {
         let mut registry = self.lock();
-        registry.by_sid.remove(c.sid.as_str());
-        let key = (c.account_sid.to_string(), c.friendly_name.clone());
-        if registry.by_name.get(&key).map(String::as_str) == Some(c.sid.as_str()) {
+        registry.by_sid.remove(&c.sid);
+        let key = (c.account_sid.clone(), c.friendly_name.clone());
+        if registry.by_name.get(&key) == Some(&c.sid) {
             registry.by_name.remove(&key);
         }
     }
@@ -311,7 +312,7 @@ struct Actor {
     /// Our own address, for the resync after a failed write.
     me: Handle,
     /// Media of each participant, by call SID.
-    members: HashMap<String, Member>,
+    members: HashMap<CallSid, Member>,
     /// Source of mixer participant and source ids.
     next_media_id: u32,
 }
@@ -342,11 +343,8 @@ impl Actor {
         let now = clock::now();
         match command {
             Command::Add(req, reply) => {
-                let call_sid = Sid::mint(
-                    style_of(self.room.conference()),
-                    SidKind::Call,
-                    rand::random(),
-                );
+                let style = self.room.conference().sid.style();
+                let call_sid = CallSid::mint(style, rand::random());
                 let result = self.room.add_participant(now, call_sid.clone(), &req);
                 let call = participant_call(self.room.conference(), call_sid.clone(), &req, now);
                 if result.is_ok() {
@@ -382,7 +380,7 @@ impl Actor {
                 self.commit(result, |o| o.participants[0].clone(), reply);
             }
             Command::Answered(call_sid, media) => {
-                if let Some(member) = self.members.get_mut(call_sid.as_str()) {
+                if let Some(member) = self.members.get_mut(&call_sid) {
                     member.media = Some(media);
                 }
                 self.handle(Command::Progress(call_sid, CallProgress::Answered));
@@ -435,8 +433,8 @@ impl Actor {
         let me = self.me.clone();
         let conference = self.room.conference().clone();
         tokio::spawn(async move {
-            let account = conference.account_sid.as_str();
-            let sid = conference.sid.as_str();
+            let account = &conference.account_sid;
+            let sid = &conference.sid;
             let page =
                 confab_core::page::PageRequest::parse(&confab_core::params::Params::from_pairs([
                     ("PageSize".to_owned(), "1000".to_owned()),
@@ -452,7 +450,7 @@ impl Actor {
                     let _ = me.tell(Command::Restore(durable)).await;
                 }
                 (None, _) => {
-                    tracing::error!(conference = sid, "a conference that was never stored")
+                    tracing::error!(conference = %sid, "a conference that was never stored")
                 }
                 (_, Err(e)) => tracing::error!(error = %e, "the durable state could not be read"),
             }
@@ -462,7 +460,7 @@ impl Actor {
     /// Puts the room back to its durable state and the mixer with it.
     fn restore(&mut self, (conference, participants): (Conference, Vec<Participant>)) {
         self.room = Room::new(conference, participants);
-        let joined: Vec<(String, MixerParticipantId)> = self
+        let joined: Vec<(CallSid, MixerParticipantId)> = self
             .members
             .iter()
             .filter(|(_, m)| m.joined)
@@ -471,7 +469,7 @@ impl Actor {
         for (sid, id) in joined {
             match self
                 .room
-                .participant(&sid)
+                .participant(sid.as_str())
                 .map(|p| (p.muted, p.hold, p.call_sid.clone()))
             {
                 Some((muted, held, call_sid)) => {
@@ -596,13 +594,13 @@ impl Actor {
 
     /// A participant's call connected: its RTP joins the mixer with its current state, and
     /// the others hear the enter beep.
-    fn join_media(&mut self, sid: &Sid) {
+    fn join_media(&mut self, sid: &CallSid) {
         let Some(p) = self.room.participant(sid.as_str()) else {
             return;
         };
         let (muted, held, beep) = (p.muted, p.hold, p.beep.on_enter());
         let jitter = p.jitter_buffer_size;
-        let Some(member) = self.members.get_mut(sid.as_str()) else {
+        let Some(member) = self.members.get_mut(sid) else {
             return;
         };
         let Some(media) = member.media else {
@@ -621,7 +619,7 @@ impl Actor {
                 jitter,
             },
         );
-        if let Some(call) = self.conferences.calls.live(sid.as_str()) {
+        if let Some(call) = self.conferences.calls.live(sid) {
             let addr = self.media.local_addr();
             self.pending_calls.push((call, CallCommand::MediaAt(addr)));
         }
@@ -637,8 +635,8 @@ impl Actor {
 
     /// A participant left: out of the mixer, its RTP ended, and the others hear the exit beep
     /// unless the whole conference is ending.
-    fn leave_media(&mut self, sid: &Sid, outcome: &Outcome) {
-        let Some(member) = self.members.remove(sid.as_str()) else {
+    fn leave_media(&mut self, sid: &CallSid, outcome: &Outcome) {
+        let Some(member) = self.members.remove(sid) else {
             return;
         };
         if !member.joined {
@@ -657,7 +655,7 @@ impl Actor {
     }
 
     /// Sends the participant's coaching and wait-audio settings to the mixer.
-    fn sync_roles(&mut self, sid: &Sid) {
+    fn sync_roles(&mut self, sid: &CallSid) {
         let Some(p) = self.room.participant(sid.as_str()) else {
             return;
         };
@@ -668,7 +666,7 @@ impl Actor {
             .call_sid_to_coach
             .as_ref()
             .filter(|_| p.coaching)
-            .and_then(|t| self.members.get(t.as_str()))
+            .and_then(|t| self.members.get(t))
             .map(|member| member.id);
         // A WaitUrl is not fetched yet (that needs the HTTP fetcher): any URL plays the
         // built-in wait music; an empty one means silence, as on Twilio.
@@ -689,9 +687,9 @@ impl Actor {
     }
 
     /// The mixer id of a participant that is in the mixer.
-    fn joined_id(&self, sid: &Sid) -> Option<MixerParticipantId> {
+    fn joined_id(&self, sid: &CallSid) -> Option<MixerParticipantId> {
         self.members
-            .get(sid.as_str())
+            .get(sid)
             .filter(|member| member.joined)
             .map(|member| member.id)
     }
@@ -702,28 +700,26 @@ impl Actor {
     }
 
     /// The media record of a participant, made on first use.
-    fn member(&mut self, sid: &Sid) -> &mut Member {
+    fn member(&mut self, sid: &CallSid) -> &mut Member {
         self.next_media_id = self.next_media_id.wrapping_add(1);
         let id = MixerParticipantId(self.next_media_id);
-        self.members
-            .entry(sid.as_str().to_owned())
-            .or_insert(Member {
-                id,
-                media: None,
-                joined: false,
-            })
+        self.members.entry(sid.clone()).or_insert(Member {
+            id,
+            media: None,
+            joined: false,
+        })
     }
 
     /// Tells a participant's call that it is out of the conference, unless the call itself
     /// is why (it hung up, failed, or was redirected).
-    fn tell_call(&mut self, sid: &Sid, reason: LeaveReason) {
+    fn tell_call(&mut self, sid: &CallSid, reason: LeaveReason) {
         if matches!(
             reason,
             LeaveReason::HungUp | LeaveReason::AddFailed(_) | LeaveReason::UpdatedViaApi
         ) {
             return;
         }
-        if let Some(call) = self.conferences.calls.live(sid.as_str()) {
+        if let Some(call) = self.conferences.calls.live(sid) {
             self.pending_calls.push((call, CallCommand::LeftConference));
         }
     }
@@ -732,7 +728,7 @@ impl Actor {
 /// The call record of a participant created through the API.
 fn participant_call(
     conference: &Conference,
-    sid: Sid,
+    sid: CallSid,
     req: &CreateParticipant,
     now: confab_core::Timestamp,
 ) -> Call {
@@ -742,14 +738,6 @@ fn participant_call(
     call.status_callback_method = req.status_callback_method;
     call.status_callback_events = req.status_callback_events.clone();
     call
-}
-
-fn style_of(c: &Conference) -> confab_core::SidStyle {
-    if confab_core::sid::is_uuid(c.sid.as_str()) {
-        confab_core::SidStyle::SignalWire
-    } else {
-        confab_core::SidStyle::Twilio
-    }
 }
 
 /// The records an outcome changed, conference first (participants refer to it).

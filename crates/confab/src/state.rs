@@ -6,7 +6,9 @@ use std::sync::{Arc, RwLock};
 
 use confab_core::call_request::CreateCall;
 use confab_core::request::CreateParticipant;
-use confab_core::{Account, ApiError, Call, Participant, Sid, SidKind, SidStyle};
+use confab_core::{
+    Account, AccountSid, ApiError, Call, CallSid, ConferenceSid, Participant, SidStyle,
+};
 use confab_store::{Store, StoreError, Write};
 
 use crate::call::{CallRegistry, Calls, Program};
@@ -21,7 +23,7 @@ pub struct AppState {
     /// Accounts seen so far. Accounts are only ever added (also by
     /// `confab accounts create` in another process), so a miss goes to the
     /// store and a hit never goes stale.
-    accounts: RwLock<HashMap<String, Account>>,
+    accounts: RwLock<HashMap<AccountSid, Account>>,
     /// Live conferences.
     pub conferences: Arc<Conferences>,
     /// Live calls.
@@ -64,7 +66,7 @@ impl AppState {
     }
 
     /// The account with this SID.
-    pub async fn account(&self, sid: &str) -> Result<Option<Account>, ApiError> {
+    pub async fn account(&self, sid: &AccountSid) -> Result<Option<Account>, ApiError> {
         if let Some(account) = self
             .accounts
             .read()
@@ -80,12 +82,12 @@ impl AppState {
             .accounts
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        cache.insert(sid.to_owned(), account.clone());
+        cache.insert(sid.clone(), account.clone());
         Ok(Some(account))
     }
 
     /// The live conference `sid` of `account`.
-    pub fn live_conference(&self, account: &str, sid: &str) -> Option<Handle> {
+    pub fn live_conference(&self, account: &AccountSid, sid: &ConferenceSid) -> Option<Handle> {
         self.conferences.live(sid).filter(|h| h.belongs_to(account))
     }
 
@@ -104,9 +106,9 @@ impl AppState {
             )
         };
         let endpoint = create.endpoint.clone();
-        if let Some(sid) = Sid::parse(SidKind::Conference, segment) {
+        if let Some(sid) = ConferenceSid::parse(segment) {
             let handle = self
-                .live_conference(account.sid.as_str(), sid.as_str())
+                .live_conference(&account.sid, &sid)
                 .ok_or_else(not_active)?;
             let answer = handle
                 .ask(|reply| Command::Add(Box::new(create), reply))
@@ -159,7 +161,7 @@ impl AppState {
         create: CreateCall,
     ) -> Result<Call, ApiError> {
         let now = clock::now();
-        let sid = Sid::mint(account.style, SidKind::Call, rand::random());
+        let sid = CallSid::mint(account.style, rand::random());
         let mut call = Call::outbound_api(sid, account.sid.clone(), &create.from, &create.to, now);
         call.timeout_secs = create.timeout_secs;
         call.time_limit_secs = create.time_limit_secs;
@@ -188,7 +190,7 @@ pub async fn create_account(
     friendly_name: &str,
 ) -> Result<Account, StoreError> {
     let account = Account {
-        sid: Sid::mint(style, SidKind::Account, rand::random()),
+        sid: AccountSid::mint(style, rand::random()),
         auth_token: format!("{:032x}", rand::random::<u128>()),
         style,
         friendly_name: friendly_name.to_owned(),

@@ -13,7 +13,9 @@ use base64::Engine;
 use confab::state::create_account;
 use confab::AppState;
 use confab_core::page::{Page, PageRequest};
-use confab_core::{Account, Call, Conference, Participant, SidStyle};
+use confab_core::{
+    Account, AccountSid, Call, CallSid, Conference, ConferenceSid, Participant, SidStyle,
+};
 use confab_store::{
     CallFilter, ConferenceFilter, Durability, LiveConference, ParticipantFilter, SqliteStore,
     Store, StoreError, Write,
@@ -36,7 +38,10 @@ impl Store for FlakyStore {
         }
         self.inner.write_then(batch, then);
     }
-    fn account<'a>(&'a self, sid: &'a str) -> BoxFuture<'a, Result<Option<Account>, StoreError>> {
+    fn account<'a>(
+        &'a self,
+        sid: &'a AccountSid,
+    ) -> BoxFuture<'a, Result<Option<Account>, StoreError>> {
         self.inner.account(sid)
     }
     fn accounts(&self) -> BoxFuture<'_, Result<Vec<Account>, StoreError>> {
@@ -44,14 +49,14 @@ impl Store for FlakyStore {
     }
     fn conference<'a>(
         &'a self,
-        a: &'a str,
-        s: &'a str,
+        a: &'a AccountSid,
+        s: &'a ConferenceSid,
     ) -> BoxFuture<'a, Result<Option<Conference>, StoreError>> {
         self.inner.conference(a, s)
     }
     fn list_conferences<'a>(
         &'a self,
-        a: &'a str,
+        a: &'a AccountSid,
         f: &'a ConferenceFilter,
         p: &'a PageRequest,
     ) -> BoxFuture<'a, Result<Page<Conference>, StoreError>> {
@@ -59,16 +64,16 @@ impl Store for FlakyStore {
     }
     fn participant<'a>(
         &'a self,
-        a: &'a str,
-        c: &'a str,
+        a: &'a AccountSid,
+        c: &'a ConferenceSid,
         k: &'a str,
     ) -> BoxFuture<'a, Result<Option<Participant>, StoreError>> {
         self.inner.participant(a, c, k)
     }
     fn list_participants<'a>(
         &'a self,
-        a: &'a str,
-        c: &'a str,
+        a: &'a AccountSid,
+        c: &'a ConferenceSid,
         f: &'a ParticipantFilter,
         p: &'a PageRequest,
     ) -> BoxFuture<'a, Result<Page<Participant>, StoreError>> {
@@ -76,14 +81,14 @@ impl Store for FlakyStore {
     }
     fn call<'a>(
         &'a self,
-        a: &'a str,
-        s: &'a str,
+        a: &'a AccountSid,
+        s: &'a CallSid,
     ) -> BoxFuture<'a, Result<Option<Call>, StoreError>> {
         self.inner.call(a, s)
     }
     fn list_calls<'a>(
         &'a self,
-        a: &'a str,
+        a: &'a AccountSid,
         f: &'a CallFilter,
         p: &'a PageRequest,
     ) -> BoxFuture<'a, Result<Page<Call>, StoreError>> {

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use confab_core::{Call, CallStatus, Sid};
+use confab_core::{Call, CallSid, CallStatus};
 use confab_media::tone::{tone_level_dbfs, ToneGenerator};
 use confab_media::{Frame, Mixer};
 use confab_twiml::{Action, Interpreter, Source};
@@ -134,7 +134,7 @@ pub(super) struct Playing {
 
 impl SimCall {
     /// The call SID (also its participant key).
-    pub(crate) fn sid(&self) -> &Sid {
+    pub(crate) fn sid(&self) -> &CallSid {
         &self.call.sid
     }
 

@@ -6,7 +6,9 @@ use std::time::Duration;
 use confab_core::params::Params;
 use confab_core::request::CreateParticipant;
 use confab_core::room::{self, CallProgress, LeaveReason, Outcome, Room};
-use confab_core::{Call, Conference, ConferenceStatus, HttpMethod, Sid, SidKind, SidStyle};
+use confab_core::{
+    Call, CallSid, Conference, ConferenceSid, ConferenceStatus, HttpMethod, SidStyle,
+};
 use confab_media::mixer::{SourceTarget, WaitAudio};
 use confab_media::{Codec, Mixer, MixerParticipantId, SourceId};
 use confab_twiml::{ConferenceJoin, DialOutcome, Event, WaitUrl};
@@ -29,7 +31,7 @@ pub(crate) struct Conf {
 #[derive(Debug)]
 pub(super) struct Member {
     pub(super) call: CallId,
-    pub(super) sid: Sid,
+    pub(super) sid: CallSid,
     pub(super) id: MixerParticipantId,
     /// Whether the participant is in the mixer.
     pub(super) joined: bool,
@@ -97,7 +99,7 @@ impl World {
         let settings = &first.conference;
         let number = self.conferences.len() as u128 + 1;
         let conference = Conference {
-            sid: Sid::mint(SidStyle::Twilio, SidKind::Conference, number),
+            sid: ConferenceSid::mint(SidStyle::Twilio, number),
             account_sid: self.account.clone(),
             friendly_name: name.to_owned(),
             status: ConferenceStatus::Init,
@@ -199,7 +201,7 @@ impl World {
 }
 
 /// A joiner enters the mixer with its settings; the others hear the enter beep.
-fn join_media(conf: &mut Conf, sid: &Sid) {
+fn join_media(conf: &mut Conf, sid: &CallSid) {
     let Some(p) = conf.room.participant(sid.as_str()).cloned() else {
         return;
     };
@@ -238,7 +240,7 @@ fn join_media(conf: &mut Conf, sid: &Sid) {
 
 /// A leaver leaves the mixer; the others hear the exit beep unless the conference ended.
 /// Returns the leaver's call.
-fn leave_media(conf: &mut Conf, sid: &Sid, outcome: &Outcome) -> Option<CallId> {
+fn leave_media(conf: &mut Conf, sid: &CallSid, outcome: &Outcome) -> Option<CallId> {
     let index = conf.members.iter().position(|m| &m.sid == sid)?;
     let member = conf.members.remove(index);
     if !member.joined {
@@ -260,7 +262,7 @@ fn leave_media(conf: &mut Conf, sid: &Sid, outcome: &Outcome) -> Option<CallId> 
     Some(member.call)
 }
 
-fn joined_id(conf: &Conf, sid: &Sid) -> Option<MixerParticipantId> {
+fn joined_id(conf: &Conf, sid: &CallSid) -> Option<MixerParticipantId> {
     conf.members
         .iter()
         .find(|m| &m.sid == sid && m.joined)

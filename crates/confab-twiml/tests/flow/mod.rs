@@ -63,7 +63,9 @@ use std::time::{Duration, Instant};
 
 use confab_core::call::{CallChange, CallEvent};
 use confab_core::room::CallProgress;
-use confab_core::{Call, CallStatus, Direction, HttpMethod, Sid, SidKind, SidStyle, Timestamp};
+use confab_core::{
+    AccountSid, Call, CallSid, CallStatus, Direction, HttpMethod, SidStyle, Timestamp,
+};
 use confab_media::mixer::{MixerConfig, SourceTarget};
 use confab_media::tone::ToneGenerator;
 use confab_media::{AudioSource, Codec, Frame, Mixer, MixerEvent, MixerParticipantId, SourceId};
@@ -122,7 +124,7 @@ pub(crate) struct World {
     now: Instant,
     /// The last instant [`World::step`] handled.
     stepped: Option<Instant>,
-    account: Sid,
+    account: AccountSid,
     /// The application's web server.
     pub(crate) web: WebApp,
     /// Text to speech.
@@ -150,7 +152,7 @@ impl World {
             start,
             now: start,
             stepped: None,
-            account: Sid::mint(SidStyle::Twilio, SidKind::Account, 1),
+            account: AccountSid::mint(SidStyle::Twilio, 1),
             web: WebApp::default(),
             tts: Tts::default(),
             mixer_config: MixerConfig::default(),
@@ -211,7 +213,7 @@ impl World {
 
     fn new_call(&mut self, name: &str, source: Source, direction: Direction) -> CallId {
         let id = CallId(self.calls.len());
-        let sid = Sid::mint(SidStyle::Twilio, SidKind::Call, id.0 as u128 + 1);
+        let sid = CallSid::mint(SidStyle::Twilio, id.0 as u128 + 1);
         let to = format!("sim:{name}");
         let mut call = Call::outbound_api(
             sid,

@@ -169,7 +169,7 @@ impl CallActor {
             }
             self.drive();
         }
-        self.calls.registry.remove(self.call.sid.as_str());
+        self.calls.registry.remove(&self.call.sid);
     }
 
     fn place(&mut self, endpoint: &Endpoint, events: super::leg::LegEvents) {

@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex};
 use confab_core::call::Instructions;
 use confab_core::call_request::UpdateCall;
 use confab_core::endpoint::Endpoint;
-use confab_core::{Account, ApiError, Call};
+use confab_core::{Account, ApiError, Call, CallSid};
 use confab_store::Store;
 use tokio::sync::{mpsc, oneshot};
 
@@ -77,24 +77,24 @@ impl CallHandle {
 /// Every live call of this server, by call SID.
 #[derive(Default)]
 pub struct CallRegistry {
-    live: Mutex<HashMap<String, CallHandle>>,
+    live: Mutex<HashMap<CallSid, CallHandle>>,
 }
 
 impl CallRegistry {
     /// The actor of a live call.
-    pub fn live(&self, sid: &str) -> Option<CallHandle> {
+    pub fn live(&self, sid: &CallSid) -> Option<CallHandle> {
         self.lock().get(sid).cloned()
     }
 
-    fn insert(&self, sid: &str, handle: CallHandle) {
-        self.lock().insert(sid.to_owned(), handle);
+    fn insert(&self, sid: &CallSid, handle: CallHandle) {
+        self.lock().insert(sid.clone(), handle);
     }
 
-    fn remove(&self, sid: &str) {
+    fn remove(&self, sid: &CallSid) {
         self.lock().remove(sid);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, CallHandle>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CallSid, CallHandle>> {
         // Each critical section is one map operation: a panic cannot leave it half done.
         self.live
             .lock()
@@ -156,7 +156,7 @@ impl Calls {
     ) {
         let (tx, rx) = mpsc::unbounded_channel();
         let handle = CallHandle { tx };
-        self.registry.insert(call.sid.as_str(), handle);
+        self.registry.insert(&call.sid, handle);
         let actor = actor::CallActor::new(self.clone(), account, call, program);
         tokio::spawn(actor.run(endpoint, rx));
     }

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use confab_core::endpoint::{Endpoint, SimAnswer, SimSpec};
 use confab_core::error::codes;
-use confab_core::{ApiError, Sid};
+use confab_core::{AccountSid, ApiError, CallSid};
 use confab_media::Codec;
 use tokio::task::JoinHandle;
 
@@ -49,8 +49,8 @@ impl SimLeg {
     pub fn place(
         media: &Media,
         spec: &SimSpec,
-        account: &Sid,
-        call_sid: &Sid,
+        account: &AccountSid,
+        call_sid: &CallSid,
         timeout_secs: u32,
         events: LegEvents,
     ) -> SimLeg {
@@ -92,7 +92,12 @@ impl Drop for SimLeg {
 
 /// The RTP endpoint of a simulated caller, its recording kept for the Heard routes. `None`
 /// (logged) if no socket could be had.
-fn media_peer(media: &Media, spec: &SimSpec, account: &Sid, call_sid: &Sid) -> Option<SimPeer> {
+fn media_peer(
+    media: &Media,
+    spec: &SimSpec,
+    account: &AccountSid,
+    call_sid: &CallSid,
+) -> Option<SimPeer> {
     match media.sims().spawn(spec.audio.clone()) {
         Ok(peer) => {
             let recording = peer.recording().clone();

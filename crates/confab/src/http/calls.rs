@@ -8,7 +8,7 @@ use axum::Json;
 use confab_core::call_request::{CreateCall, UpdateCall};
 use confab_core::page::PageRequest;
 use confab_core::time::{DateBound, DateForm, DateRange};
-use confab_core::{ApiError, CallStatus, Sid, SidKind};
+use confab_core::{ApiError, CallSid, CallStatus};
 use confab_store::{CallFilter, Write};
 
 use super::render::{self, ListContext};
@@ -67,7 +67,7 @@ async fn fetch(state: &AppState, req: &ApiRequest, segment: &str) -> Result<Resp
 async fn update(state: &AppState, req: &ApiRequest, segment: &str) -> Result<Response, ApiError> {
     let update = UpdateCall::parse(&req.params)?;
     let call = stored(state, req, segment).await?;
-    let Some(handle) = state.calls.registry.live(call.sid.as_str()) else {
+    let Some(handle) = state.calls.registry.live(&call.sid) else {
         // Not live: it ended (or a crash ended it).
         call.check_updatable()?;
         return Err(ApiError::invalid(
@@ -121,14 +121,17 @@ async fn list(state: &AppState, req: &ApiRequest) -> Result<Response, ApiError> 
     date_filter(p, "StartTime", &mut filter.start_time)?;
     date_filter(p, "EndTime", &mut filter.end_time)?;
     let page = PageRequest::parse(p)?;
-    let account = req.account.sid.as_str();
+    let account = &req.account.sid;
     let items = state
         .store
         .list_calls(account, &filter, &page)
         .await
         .map_err(AppState::store_error)?;
     let cx = ListContext {
-        path: format!("{}/Calls.json", render::account_base(req.dialect, account)),
+        path: format!(
+            "{}/Calls.json",
+            render::account_base(req.dialect, account.as_str())
+        ),
         key: "calls",
         filters: CALL_FILTERS,
         params: p,
@@ -174,10 +177,10 @@ async fn stored(
     segment: &str,
 ) -> Result<confab_core::Call, ApiError> {
     let not_found = || ApiError::not_found(&call_path(req, segment));
-    let sid: Sid = Sid::parse(SidKind::Call, segment).ok_or_else(not_found)?;
+    let sid = CallSid::parse(segment).ok_or_else(not_found)?;
     state
         .store
-        .call(req.account.sid.as_str(), sid.as_str())
+        .call(&req.account.sid, &sid)
         .await
         .map_err(AppState::store_error)?
         .ok_or_else(not_found)

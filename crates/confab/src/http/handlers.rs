@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use confab_core::page::{Page, PageRequest};
 use confab_core::request::{ConferenceUpdate, CreateParticipant, ParticipantUpdate};
-use confab_core::{ApiError, ConferenceStatus, Participant, Sid, SidKind};
+use confab_core::{AccountSid, ApiError, ConferenceSid, ConferenceStatus, Participant};
 use confab_store::{ConferenceFilter, ParticipantFilter};
 use serde_json::Value;
 
@@ -60,34 +60,34 @@ fn ok(body: impl serde::Serialize) -> Result<Response, ApiError> {
     Ok(Json(body).into_response())
 }
 
-fn account_sid(req: &ApiRequest) -> &str {
-    req.account.sid.as_str()
+fn account_sid(req: &ApiRequest) -> &AccountSid {
+    &req.account.sid
 }
 
 fn conference_path(req: &ApiRequest, sid: &str) -> String {
     format!(
         "{}/Conferences/{sid}.json",
-        render::account_base(req.dialect, account_sid(req))
+        render::account_base(req.dialect, account_sid(req).as_str())
     )
 }
 
 fn participant_path(req: &ApiRequest, cf: &str, key: &str) -> String {
     format!(
         "{}/Conferences/{cf}/Participants/{key}.json",
-        render::account_base(req.dialect, account_sid(req))
+        render::account_base(req.dialect, account_sid(req).as_str())
     )
 }
 
 fn recording_path(req: &ApiRequest, cf: &str, re: &str) -> String {
     format!(
         "{}/Conferences/{cf}/Recordings/{re}.json",
-        render::account_base(req.dialect, account_sid(req))
+        render::account_base(req.dialect, account_sid(req).as_str())
     )
 }
 
 /// A conference SID from a path segment, normalized; `None` if it cannot be one.
-fn conference_sid(segment: &str) -> Option<Sid> {
-    Sid::parse(SidKind::Conference, segment)
+fn conference_sid(segment: &str) -> Option<ConferenceSid> {
+    ConferenceSid::parse(segment)
 }
 
 /// The SID of a conference of this account (live or completed) named by a
@@ -97,11 +97,11 @@ async fn existing_conference(
     req: &ApiRequest,
     segment: &str,
     path: &str,
-) -> Result<Sid, ApiError> {
+) -> Result<ConferenceSid, ApiError> {
     let sid = conference_sid(segment).ok_or_else(|| ApiError::not_found(path))?;
     let stored = state
         .store
-        .conference(account_sid(req), sid.as_str())
+        .conference(account_sid(req), &sid)
         .await
         .map_err(AppState::store_error)?;
     stored
@@ -132,7 +132,7 @@ async fn list_conferences(state: &AppState, req: &ApiRequest) -> Result<Response
     let cx = ListContext {
         path: format!(
             "{}/Conferences.json",
-            render::account_base(req.dialect, account_sid(req))
+            render::account_base(req.dialect, account_sid(req).as_str())
         ),
         key: "conferences",
         filters: CONFERENCE_FILTERS,
@@ -156,7 +156,7 @@ async fn fetch_conference(
     let sid = conference_sid(segment).ok_or_else(not_found)?;
     let conference = state
         .store
-        .conference(account_sid(req), sid.as_str())
+        .conference(account_sid(req), &sid)
         .await
         .map_err(AppState::store_error)?;
     ok(render::conference(
@@ -173,7 +173,7 @@ async fn update_conference(
     let update = ConferenceUpdate::parse(&req.params)?;
     let not_found = || ApiError::not_found(&conference_path(req, segment));
     let sid = conference_sid(segment).ok_or_else(not_found)?;
-    if let Some(handle) = state.live_conference(account_sid(req), sid.as_str()) {
+    if let Some(handle) = state.live_conference(account_sid(req), &sid) {
         let update = update.clone();
         if let Ok(answer) = handle
             .ask(|reply| Command::UpdateConference(update, reply))
@@ -185,7 +185,7 @@ async fn update_conference(
     // Not live: either completed (ending it again changes nothing) or unknown.
     let stored = state
         .store
-        .conference(account_sid(req), sid.as_str())
+        .conference(account_sid(req), &sid)
         .await
         .map_err(AppState::store_error)?;
     let conference = stored.ok_or_else(not_found)?;
@@ -209,18 +209,18 @@ async fn list_participants(
     let page = PageRequest::parse(p)?;
     let list_path = format!(
         "{}/Conferences/{segment}/Participants.json",
-        render::account_base(req.dialect, account_sid(req))
+        render::account_base(req.dialect, account_sid(req).as_str())
     );
     let sid = existing_conference(state, req, segment, &list_path).await?;
     let items = state
         .store
-        .list_participants(account_sid(req), sid.as_str(), &filter, &page)
+        .list_participants(account_sid(req), &sid, &filter, &page)
         .await
         .map_err(AppState::store_error)?;
     let cx = ListContext {
         path: format!(
             "{}/Conferences/{sid}/Participants.json",
-            render::account_base(req.dialect, account_sid(req))
+            render::account_base(req.dialect, account_sid(req).as_str())
         ),
         key: "participants",
         filters: PARTICIPANT_FILTERS,
@@ -260,7 +260,7 @@ async fn fetch_participant(
     let sid = conference_sid(cf).ok_or_else(not_found)?;
     let found = state
         .store
-        .participant(account_sid(req), sid.as_str(), key)
+        .participant(account_sid(req), &sid, key)
         .await
         .map_err(AppState::store_error)?;
     let mut participant = found.ok_or_else(not_found)?;
@@ -278,7 +278,7 @@ async fn update_participant(
     let not_found = || ApiError::not_found(&participant_path(req, cf, key));
     let sid = conference_sid(cf).ok_or_else(not_found)?;
     let handle = state
-        .live_conference(account_sid(req), sid.as_str())
+        .live_conference(account_sid(req), &sid)
         .ok_or_else(not_found)?;
     let key = key.to_owned();
     let mut participant = handle
@@ -298,7 +298,7 @@ async fn delete_participant(
     let not_found = || ApiError::not_found(&participant_path(req, cf, key));
     let sid = conference_sid(cf).ok_or_else(not_found)?;
     let handle = state
-        .live_conference(account_sid(req), sid.as_str())
+        .live_conference(account_sid(req), &sid)
         .ok_or_else(not_found)?;
     let key = key.to_owned();
     handle
@@ -317,7 +317,7 @@ async fn list_recordings(
 ) -> Result<Response, ApiError> {
     let path = format!(
         "{}/Conferences/{segment}/Recordings.json",
-        render::account_base(req.dialect, account_sid(req))
+        render::account_base(req.dialect, account_sid(req).as_str())
     );
     existing_conference(state, req, segment, &path).await?;
     let page = PageRequest::parse(&req.params)?;

@@ -25,7 +25,7 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, Request, StatusCode, Ur
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use base64::Engine;
-use confab_core::{Account, ApiError};
+use confab_core::{Account, AccountSid, ApiError};
 
 use crate::state::AppState;
 use route::Dialect;
@@ -228,10 +228,9 @@ async fn authenticate(
             "Authentication Error - credentials do not belong to this account",
         ));
     }
-    let account = state
-        .account(&user)
-        .await?
-        .ok_or_else(|| ApiError::unauthorized("Authentication Error - invalid username"))?;
+    let invalid_user = || ApiError::unauthorized("Authentication Error - invalid username");
+    let sid = AccountSid::parse(&user).ok_or_else(invalid_user)?;
+    let account = state.account(&sid).await?.ok_or_else(invalid_user)?;
     if !constant_time_eq(account.auth_token.as_bytes(), password.as_bytes()) {
         return Err(ApiError::unauthorized(
             "Authentication Error - invalid credentials",
