@@ -214,7 +214,13 @@ pub enum CallChange {
 
 impl Call {
     /// A new outbound call through the API, queued, with Twilio's defaults for the rest.
-    pub fn outbound_api(sid: CallSid, account_sid: AccountSid, from: &str, to: &str, now: Timestamp) -> Call {
+    pub fn outbound_api(
+        sid: CallSid,
+        account_sid: AccountSid,
+        from: &str,
+        to: &str,
+        now: Timestamp,
+    ) -> Call {
         Call {
             sid,
             account_sid,

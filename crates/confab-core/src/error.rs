@@ -126,4 +126,78 @@ pub mod codes {
     pub const TWIML_TOO_LONG: u32 = 32018;
     /// A generic invalid parameter.
     pub const INVALID_PARAMETER: u32 = 20422;
+
+    // TwiML documents and their verbs (confab-twiml).
+
+    /// Generic HTTP retrieval failure of a TwiML document.
+    pub const HTTP_RETRIEVAL_FAILURE: u32 = 11200;
+    /// A URL in the document (or the call's own URL) is not a valid URL, or is relative where
+    /// there is no document URL to resolve it against.
+    pub const INVALID_DOCUMENT_URL: u32 = 11100;
+    /// The document is empty, not XML or not well-formed.
+    pub const DOCUMENT_PARSE_FAILURE: u32 = 12100;
+    /// The root element is not `<Response>`.
+    pub const ROOT_NOT_RESPONSE: u32 = 12102;
+    /// Unknown or misspelled verb or attribute, wrong case, unexpected nesting, invalid value
+    /// without a more specific code (WARNING).
+    pub const SCHEMA_VALIDATION: u32 = 12200;
+    /// Internal failure. confab uses it when the interpreter stops a document loop (see
+    /// `confab_twiml::MAX_DOCUMENTS_WITHOUT_MEDIA`): Twilio documents no code for that case.
+    pub const INTERNAL_FAILURE: u32 = 12400;
+    /// `<Dial>`: the number (or SIP URI, or client) cannot be called. confab uses it for every
+    /// `<Dial>` noun other than `<Conference>`, which it cannot dial yet.
+    pub const DIAL_UNSUPPORTED: u32 = 13224;
+    /// `<Dial>`: a `<Conference>` noun mixed with other nouns (WARNING).
+    pub const CONFERENCE_MIXED_WITH_NUMBERS: u32 = 13000;
+    /// `<Conference waitUrl>` is neither a URL nor the empty string (WARNING).
+    pub const CONFERENCE_WAIT_URL: u32 = 13233;
+    /// `<Conference waitMethod>` is neither GET nor POST (WARNING).
+    pub const CONFERENCE_WAIT_METHOD: u32 = 13234;
+    /// `<Play loop>` is not a non-negative integer (WARNING).
+    pub const PLAY_LOOP: u32 = 13410;
+    /// `<Play digits>` has characters outside `0-9 A-D * # w W` (WARNING).
+    pub const PLAY_DIGITS: u32 = 13430;
+    /// `<Say loop>` is not a non-negative integer (WARNING).
+    pub const SAY_LOOP: u32 = 13510;
+    /// `<Say voice>` is not a known voice (WARNING).
+    pub const SAY_VOICE: u32 = 13511;
+    /// `<Say>` has no text to speak (WARNING).
+    pub const SAY_EMPTY_TEXT: u32 = 13520;
+    /// `<Redirect method>` is neither GET nor POST.
+    pub const REDIRECT_METHOD: u32 = 13710;
+    /// `<Reject reason>` is neither `rejected` nor `busy`.
+    pub const REJECT_REASON: u32 = 13810;
+    /// `<Pause length>` is not a positive integer.
+    pub const PAUSE_LENGTH: u32 = 13910;
+
+    // Fetching documents, audio and webhooks (confab-fetch).
+
+    /// TCP connection timed out (`ct` exceeded).
+    pub const CONNECT_TIMEOUT: u32 = 11201;
+    /// TCP connection refused.
+    pub const CONNECTION_REFUSED: u32 = 11202;
+    /// HTTP total time out (`tt` exceeded).
+    pub const TOTAL_TIMEOUT: u32 = 11203;
+    /// HTTP connection failure (reset, read timeout `rt`).
+    pub const CONNECTION_FAILURE: u32 = 11205;
+    /// Bad host name: DNS could not resolve it.
+    pub const BAD_HOST_NAME: u32 = 11210;
+    /// More than 10 redirects.
+    pub const TOO_MANY_REDIRECTS: u32 = 11215;
+    /// A redirect without a usable `Location`.
+    pub const INVALID_REDIRECT: u32 = 11216;
+    /// The answer had a 4xx or 5xx status.
+    pub const HTTP_ERROR_STATUS: u32 = 11217;
+    /// TLS handshake failed.
+    pub const TLS_HANDSHAKE: u32 = 11220;
+    /// The body exceeds its size limit (64 kB for TwiML and text).
+    pub const BODY_TOO_LARGE: u32 = 11750;
+    /// The answer had an empty body.
+    pub const EMPTY_BODY: u32 = 11770;
+    /// No `Content-Type`, or one Twilio does not understand.
+    pub const INVALID_CONTENT_TYPE: u32 = 12300;
+    /// A `<Play>` URL answered with something that is not audio.
+    pub const PLAY_NOT_AUDIO: u32 = 13420;
+    /// An invalid `rp` (retry policy) connection override (WARNING).
+    pub const INVALID_RETRY_POLICY: u32 = 11243;
 }

@@ -227,7 +227,10 @@ mod tests {
         assert_eq!(call.style(), SidStyle::Twilio);
         let uuid = ConferenceSid::mint(SidStyle::SignalWire, 9);
         assert_eq!(uuid.style(), SidStyle::SignalWire);
-        assert!(CallSid::parse(uuid.as_str()).is_some(), "UUIDs carry no kind");
+        assert!(
+            CallSid::parse(uuid.as_str()).is_some(),
+            "UUIDs carry no kind"
+        );
     }
 
     #[test]

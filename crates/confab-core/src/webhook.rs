@@ -220,8 +220,8 @@ fn millis(value: &str, default: u64, min: u64, max: u64) -> Duration {
     Duration::from_millis(ms.clamp(min, max))
 }
 
-/// Twilio's code for an `rp` it does not understand.
-pub const INVALID_RETRY_POLICY: u32 = 11243;
+/// Warning for an invalid `rp` connection override (named in confab-core's codes).
+pub use crate::error::codes::INVALID_RETRY_POLICY;
 const CONNECT_TIMEOUT_MS: u64 = 5_000;
 const READ_TIMEOUT_MS: u64 = 15_000;
 const TOTAL_TIMEOUT_MS: u64 = 15_000;

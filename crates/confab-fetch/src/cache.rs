@@ -117,7 +117,7 @@ impl Fetcher {
                     return Err(FetchError {
                         status: Some(304),
                         ..FetchError::new(
-                            codes::RETRIEVAL_FAILURE,
+                            codes::HTTP_RETRIEVAL_FAILURE,
                             format!("{url} answered 304 to an unconditional request"),
                         )
                     });

@@ -348,7 +348,7 @@ impl Fetcher {
             .build()
             .map_err(|e| {
                 FetchError::new(
-                    codes::RETRIEVAL_FAILURE,
+                    codes::HTTP_RETRIEVAL_FAILURE,
                     format!("cannot build the HTTP client: {e}"),
                 )
             })?;
@@ -373,7 +373,7 @@ pub(crate) fn parse_url(url: &str) -> Result<Url, FetchError> {
     match Url::parse(url) {
         Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => Ok(parsed),
         _ => Err(FetchError::new(
-            codes::RETRIEVAL_FAILURE,
+            codes::HTTP_RETRIEVAL_FAILURE,
             format!("not an http(s) URL: {url}"),
         )),
     }

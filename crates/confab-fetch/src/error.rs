@@ -162,34 +162,5 @@ fn is_tls(detail: &str) -> bool {
     lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake")
 }
 
-/// The Twilio error codes a fetch reports.
-pub mod codes {
-    /// HTTP retrieval failure (anything not covered below).
-    pub const RETRIEVAL_FAILURE: u32 = 11200;
-    /// TCP connection timed out (`ct` exceeded).
-    pub const CONNECT_TIMEOUT: u32 = 11201;
-    /// TCP connection refused.
-    pub const CONNECTION_REFUSED: u32 = 11202;
-    /// HTTP total time out (`tt` exceeded).
-    pub const TOTAL_TIMEOUT: u32 = 11203;
-    /// HTTP connection failure (reset, read timeout `rt`).
-    pub const CONNECTION_FAILURE: u32 = 11205;
-    /// Bad host name: DNS could not resolve it.
-    pub const BAD_HOST_NAME: u32 = 11210;
-    /// More than 10 redirects.
-    pub const TOO_MANY_REDIRECTS: u32 = 11215;
-    /// A redirect without a usable `Location`.
-    pub const INVALID_REDIRECT: u32 = 11216;
-    /// The answer had a 4xx or 5xx status.
-    pub const HTTP_ERROR_STATUS: u32 = 11217;
-    /// TLS handshake failed.
-    pub const TLS_HANDSHAKE: u32 = 11220;
-    /// The body exceeds its size limit (64 kB for TwiML and text).
-    pub const BODY_TOO_LARGE: u32 = 11750;
-    /// The answer had an empty body.
-    pub const EMPTY_BODY: u32 = 11770;
-    /// No `Content-Type`, or one Twilio does not understand.
-    pub const INVALID_CONTENT_TYPE: u32 = 12300;
-    /// A `<Play>` URL answered with something that is not audio.
-    pub const PLAY_NOT_AUDIO: u32 = 13420;
-}
+/// Twilio's codes of retrieval problems, named once in confab-core with every other code.
+pub use confab_core::error::codes;

@@ -207,6 +207,6 @@ async fn signed_redirected_and_failing_media() {
     );
     assert_eq!(
         f.fetch_media("file:///etc/passwd").await.unwrap_err().code,
-        codes::RETRIEVAL_FAILURE
+        codes::HTTP_RETRIEVAL_FAILURE
     );
 }

@@ -223,8 +223,8 @@ impl Interpreter {
                 Ok(url) if is_http(&url) => self.fetch(url, method, Vec::new(), false),
                 _ => {
                     let msg = format!("call URL {url:?} is not an absolute http(s) URL");
-                    self.warn(code::INVALID_URL, msg);
-                    self.application_error(code::INVALID_URL, PendingFetch::default());
+                    self.warn(code::INVALID_DOCUMENT_URL, msg);
+                    self.application_error(code::INVALID_DOCUMENT_URL, PendingFetch::default());
                 }
             },
             Source::Twiml(text) => {
@@ -424,7 +424,7 @@ impl Interpreter {
             PlaySource::Url(raw) => {
                 let Some(url) = self.resolve(&raw) else {
                     let msg = format!("<Play> URL {raw:?} cannot be resolved; skipped");
-                    self.warn(code::INVALID_URL, msg);
+                    self.warn(code::INVALID_DOCUMENT_URL, msg);
                     return false;
                 };
                 self.actions.push_back(Action::Play {
@@ -521,12 +521,12 @@ impl Interpreter {
     /// A URL in the document cannot be used: an application error (11100).
     fn bad_url(&mut self, raw: &str) {
         let msg = format!("URL {raw:?} is not an absolute http(s) URL and cannot be resolved");
-        self.warn(code::INVALID_URL, msg);
+        self.warn(code::INVALID_DOCUMENT_URL, msg);
         let failed = PendingFetch {
             url: self.document.url.clone(),
             ..PendingFetch::default()
         };
-        self.application_error(code::INVALID_URL, failed);
+        self.application_error(code::INVALID_DOCUMENT_URL, failed);
     }
 
     fn resolve(&self, raw: &str) -> Option<Url> {
@@ -542,7 +542,7 @@ impl Interpreter {
         let resolved = self.resolve(raw).map(String::from);
         if resolved.is_none() {
             let msg = format!("callback URL {raw:?} cannot be resolved; ignored");
-            self.warn(code::INVALID_URL, msg);
+            self.warn(code::INVALID_DOCUMENT_URL, msg);
         }
         resolved
     }

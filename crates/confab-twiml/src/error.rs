@@ -60,54 +60,8 @@ impl fmt::Display for Warning {
     }
 }
 
-/// Twilio error codes used by this crate.
-///
-/// Invalid values of attributes for which Twilio's dictionary names no verb-specific code (for
-/// example `<Gather timeout>` or `<Conference maxParticipants>`) are reported as
-/// [`SCHEMA_VALIDATION`](code::SCHEMA_VALIDATION), the code Twilio uses for anything the TwiML
-/// schema rejects.
-pub mod code {
-    /// Generic HTTP retrieval failure of a TwiML document.
-    pub const HTTP_RETRIEVAL_FAILURE: u32 = 11200;
-    /// A URL in the document (or the call's own URL) is not a valid URL, or is relative where
-    /// there is no document URL to resolve it against.
-    pub const INVALID_URL: u32 = 11100;
-    /// The document is empty, not XML or not well-formed.
-    pub const DOCUMENT_PARSE_FAILURE: u32 = 12100;
-    /// The root element is not `<Response>`.
-    pub const ROOT_NOT_RESPONSE: u32 = 12102;
-    /// Unknown or misspelled verb or attribute, wrong case, unexpected nesting, invalid value
-    /// without a more specific code (WARNING).
-    pub const SCHEMA_VALIDATION: u32 = 12200;
-    /// Internal failure. confab uses it when the interpreter stops a document loop (see
-    /// [`crate::MAX_DOCUMENTS_WITHOUT_MEDIA`]): Twilio documents no code for that case.
-    pub const INTERNAL_FAILURE: u32 = 12400;
-    /// `<Dial>`: the number (or SIP URI, or client) cannot be called. confab uses it for every
-    /// `<Dial>` noun other than `<Conference>`, which it cannot dial yet.
-    pub const DIAL_UNSUPPORTED: u32 = 13224;
-    /// `<Dial>`: a `<Conference>` noun mixed with other nouns (WARNING).
-    pub const CONFERENCE_MIXED_WITH_NUMBERS: u32 = 13000;
-    /// `<Conference waitUrl>` is neither a URL nor the empty string (WARNING).
-    pub const CONFERENCE_WAIT_URL: u32 = 13233;
-    /// `<Conference waitMethod>` is neither GET nor POST (WARNING).
-    pub const CONFERENCE_WAIT_METHOD: u32 = 13234;
-    /// `<Play loop>` is not a non-negative integer (WARNING).
-    pub const PLAY_LOOP: u32 = 13410;
-    /// `<Play digits>` has characters outside `0-9 A-D * # w W` (WARNING).
-    pub const PLAY_DIGITS: u32 = 13430;
-    /// `<Say loop>` is not a non-negative integer (WARNING).
-    pub const SAY_LOOP: u32 = 13510;
-    /// `<Say voice>` is not a known voice (WARNING).
-    pub const SAY_VOICE: u32 = 13511;
-    /// `<Say>` has no text to speak (WARNING).
-    pub const SAY_EMPTY_TEXT: u32 = 13520;
-    /// `<Redirect method>` is neither GET nor POST.
-    pub const REDIRECT_METHOD: u32 = 13710;
-    /// `<Reject reason>` is neither `rejected` nor `busy`.
-    pub const REJECT_REASON: u32 = 13810;
-    /// `<Pause length>` is not a positive integer.
-    pub const PAUSE_LENGTH: u32 = 13910;
-}
+/// Twilio's codes of TwiML problems, named once in confab-core with every other code.
+pub use confab_core::error::codes as code;
 
 #[cfg(test)]
 mod tests {

@@ -10,10 +10,7 @@ use std::sync::Arc;
 use confab_media::decode::{AudioKind, Decoder, MAX_SAMPLES};
 use confab_twiml::SaySegment;
 
-/// Twilio's code for a `<Play>` whose URL does not give audio.
-const PLAY_NOT_AUDIO: u32 = 13420;
-/// Twilio's code for a `<Say>` that could not be spoken (empty or unparsable text).
-const SAY_FAILED: u32 = 13520;
+use confab_core::error::codes::{PLAY_NOT_AUDIO, SAY_EMPTY_TEXT as SAY_FAILED};
 
 /// A piece of decoded `<Play>` audio, or why there is no more.
 pub(super) type Chunk = Result<(Arc<[i16]>, bool), (u32, String)>;
