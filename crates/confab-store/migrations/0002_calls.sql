@@ -87,3 +87,7 @@ DROP INDEX participants_by_conference;
 DROP TABLE participants;
 ALTER TABLE memberships RENAME TO participants;
 CREATE INDEX participants_by_conference ON participants (conference_sid, date_created, call_sid);
+
+-- List Conferences by FriendlyName (how an application finds the room a call dialled into)
+-- without visiting every conference of the account.
+CREATE INDEX conferences_by_name ON conferences (account_sid, friendly_name, date_created, sid);

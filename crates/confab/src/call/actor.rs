@@ -173,7 +173,9 @@ impl CallActor {
     }
 
     fn place(&mut self, endpoint: &Endpoint, events: super::leg::LegEvents) {
-        let _ = self.change(CallEvent::Dialing);
+        // Dialing only sets the start time: it is stored with the first status change (the
+        // leg's ringing), not in a write of its own.
+        let _ = self.call.apply(crate::clock::now(), CallEvent::Dialing);
         match endpoint {
             Endpoint::Sim(spec) => {
                 let leg = SimLeg::place(
