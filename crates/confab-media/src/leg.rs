@@ -21,7 +21,7 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use crate::dtmf::DtmfReceiver;
+use crate::dtmf::{DtmfPacket, DtmfReceiver, DtmfSender, InvalidDigit};
 use crate::g711::Codec;
 use crate::jitter::{JitterBuffer, JitterBufferSize, Playout};
 use crate::rtp::{PayloadType, RtpError, RtpPacket, RtpSender};
@@ -47,6 +47,8 @@ pub struct LegConfig {
 pub enum LegEvent {
     /// The participant pressed a key (reported once per press).
     Dtmf(char),
+    /// Every digit queued with [`MediaLeg::send_digits`] has been sent.
+    DigitsSent,
     /// The participant started talking.
     SpeechStarted,
     /// The participant stopped talking.
@@ -62,6 +64,8 @@ pub struct MediaLeg {
     jitter: JitterBuffer,
     /// Incoming telephone events.
     dtmf: DtmfReceiver,
+    /// Outgoing telephone events (`<Play digits>`), sent instead of audio while busy.
+    digits: DtmfSender,
     /// Talk detection, when asked for.
     speech: Option<Speech>,
     /// Numbers the packets sent to the participant.
@@ -93,6 +97,7 @@ impl MediaLeg {
             config,
             jitter: JitterBuffer::new(config.jitter, codec),
             dtmf: DtmfReceiver::new(),
+            digits: DtmfSender::new(),
             speech,
             sender,
             events: VecDeque::new(),
@@ -157,6 +162,47 @@ impl MediaLeg {
     /// returns its length.
     pub fn write_frame(&mut self, payload: &[u8], out: &mut [u8]) -> Result<usize, RtpError> {
         self.sender.write_frame(payload, out)
+    }
+
+    /// Queues DTMF to send to the participant as RFC 4733 events (`w` waits 0.5 s, `W` 1 s);
+    /// [`LegEvent::DigitsSent`] once they all went out. Refused when the participant has no
+    /// telephone-event payload type.
+    pub fn send_digits(&mut self, digits: &str) -> Result<(), InvalidDigit> {
+        if self.config.telephone_event.is_none() {
+            return Err(InvalidDigit(digits.chars().next().unwrap_or(' ')));
+        }
+        self.digits.push_digits(digits)
+    }
+
+    /// This tick's outgoing telephone event, if one is being sent: the driver sends it with
+    /// [`MediaLeg::write_event`], `copies` times, instead of the audio frame. Call once per tick.
+    #[must_use]
+    pub fn poll_digit(&mut self) -> Option<DtmfPacket> {
+        if self.digits.is_idle() {
+            return None;
+        }
+        let packet = self.digits.poll_tick(self.sender.timestamp());
+        match &packet {
+            // The event takes the place of this tick's audio frame.
+            Some(_) => self.sender.skip_frame(),
+            None if self.digits.is_idle() => self.events.push_back(LegEvent::DigitsSent),
+            None => {}
+        }
+        if packet.as_ref().is_some_and(|p| p.event.end) && self.digits.is_idle() {
+            self.events.push_back(LegEvent::DigitsSent);
+        }
+        packet
+    }
+
+    /// Writes one copy of a telephone-event packet from [`MediaLeg::poll_digit`] into `out`.
+    pub fn write_event(&mut self, packet: &DtmfPacket, out: &mut [u8]) -> Result<usize, RtpError> {
+        let te = self
+            .config
+            .telephone_event
+            .unwrap_or(PayloadType::TELEPHONE_EVENT);
+        let payload = packet.event.to_bytes();
+        self.sender
+            .write_packet(te, packet.marker, packet.timestamp, &payload, out)
     }
 
     /// The next event noticed, oldest first. Drain after every tick.
@@ -228,6 +274,47 @@ mod tests {
             let n = self.sender.write_frame(&payload, &mut buf).unwrap();
             vec![buf[..n].to_vec()]
         }
+    }
+
+    #[test]
+    fn digits_sent_to_the_participant_replace_its_audio_then_report_done() {
+        let mut leg = leg(Some(PayloadType::TELEPHONE_EVENT));
+        leg.send_digits("1w2").expect("valid digits");
+        let mut receiver = DtmfReceiver::new();
+        let (mut heard, mut audio_ticks, mut done_at) = (String::new(), 0, None);
+        let mut out = [0u8; 64];
+        for tick in 0..200 {
+            match leg.poll_digit() {
+                Some(event) => {
+                    for _ in 0..event.copies {
+                        let n = leg.write_event(&event, &mut out).expect("fits");
+                        let packet = RtpPacket::parse(&out[..n]).expect("rtp");
+                        assert_eq!(packet.payload_type, PayloadType::TELEPHONE_EVENT);
+                        if let Some(d) = receiver.handle_payload(packet.timestamp, packet.payload) {
+                            heard.push(d);
+                        }
+                    }
+                }
+                None => audio_ticks += 1,
+            }
+            while let Some(event) = leg.poll_event() {
+                if event == LegEvent::DigitsSent {
+                    assert!(done_at.is_none(), "reported once");
+                    done_at = Some(tick);
+                }
+            }
+        }
+        assert_eq!(heard, "12");
+        assert!(
+            done_at.is_some_and(|t| t > 25),
+            "after the 0.5 s wait: {done_at:?}"
+        );
+        assert!(audio_ticks > 150, "audio resumes: {audio_ticks}");
+        let mut plain = self::leg(None);
+        assert!(
+            plain.send_digits("1").is_err(),
+            "no payload type, no digits"
+        );
     }
 
     fn leg(telephone_event: Option<PayloadType>) -> MediaLeg {

@@ -836,3 +836,16 @@ async fn calls_that_never_answer_or_are_kicked_end_with_twilios_statuses() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn play_digits_reach_the_caller_as_telephone_events() {
+    let api = Api::new().await;
+    let twiml = "<Response><Play digits=\"12w#\"/><Pause length=\"1\"/><Hangup/></Response>";
+    let sid = api
+        .call(&[("To", "sim:ivr"), ("From", "+1555"), ("Twiml", twiml)])
+        .await;
+    api.until_call(&sid, "completed", |c| c["status"] == "completed")
+        .await;
+    let heard = api.heard(&sid).await;
+    assert_eq!(heard["digits"], "12#", "{heard}");
+}

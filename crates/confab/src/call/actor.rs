@@ -99,6 +99,8 @@ pub(super) struct CallActor {
     seq: u64,
     /// Counts solo mixers.
     generations: u64,
+    /// Whether a `<Play digits>` is being sent.
+    sending_digits: bool,
     playing: Option<Playing>,
     cookies: Arc<confab_fetch::CallCookies>,
     done_tx: mpsc::UnboundedSender<Done>,
@@ -129,6 +131,7 @@ impl CallActor {
             interpreter: None,
             seq: 0,
             generations: 0,
+            sending_digits: false,
             playing: None,
             cookies: Arc::default(),
             done_tx,
@@ -377,10 +380,7 @@ impl CallActor {
                     let _ = done.send(Done::Audio(seq, spoken));
                 });
             }
-            Action::SendDigits(digits) => {
-                tracing::warn!(call = %self.call.sid, %digits, "sending DTMF to a caller is not supported yet");
-                self.verb_finished();
-            }
+            Action::SendDigits(digits) => self.send_digits(&digits),
             Action::StopMedia => self.stop_media(),
             Action::JoinConference(join) => self.join(*join),
             Action::Reject(reason) => {
@@ -447,12 +447,32 @@ impl CallActor {
         }
     }
 
+    /// `<Play digits>`: RFC 4733 events to the caller, from its solo mixer; the verb ends
+    /// when the media thread reports them sent.
+    fn send_digits(&mut self, digits: &str) {
+        let can_send = self.leg_media.is_some_and(|m| m.telephone_event.is_some());
+        match &self.solo {
+            Some(solo) if can_send => {
+                self.sending_digits = true;
+                solo.media.send_digits(SOLO_ID, digits);
+            }
+            _ => {
+                tracing::warn!(call = %self.call.sid, "the caller's leg takes no telephone events: <Play digits> skipped");
+                self.verb_finished();
+            }
+        }
+    }
+
     fn media_event(&mut self, generation: u64, event: MediaEvent) {
         if self.solo.as_ref().map(|s| s.generation) != Some(generation) {
             return;
         }
         match event {
             MediaEvent::SourceFinished(SourceId(id)) => self.played(u64::from(id)),
+            MediaEvent::DigitsSent(_) if self.sending_digits => {
+                self.sending_digits = false;
+                self.verb_finished();
+            }
             MediaEvent::Dtmf { digit, .. } => {
                 if let Some(i) = &mut self.interpreter {
                     i.handle_event(now(), Event::Digit(digit));

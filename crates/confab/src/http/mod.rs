@@ -190,7 +190,8 @@ async fn heard(
         );
         return ErrorResponse::new(error, dialect).into_response();
     };
-    let samples = recording.snapshot().samples;
+    let snapshot = recording.snapshot();
+    let (samples, digits) = (snapshot.samples, snapshot.digits);
     match format {
         route::HeardFormat::Wav => (
             [(header::CONTENT_TYPE, HeaderValue::from_static("audio/wav"))],
@@ -201,9 +202,8 @@ async fn heard(
             // The analysis is CPU work proportional to the recording; keep it off the
             // async workers.
             let call_sid = call_sid.clone();
-            match tokio::task::spawn_blocking(move || crate::media::summary(&call_sid, &samples))
-                .await
-            {
+            let analyse = move || crate::media::summary(&call_sid, &samples, &digits);
+            match tokio::task::spawn_blocking(analyse).await {
                 Ok(summary) => axum::Json(summary).into_response(),
                 Err(_) => ErrorResponse::new(
                     ApiError::internal("The recording could not be analysed"),

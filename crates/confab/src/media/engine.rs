@@ -71,6 +71,12 @@ pub(super) enum EngineCommand {
     },
     /// A mixer state change.
     Mixer(u64, MixerCommand),
+    /// DTMF to send to a participant (`<Play digits>`).
+    SendDigits {
+        conference: u64,
+        id: MixerParticipantId,
+        digits: String,
+    },
 }
 
 /// Counters of one media thread, read by [`Media::stats`](super::Media::stats).
@@ -216,6 +222,19 @@ impl Engine {
                 params,
             } => self.join(conference, id, params),
             EngineCommand::Leave { conference, id } => self.leave(conference, id),
+            EngineCommand::SendDigits {
+                conference,
+                id,
+                digits,
+            } => {
+                let leg = self
+                    .conferences
+                    .get_mut(&conference)
+                    .and_then(|mix| mix.legs.get_mut(&id));
+                if let Some(Err(e)) = leg.map(|leg| leg.media.send_digits(&digits)) {
+                    tracing::debug!(digit = %e.0, "digits refused");
+                }
+            }
             EngineCommand::Mixer(key, command) => {
                 let Some(mix) = self.conferences.get_mut(&key) else {
                     return;
@@ -320,6 +339,15 @@ impl Engine {
                 let Some(leg) = mix.legs.get_mut(&id) else {
                     continue;
                 };
+                // A telephone event being sent to the participant replaces its audio frame.
+                if let Some(event) = leg.media.poll_digit() {
+                    for _ in 0..event.copies {
+                        if let Ok(len) = leg.media.write_event(&event, outbox.slot()) {
+                            sent += outbox.push(socket, len, leg.remote);
+                        }
+                    }
+                    continue;
+                }
                 let Ok(len) = leg.media.write_frame(output.payload(), outbox.slot()) else {
                     continue;
                 };
@@ -420,6 +448,7 @@ impl ConferenceMix {
                     LegEvent::Dtmf(digit) => MediaEvent::Dtmf { id, digit },
                     LegEvent::SpeechStarted => MediaEvent::SpeechStarted(id),
                     LegEvent::SpeechStopped => MediaEvent::SpeechStopped(id),
+                    LegEvent::DigitsSent => MediaEvent::DigitsSent(id),
                 });
             }
         }

@@ -73,7 +73,12 @@ pub struct RecordingSnapshot {
     pub samples: Vec<i16>,
     /// For each received packet: when it arrived and where its samples start in `samples`.
     pub packets: Vec<(Instant, usize)>,
+    /// Keys received as RFC 4733 telephone events, in order (at most [`MAX_DIGITS`]).
+    pub digits: String,
 }
+
+/// How many received keys a recording keeps.
+pub const MAX_DIGITS: usize = 256;
 
 /// The recordings of recent simulated calls, by call SID.
 #[derive(Debug)]
@@ -112,6 +117,14 @@ impl Recording {
         let start = r.samples.len();
         r.packets.push((at, start));
         r.samples.extend_from_slice(samples);
+    }
+
+    /// Appends a key the caller received as a telephone event.
+    pub fn push_digit(&self, digit: char) {
+        let mut r = lock(&self.inner);
+        if r.digits.len() < MAX_DIGITS {
+            r.digits.push(digit);
+        }
     }
 
     /// Marks the call ended: the recording is complete and may be dropped for room.
@@ -241,7 +254,7 @@ pub fn wav_bytes(samples: &[i16]) -> Vec<u8> {
 }
 
 /// The JSON summary of a recording; see the module docs.
-pub fn summary(call_sid: &str, samples: &[i16]) -> Value {
+pub fn summary(call_sid: &str, samples: &[i16], digits: &str) -> Value {
     let mut search = ToneSearch::new(
         GRID_LOW_HZ,
         GRID_HIGH_HZ,
@@ -266,6 +279,7 @@ pub fn summary(call_sid: &str, samples: &[i16]) -> Value {
         .collect();
     json!({
         "call_sid": call_sid,
+        "digits": digits,
         "sample_rate": SAMPLE_RATE,
         "duration_ms": samples.len() * 1000 / SAMPLE_RATE as usize,
         "window_ms": WINDOW_MS,
@@ -306,7 +320,7 @@ mod tests {
     #[test]
     fn summary_finds_off_grid_tones() {
         let samples = tones(&[440.0, 700.0, 1000.0], 10);
-        let value = summary("CA1", &samples);
+        let value = summary("CA1", &samples, "");
         let windows = value["windows"].as_array().expect("windows");
         assert_eq!(windows.len(), 2);
         let found: Vec<f64> = windows[0]["tones"]
@@ -324,7 +338,7 @@ mod tests {
 
     #[test]
     fn silence_has_no_tones() {
-        let value = summary("CA1", &[0; 1600]);
+        let value = summary("CA1", &[0; 1600], "");
         assert_eq!(value["windows"][0]["tones"], json!([]));
         assert_eq!(value["windows"][0]["end_ms"], 100);
     }

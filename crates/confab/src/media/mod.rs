@@ -56,7 +56,7 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 pub use confab_media::dtmf::InvalidDigit;
 use engine::{EngineCommand, EngineStats};
 pub use heard::{
-    summary, wav_bytes, HeardStore, Recording, RecordingSnapshot, MAX_RECORDING,
+    summary, wav_bytes, HeardStore, Recording, RecordingSnapshot, MAX_DIGITS, MAX_RECORDING,
     MAX_RETAINED_BYTES, RETAINED_CALLS, TONE_FLOOR_DBFS, WINDOW_MS,
 };
 pub use peer::{SimAudio, SimPeer, SimPeers, TONE_DBFS};
@@ -119,6 +119,8 @@ pub enum MediaEvent {
     SpeechStarted(MixerParticipantId),
     /// A participant stopped talking: its level stayed below -50 dBFS for 300 ms.
     SpeechStopped(MixerParticipantId),
+    /// Every digit asked for with [`ConferenceMedia::send_digits`] was sent to the participant.
+    DigitsSent(MixerParticipantId),
 }
 
 /// How a participant's RTP is connected, as its leg negotiated it.
@@ -385,6 +387,17 @@ impl ConferenceMedia {
     /// Queues a mixer command for the next tick.
     pub fn command(&self, command: MixerCommand) {
         self.send(EngineCommand::Mixer(self.key, command));
+    }
+
+    /// Sends DTMF to a participant as RFC 4733 events, in place of its audio while they play;
+    /// [`MediaEvent::DigitsSent`] follows. Participants joined without a telephone-event
+    /// payload type get nothing (and no event).
+    pub fn send_digits(&self, id: MixerParticipantId, digits: &str) {
+        self.send(EngineCommand::SendDigits {
+            conference: self.key,
+            id,
+            digits: digits.to_owned(),
+        });
     }
 
     /// Built-in audio (beeps) for [`MixerCommand::StartSource`].

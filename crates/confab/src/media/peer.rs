@@ -19,7 +19,7 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use confab_media::decode::{decode_all, AudioKind, MAX_SAMPLES};
-use confab_media::dtmf::{digit_to_event, DtmfSender, InvalidDigit};
+use confab_media::dtmf::{digit_to_event, DtmfReceiver, DtmfSender, InvalidDigit};
 use confab_media::tone::dbfs_to_amplitude;
 use confab_media::{
     AudioSource, Codec, PayloadType, RtpPacket, RtpSender, FRAME_DURATION, FRAME_SAMPLES,
@@ -74,6 +74,8 @@ struct Peer {
     out: RtpSender,
     /// Digits still to send.
     dtmf: DtmfSender,
+    /// Digits sent to the caller (`<Play digits>`), heard as RFC 4733 events.
+    keys_heard: DtmfReceiver,
     recording: Arc<Recording>,
     sent: Arc<AtomicU64>,
 }
@@ -107,6 +109,7 @@ impl SimPeers {
             source: None,
             out: random_sender(Codec::Pcmu),
             dtmf: DtmfSender::new(),
+            keys_heard: DtmfReceiver::new(),
             recording: recording.clone(),
             sent: sent.clone(),
         };
@@ -304,6 +307,15 @@ impl Peer {
                 let Ok(packet) = RtpPacket::parse(datagram) else {
                     continue;
                 };
+                if packet.payload_type == PayloadType::TELEPHONE_EVENT {
+                    let digit = self
+                        .keys_heard
+                        .handle_payload(packet.timestamp, packet.payload);
+                    if let Some(digit) = digit {
+                        self.recording.push_digit(digit);
+                    }
+                    continue;
+                }
                 let Some(codec) = Codec::from_payload_type(packet.payload_type) else {
                     continue;
                 };
