@@ -9,8 +9,8 @@ use crate::endpoint::Endpoint;
 use crate::error::{codes, ApiError};
 use crate::model::HttpMethod;
 use crate::params::Params;
+use crate::request::{call_status_callback, required};
 
-const CALL_EVENTS: &[&str] = &["initiated", "ringing", "answered", "completed"];
 /// Twilio's limit on the `Twiml` parameter.
 pub const MAX_TWIML_CHARS: usize = 4000;
 
@@ -80,19 +80,17 @@ impl CreateCall {
             )
         })?;
         validate_accepted(p)?;
+        let (status_callback, status_callback_method, status_callback_events) =
+            call_status_callback(p)?;
         Ok(CreateCall {
             from,
             to,
             endpoint,
             instructions,
             fallback: fallback(p)?,
-            status_callback: p.url("StatusCallback", false)?,
-            status_callback_method: p
-                .method("StatusCallbackMethod")?
-                .unwrap_or(HttpMethod::Post),
-            status_callback_events: p
-                .list_of("StatusCallbackEvent", CALL_EVENTS)?
-                .unwrap_or_else(|| vec!["completed".into()]),
+            status_callback,
+            status_callback_method,
+            status_callback_events,
             timeout_secs: p
                 .int("Timeout", 1..=600, codes::INVALID_TIMEOUT)?
                 .map_or(60, |n| n as u32),
@@ -167,16 +165,6 @@ fn send_digits(p: &Params) -> Result<Option<String>, ApiError> {
         ));
     }
     Ok(Some(digits.to_owned()))
-}
-
-fn required(p: &Params, name: &str, code: u32) -> Result<String, ApiError> {
-    match p.text(name).map(str::trim) {
-        Some(v) if !v.is_empty() => Ok(v.to_owned()),
-        _ => Err(ApiError::invalid(
-            code,
-            format!("Missing required parameter {name}"),
-        )),
-    }
 }
 
 /// Parameters accepted and not acted on yet, still refused when malformed.

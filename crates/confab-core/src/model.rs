@@ -165,6 +165,39 @@ pub struct Conference {
     pub trim: String,
 }
 
+impl Conference {
+    /// A new conference in `init`, named `friendly_name`, with the conference settings of the
+    /// participant that opens it (the first one's win, as on Twilio).
+    pub fn open(
+        sid: ConferenceSid,
+        account_sid: AccountSid,
+        friendly_name: &str,
+        settings: &crate::request::ConferenceSettings,
+        now: Timestamp,
+    ) -> Conference {
+        Conference {
+            sid,
+            account_sid,
+            friendly_name: friendly_name.to_owned(),
+            status: ConferenceStatus::Init,
+            region: settings.region.clone().unwrap_or_else(|| "us1".into()),
+            date_created: now,
+            date_updated: now,
+            reason_ended: None,
+            call_sid_ending: None,
+            end_detail: None,
+            max_participants: settings.max_participants,
+            announce_url: None,
+            announce_method: HttpMethod::Post,
+            status_callback: settings.status_callback.clone(),
+            status_callback_method: settings.status_callback_method,
+            status_callback_events: settings.status_callback_events.clone(),
+            record: settings.record.clone(),
+            trim: settings.trim.clone(),
+        }
+    }
+}
+
 /// Where a participant's call is (Twilio's `participant_enum_status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ParticipantStatus {

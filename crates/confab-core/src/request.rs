@@ -104,6 +104,8 @@ impl CreateParticipant {
         let to = required(p, "To", codes::MISSING_TO)?;
         let endpoint = Endpoint::parse(&to)?;
         validate_unused_create_params(p)?;
+        let (status_callback, status_callback_method, status_callback_events) =
+            call_status_callback(p)?;
         let conference = ConferenceSettings {
             max_participants: p
                 .int("MaxParticipants", 2..=250, 20422)?
@@ -149,13 +151,9 @@ impl CreateParticipant {
                 .int("Timeout", 5..=600, codes::INVALID_TIMEOUT)?
                 .map_or(60, |n| n as u32),
             record: p.bool("Record").unwrap_or(false),
-            status_callback: p.url("StatusCallback", false)?,
-            status_callback_method: p
-                .method("StatusCallbackMethod")?
-                .unwrap_or(HttpMethod::Post),
-            status_callback_events: p
-                .list_of("StatusCallbackEvent", CALL_EVENTS)?
-                .unwrap_or_else(|| vec!["completed".into()]),
+            status_callback,
+            status_callback_method,
+            status_callback_events,
             conference,
         })
     }
@@ -249,7 +247,22 @@ impl ConferenceUpdate {
     }
 }
 
-fn required(p: &Params, name: &str, code: u32) -> Result<String, ApiError> {
+/// `StatusCallback`, `StatusCallbackMethod` (POST) and `StatusCallbackEvent` (repeated or
+/// space-separated; `completed` by default) of a call, as Participants and Calls create take them.
+pub(crate) fn call_status_callback(
+    p: &Params,
+) -> Result<(Option<String>, HttpMethod, Vec<String>), ApiError> {
+    Ok((
+        p.url("StatusCallback", false)?,
+        p.method("StatusCallbackMethod")?
+            .unwrap_or(HttpMethod::Post),
+        p.list_of("StatusCallbackEvent", CALL_EVENTS)?
+            .unwrap_or_else(|| vec!["completed".into()]),
+    ))
+}
+
+/// A parameter that must be present and not blank (error `code` otherwise).
+pub(crate) fn required(p: &Params, name: &str, code: u32) -> Result<String, ApiError> {
     match p.text(name).map(str::trim) {
         Some(v) if !v.is_empty() => Ok(v.to_owned()),
         _ => Err(ApiError::invalid(

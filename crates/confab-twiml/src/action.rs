@@ -4,9 +4,11 @@
 //! the conference and the clock. It tells the engine what happened as an [`Event`] and carries
 //! out each [`Action`] it drains. Names follow Twilio's request parameters and verbs.
 
-use confab_core::HttpMethod;
+use confab_core::params::Params;
+use confab_core::request::CreateParticipant;
+use confab_core::{ApiError, HttpMethod};
 
-use crate::attribute::{DialRecord, Trim};
+use crate::attribute::{DialRecord, Trim, WaitUrl};
 use crate::dial::Conference;
 use crate::error::Warning;
 use crate::verb::{RejectReason, SaySegment};
@@ -178,3 +180,54 @@ pub struct ConferenceJoin {
 /// The message Twilio plays when a call's application fails.
 pub const APPLICATION_ERROR_MESSAGE: &str =
     "We are sorry, an application error has occurred. Goodbye.";
+
+impl ConferenceJoin {
+    /// The Create Participant this `<Conference>` amounts to for a call from `from` to `to`,
+    /// validated like one (a bad `participantLabel` or `coach` is refused as the API
+    /// refuses it).
+    pub fn membership(&self, from: &str, to: &str) -> Result<CreateParticipant, ApiError> {
+        let c = &self.conference;
+        let mut p = Params::from_pairs([
+            ("From".to_owned(), from.to_owned()),
+            ("To".to_owned(), to.to_owned()),
+        ]);
+        let bool_text = |b: bool| if b { "true" } else { "false" };
+        p.push("Muted", bool_text(c.muted));
+        p.push("Beep", c.beep.as_str());
+        p.push(
+            "StartConferenceOnEnter",
+            bool_text(c.start_conference_on_enter),
+        );
+        p.push("EndConferenceOnExit", bool_text(c.end_conference_on_exit));
+        match &c.wait_url {
+            WaitUrl::Default => {}
+            WaitUrl::Silence => p.push("WaitUrl", ""),
+            WaitUrl::Url(url) => p.push("WaitUrl", url.as_str()),
+        }
+        p.push("WaitMethod", c.wait_method.as_str());
+        p.push("MaxParticipants", c.max_participants.to_string());
+        p.push("JitterBufferSize", c.jitter_buffer_size.as_str());
+        if let Some(label) = &c.participant_label {
+            p.push("Label", label.as_str());
+        }
+        if let Some(coach) = &c.coach {
+            p.push("CallSidToCoach", coach.as_str());
+        }
+        if let Some(region) = &c.region {
+            p.push("Region", region.as_str());
+        }
+        if let Some(url) = &c.status_callback {
+            p.push("ConferenceStatusCallback", url.as_str());
+            p.push(
+                "ConferenceStatusCallbackMethod",
+                c.status_callback_method.as_str(),
+            );
+            let events: Vec<&str> = c.status_callback_event.iter().map(|e| e.as_str()).collect();
+            if !events.is_empty() {
+                p.push("ConferenceStatusCallbackEvent", events.join(" "));
+            }
+        }
+        p.push("ConferenceTrim", c.trim.as_str());
+        CreateParticipant::parse(&p)
+    }
+}

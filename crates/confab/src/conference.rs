@@ -17,8 +17,7 @@ use std::sync::{Arc, Mutex};
 use confab_core::request::{ConferenceUpdate, CreateParticipant, ParticipantUpdate};
 use confab_core::room::{CallProgress, Event, LeaveReason, Outcome, Room};
 use confab_core::{
-    Account, AccountSid, ApiError, Call, CallSid, Conference, ConferenceSid, ConferenceStatus,
-    HttpMethod, Participant,
+    Account, AccountSid, ApiError, Call, CallSid, Conference, ConferenceSid, Participant,
 };
 use confab_media::mixer::{SourceTarget, WaitAudio};
 use confab_media::{MixerCommand, MixerParticipantId, SourceId};
@@ -214,27 +213,8 @@ impl Conferences {
             return handle.clone();
         }
         let now = clock::now();
-        let settings = &first.conference;
-        let conference = Conference {
-            sid: ConferenceSid::mint(account.style, rand::random()),
-            account_sid: account.sid.clone(),
-            friendly_name: name.to_owned(),
-            status: ConferenceStatus::Init,
-            region: settings.region.clone().unwrap_or_else(|| "us1".into()),
-            date_created: now,
-            date_updated: now,
-            reason_ended: None,
-            call_sid_ending: None,
-            end_detail: None,
-            max_participants: settings.max_participants,
-            announce_url: None,
-            announce_method: HttpMethod::Post,
-            status_callback: settings.status_callback.clone(),
-            status_callback_method: settings.status_callback_method,
-            status_callback_events: settings.status_callback_events.clone(),
-            record: settings.record.clone(),
-            trim: settings.trim.clone(),
-        };
+        let sid = ConferenceSid::mint(account.style, rand::random());
+        let conference = Conference::open(sid, account.sid.clone(), name, &first.conference, now);
         let sid = conference.sid.clone();
         let (tx, rx) = mpsc::channel(256);
         let handle = Handle {

@@ -3,15 +3,12 @@
 
 use std::time::Duration;
 
-use confab_core::params::Params;
 use confab_core::request::CreateParticipant;
 use confab_core::room::{self, CallProgress, LeaveReason, Outcome, Room};
-use confab_core::{
-    Call, CallSid, Conference, ConferenceSid, ConferenceStatus, HttpMethod, SidStyle,
-};
+use confab_core::{CallSid, Conference, ConferenceSid, SidStyle};
 use confab_media::mixer::{SourceTarget, WaitAudio};
 use confab_media::{Codec, Mixer, MixerParticipantId, SourceId};
-use confab_twiml::{ConferenceJoin, DialOutcome, Event, WaitUrl};
+use confab_twiml::{ConferenceJoin, DialOutcome, Event};
 
 use super::{CallId, World};
 
@@ -55,7 +52,8 @@ impl Conf {
 impl World {
     /// `<Dial><Conference>`: the call joins the live conference of that name (or a new one).
     pub(super) fn join(&mut self, id: CallId, join: ConferenceJoin) {
-        let Ok(create) = membership(&self.calls[id.0].call, &join) else {
+        let call = &self.calls[id.0].call;
+        let Ok(create) = join.membership(&call.from, &call.to) else {
             return self.not_joined(id);
         };
         let index = self.open(&join.conference.name, &create);
@@ -96,28 +94,9 @@ impl World {
             return index;
         }
         let now = self.timestamp();
-        let settings = &first.conference;
         let number = self.conferences.len() as u128 + 1;
-        let conference = Conference {
-            sid: ConferenceSid::mint(SidStyle::Twilio, number),
-            account_sid: self.account.clone(),
-            friendly_name: name.to_owned(),
-            status: ConferenceStatus::Init,
-            region: settings.region.clone().unwrap_or_else(|| "us1".into()),
-            date_created: now,
-            date_updated: now,
-            reason_ended: None,
-            call_sid_ending: None,
-            end_detail: None,
-            max_participants: settings.max_participants,
-            announce_url: None,
-            announce_method: HttpMethod::Post,
-            status_callback: settings.status_callback.clone(),
-            status_callback_method: settings.status_callback_method,
-            status_callback_events: settings.status_callback_events.clone(),
-            record: settings.record.clone(),
-            trim: settings.trim.clone(),
-        };
+        let sid = ConferenceSid::mint(SidStyle::Twilio, number);
+        let conference = Conference::open(sid, self.account.clone(), name, &first.conference, now);
         self.conferences.push(Conf {
             room: Room::new(conference, Vec::new()),
             mixer: Mixer::new(self.mixer_config.clone()),
@@ -267,39 +246,4 @@ fn joined_id(conf: &Conf, sid: &CallSid) -> Option<MixerParticipantId> {
         .iter()
         .find(|m| &m.sid == sid && m.joined)
         .map(|m| m.id)
-}
-
-/// The Create Participant a `<Conference>` noun amounts to, validated like one (the actor's
-/// `membership`).
-fn membership(
-    call: &Call,
-    join: &ConferenceJoin,
-) -> Result<CreateParticipant, confab_core::ApiError> {
-    let c = &join.conference;
-    let mut p = Params::from_pairs([
-        ("From".to_owned(), call.from.clone()),
-        ("To".to_owned(), call.to.clone()),
-    ]);
-    p.push("Muted", c.muted.to_string());
-    p.push("Beep", c.beep.as_str());
-    p.push(
-        "StartConferenceOnEnter",
-        c.start_conference_on_enter.to_string(),
-    );
-    p.push("EndConferenceOnExit", c.end_conference_on_exit.to_string());
-    match &c.wait_url {
-        WaitUrl::Default => {}
-        WaitUrl::Silence => p.push("WaitUrl", ""),
-        WaitUrl::Url(url) => p.push("WaitUrl", url.as_str()),
-    }
-    p.push("WaitMethod", c.wait_method.as_str());
-    p.push("MaxParticipants", c.max_participants.to_string());
-    p.push("JitterBufferSize", c.jitter_buffer_size.as_str());
-    if let Some(label) = &c.participant_label {
-        p.push("Label", label.as_str());
-    }
-    if let Some(coach) = &c.coach {
-        p.push("CallSidToCoach", coach.as_str());
-    }
-    CreateParticipant::parse(&p)
 }

@@ -12,8 +12,6 @@ use std::time::Instant;
 use confab_core::call::{CallChange, CallEvent, Instructions};
 use confab_core::call_request::{HangUp, UpdateCall};
 use confab_core::endpoint::Endpoint;
-use confab_core::params::Params;
-use confab_core::request::CreateParticipant;
 use confab_core::room::CallProgress;
 use confab_core::{Account, ApiError, Call, HttpMethod, Participant};
 use confab_media::mixer::{SourceTarget, StreamTarget};
@@ -22,7 +20,7 @@ use confab_media::{
 };
 use confab_store::Write;
 use confab_twiml::{
-    Action, ConferenceJoin, DialOutcome, Event, Fallback, Fetched, Interpreter, Source, WaitUrl,
+    Action, ConferenceJoin, DialOutcome, Event, Fallback, Fetched, Interpreter, Source,
 };
 use tokio::sync::mpsc;
 
@@ -604,7 +602,7 @@ impl CallActor {
             self.not_joined("the call has no media");
             return;
         };
-        let create = match membership(&self.call, &join) {
+        let create = match join.membership(&self.call.from, &self.call.to) {
             Ok(create) => create,
             Err(e) => {
                 self.not_joined(&e.message);
@@ -794,53 +792,6 @@ fn reject_event(reason: confab_twiml::RejectReason) -> CallEvent {
         confab_twiml::RejectReason::Busy => CallEvent::Busy,
         confab_twiml::RejectReason::Rejected => CallEvent::NoAnswer,
     }
-}
-
-/// The Create Participant a `<Conference>` noun amounts to, validated like one.
-fn membership(call: &Call, join: &ConferenceJoin) -> Result<CreateParticipant, ApiError> {
-    let c = &join.conference;
-    let mut p = Params::from_pairs([
-        ("From".to_owned(), call.from.clone()),
-        ("To".to_owned(), call.to.clone()),
-    ]);
-    let bool_text = |b: bool| if b { "true" } else { "false" };
-    p.push("Muted", bool_text(c.muted));
-    p.push("Beep", c.beep.as_str());
-    p.push(
-        "StartConferenceOnEnter",
-        bool_text(c.start_conference_on_enter),
-    );
-    p.push("EndConferenceOnExit", bool_text(c.end_conference_on_exit));
-    match &c.wait_url {
-        WaitUrl::Default => {}
-        WaitUrl::Silence => p.push("WaitUrl", ""),
-        WaitUrl::Url(url) => p.push("WaitUrl", url.as_str()),
-    }
-    p.push("WaitMethod", c.wait_method.as_str());
-    p.push("MaxParticipants", c.max_participants.to_string());
-    p.push("JitterBufferSize", c.jitter_buffer_size.as_str());
-    if let Some(label) = &c.participant_label {
-        p.push("Label", label.as_str());
-    }
-    if let Some(coach) = &c.coach {
-        p.push("CallSidToCoach", coach.as_str());
-    }
-    if let Some(region) = &c.region {
-        p.push("Region", region.as_str());
-    }
-    if let Some(url) = &c.status_callback {
-        p.push("ConferenceStatusCallback", url.as_str());
-        p.push(
-            "ConferenceStatusCallbackMethod",
-            c.status_callback_method.as_str(),
-        );
-        let events: Vec<&str> = c.status_callback_event.iter().map(|e| e.as_str()).collect();
-        if !events.is_empty() {
-            p.push("ConferenceStatusCallbackEvent", events.join(" "));
-        }
-    }
-    p.push("ConferenceTrim", c.trim.as_str());
-    CreateParticipant::parse(&p)
 }
 
 /// Queues a command for a conference, in order, without waiting.
