@@ -150,7 +150,8 @@ impl AppState {
         participant: Participant,
     ) -> Participant {
         let program = Program::Member(conference.clone());
-        self.calls.start(account.clone(), call, endpoint, program);
+        self.calls
+            .start(account.clone(), call, endpoint, program, None);
         participant
     }
 
@@ -177,8 +178,13 @@ impl AppState {
             .await
             .map_err(Self::store_error)?;
         let program = Program::Twiml(create.instructions);
-        self.calls
-            .start(account.clone(), call.clone(), create.endpoint, program);
+        self.calls.start(
+            account.clone(),
+            call.clone(),
+            create.endpoint,
+            program,
+            create.send_digits,
+        );
         Ok(call)
     }
 }

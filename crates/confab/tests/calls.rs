@@ -849,3 +849,21 @@ async fn play_digits_reach_the_caller_as_telephone_events() {
     let heard = api.heard(&sid).await;
     assert_eq!(heard["digits"], "12#", "{heard}");
 }
+
+#[tokio::test]
+async fn send_digits_reach_the_far_end_once_it_answers() {
+    let api = Api::new().await;
+    let twiml = "<Response><Pause length=\"2\"/><Hangup/></Response>";
+    let sid = api
+        .call(&[
+            ("To", "sim:menu"),
+            ("From", "+1555"),
+            ("Twiml", twiml),
+            ("SendDigits", "w42#"),
+        ])
+        .await;
+    api.until_call(&sid, "completed", |c| c["status"] == "completed")
+        .await;
+    let heard = api.heard(&sid).await;
+    assert_eq!(heard["digits"], "42#", "{heard}");
+}

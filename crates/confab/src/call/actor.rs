@@ -98,6 +98,8 @@ pub(super) struct CallActor {
     generations: u64,
     /// Whether a `<Play digits>` is being sent.
     sending_digits: bool,
+    /// Calls create's `SendDigits`, sent once the far end answers.
+    send_digits: Option<String>,
     playing: Option<Playing>,
     cookies: Arc<confab_fetch::CallCookies>,
     done_tx: mpsc::UnboundedSender<Done>,
@@ -112,9 +114,11 @@ impl CallActor {
         account: Account,
         call: Call,
         program: Program,
+        send_digits: Option<String>,
     ) -> CallActor {
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         CallActor {
+            send_digits,
             calls,
             account,
             call,
@@ -233,6 +237,7 @@ impl CallActor {
             if let Program::Twiml(instructions) = &self.program {
                 let instructions = instructions.clone();
                 self.run_twiml(instructions);
+                self.send_digits_on_answer();
             }
         }
     }

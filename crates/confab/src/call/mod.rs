@@ -146,18 +146,20 @@ impl Calls {
     }
 
     /// Starts the actor of a call that is stored already (queued): it places the leg to
-    /// `endpoint` and runs `program` once answered.
+    /// `endpoint` and runs `program` once answered, sending `send_digits` (Calls create's
+    /// `SendDigits`) to the far end as it answers.
     pub fn start(
         self: &Arc<Self>,
         account: Account,
         call: Call,
         endpoint: Endpoint,
         program: Program,
+        send_digits: Option<String>,
     ) {
         let (tx, rx) = mpsc::unbounded_channel();
         let handle = CallHandle { tx };
         self.registry.insert(&call.sid, handle);
-        let actor = actor::CallActor::new(self.clone(), account, call, program);
+        let actor = actor::CallActor::new(self.clone(), account, call, program, send_digits);
         tokio::spawn(actor.run(endpoint, rx));
     }
 

@@ -29,6 +29,21 @@ impl CallActor {
         }
     }
 
+    /// Calls create's `SendDigits`: keys to the far end as it answers, while the TwiML runs
+    /// (its end is not waited for).
+    pub(super) fn send_digits_on_answer(&mut self) {
+        let Some(digits) = self.send_digits.take() else {
+            return;
+        };
+        let can_send = self.leg_media.is_some_and(|m| m.telephone_event.is_some());
+        match &self.solo {
+            Some(solo) if can_send => solo.media.send_digits(SOLO_ID, &digits),
+            _ => {
+                tracing::warn!(call = %self.call.sid, "the leg takes no telephone events: SendDigits skipped")
+            }
+        }
+    }
+
     pub(super) fn media_event(&mut self, generation: u64, event: MediaEvent) {
         if self.solo.as_ref().map(|s| s.generation) != Some(generation) {
             return;
