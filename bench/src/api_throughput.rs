@@ -42,7 +42,10 @@ use tokio::process::{Child, Command};
 use tokio::task::JoinSet;
 
 mod loadgen;
+mod stats;
+
 use loadgen::*;
+use stats::ms;
 
 fn main() -> anyhow::Result<()> {
     let settings = Settings::from_args(std::env::args().skip(1))?;
@@ -349,10 +352,6 @@ const BARE_THREAD: &str = "bare-axum";
 /// Linux reports /proc CPU times in USER_HZ ticks, 100 per second on every
 /// architecture it supports.
 const TICKS_PER_SECOND: f64 = 100.0;
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
 
 /// The confab server under test, a child process.
 struct Server {

@@ -37,6 +37,8 @@
 //! Run with `cargo run --release -p confab-bench --bin call_setup [-- --conc 16,64 --rounds 9
 //! --calls 300 --room-size 3 --join-calls 48 --join-conc 4 --poll-ms 2]`.
 
+mod stats;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -55,6 +57,8 @@ use http_body_util::BodyExt;
 use serde_json::Value;
 use tokio::task::JoinSet;
 use tower::ServiceExt;
+
+use stats::{cpu_seconds, median, median_duration, ms, percentile, range};
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
@@ -784,59 +788,4 @@ const QUIET: Duration = Duration::from_millis(250);
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-fn percentile(values: &[Duration], p: usize) -> Duration {
-    let mut sorted = values.to_vec();
-    sorted.sort_unstable();
-    let i = (sorted.len() * p / 100).min(sorted.len().saturating_sub(1));
-    sorted.get(i).copied().unwrap_or_default()
-}
-
-fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let mid = sorted.len() / 2;
-    match sorted.len() {
-        0 => 0.0,
-        n if n.is_multiple_of(2) => (sorted[mid - 1] + sorted[mid]) / 2.0,
-        _ => sorted[mid],
-    }
-}
-
-fn median_duration(values: &[Duration]) -> Duration {
-    Duration::from_secs_f64(median(
-        &values.iter().map(Duration::as_secs_f64).collect::<Vec<_>>(),
-    ))
-}
-
-fn range(values: &[f64]) -> (f64, f64) {
-    values
-        .iter()
-        .fold((f64::INFINITY, 0.0_f64), |(lo, hi), &v| {
-            (lo.min(v), hi.max(v))
-        })
-}
-
-/// User plus system CPU time of this process, from `/proc/self/stat` (0 where unavailable).
-fn cpu_seconds() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return 0.0;
-    };
-    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
-    let Some((_, rest)) = stat.rsplit_once(')') else {
-        return 0.0;
-    };
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
 }

@@ -20,6 +20,8 @@
 //!
 //! Run with `cargo run --release -p confab-bench --bin conference_capacity`.
 
+mod stats;
+
 use std::net::UdpSocket;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -27,6 +29,8 @@ use std::time::{Duration, Instant};
 
 use confab::media::{Media, MediaConfig, SimAudio, SimPeer};
 use confab_media::{Codec, JitterBufferSize, MixerCommand, MixerParticipantId};
+
+use stats::cpu_seconds;
 
 /// Conference sizes tried, smallest first.
 const SIZES: [usize; 11] = [10, 25, 50, 100, 200, 400, 500, 600, 800, 1200, 1600];
@@ -223,25 +227,6 @@ fn sent(peers: &[SimPeer]) -> u64 {
 
 fn delivered(packets: usize, size: usize, seconds: f64) -> f64 {
     packets as f64 / (size as f64 * 50.0 * seconds)
-}
-
-/// User plus system CPU time of this process, from `/proc/self/stat` (0 where unavailable).
-fn cpu_seconds() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return 0.0;
-    };
-    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
-    let Some((_, rest)) = stat.rsplit_once(')') else {
-        return 0.0;
-    };
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
 }
 
 fn print_row(size: usize, confab: Option<Run>, echo: Option<Run>) {

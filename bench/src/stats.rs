@@ -1,0 +1,67 @@
+//! Figures the benchmarks share: percentiles, medians and ranges of rounds, and the CPU time
+//! this process used. Each benchmark binary includes this module with `mod stats;`.
+
+// Each benchmark uses a part of it.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+/// A duration in milliseconds.
+pub(crate) fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// The `p`th percentile (0-100) of `values`, nearest rank.
+pub(crate) fn percentile(values: &[Duration], p: usize) -> Duration {
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable();
+    let i = (sorted.len() * p / 100).min(sorted.len().saturating_sub(1));
+    sorted.get(i).copied().unwrap_or_default()
+}
+
+/// The median of `values` (0 for none).
+pub(crate) fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let mid = sorted.len() / 2;
+    match sorted.len() {
+        0 => 0.0,
+        n if n.is_multiple_of(2) => (sorted[mid - 1] + sorted[mid]) / 2.0,
+        _ => sorted[mid],
+    }
+}
+
+/// The median of `values` as a duration.
+pub(crate) fn median_duration(values: &[Duration]) -> Duration {
+    Duration::from_secs_f64(median(
+        &values.iter().map(Duration::as_secs_f64).collect::<Vec<_>>(),
+    ))
+}
+
+/// The smallest and largest of `values`.
+pub(crate) fn range(values: &[f64]) -> (f64, f64) {
+    values
+        .iter()
+        .fold((f64::INFINITY, 0.0_f64), |(lo, hi), &v| {
+            (lo.min(v), hi.max(v))
+        })
+}
+
+/// User plus system CPU time of this process, from `/proc/self/stat` (0 where unavailable).
+pub(crate) fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
