@@ -8,6 +8,7 @@
 //! table of plain unit tests.
 
 pub mod call;
+pub mod callback;
 pub mod call_request;
 pub mod endpoint;
 pub mod error;
