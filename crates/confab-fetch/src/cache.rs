@@ -27,8 +27,9 @@ use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::StatusCode;
 
 use crate::client::{self, Fetcher, Hop};
-use crate::content::{self, Kind};
+use crate::content::{self, Content, Fetched, Kind};
 use crate::error::{codes, FetchError};
+use crate::WebhookRequest;
 
 /// A downloaded `<Play>` file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +40,13 @@ pub struct MediaBody {
     pub mime: String,
     /// The encoded file.
     pub body: Bytes,
+}
+
+/// What a cached GET answered: audio (kept as the cache allows), or a document (never kept).
+#[derive(Debug, Clone)]
+enum Answer {
+    Audio(Arc<MediaBody>),
+    Document(Fetched),
 }
 
 impl Fetcher {
@@ -55,32 +63,83 @@ impl Fetcher {
         url: &str,
         auth_token: Option<&str>,
     ) -> Result<Arc<MediaBody>, FetchError> {
+        match self
+            .cached_get(url, Vec::new(), auth_token.map(str::to_owned))
+            .await?
+        {
+            Answer::Audio(body) => Ok(body),
+            Answer::Document(fetched) => Err(FetchError::new(
+                codes::PLAY_NOT_AUDIO,
+                format!("{} did not answer with audio", fetched.final_url),
+            )),
+        }
+    }
+
+    /// A hold, wait or announcement URL: [`Fetcher::fetch_webhook`], except that a GET
+    /// answered with audio goes through the media cache, keyed by the URL with its query
+    /// (the parameters), so a participant held again with the same `HoldUrl` does not
+    /// download the file again unless the server says it changed. Documents are never kept.
+    pub async fn fetch_cached(&self, req: WebhookRequest) -> Result<Fetched, FetchError> {
+        if req.method == HttpMethod::Post {
+            return self.fetch_webhook(req).await;
+        }
+        let answer = self
+            .cached_get(&req.url, req.params, Some(req.auth_token))
+            .await?;
+        Ok(match answer {
+            Answer::Audio(body) => Fetched {
+                final_url: body.final_url.clone(),
+                status: 200,
+                content: Content::Audio {
+                    mime: body.mime.clone(),
+                    body: body.body.clone(),
+                },
+            },
+            Answer::Document(fetched) => fetched,
+        })
+    }
+
+    /// A GET of `url` with `params` in its query, served from the cache when fresh,
+    /// revalidated when stale, and shared with concurrent requests for the same URL.
+    async fn cached_get(
+        &self,
+        url: &str,
+        params: Vec<(String, String)>,
+        auth_token: Option<String>,
+    ) -> Result<Answer, FetchError> {
         let (url, overrides) = webhook::split_fragment(url);
+        let key = cache_key(&url, &params);
         let download = {
             let mut state = self.inner.cache.lock();
             state.clock += 1;
             let now = state.clock;
-            let stale = match state.entries.get_mut(&url) {
+            let stale = match state.entries.get_mut(&key) {
                 Some(entry) if entry.fresh_until.is_some_and(|t| Instant::now() < t) => {
                     entry.last_used = now;
-                    return Ok(entry.body.clone());
+                    return Ok(Answer::Audio(entry.body.clone()));
                 }
                 Some(entry) => Some((entry.body.clone(), entry.validators.clone())),
                 None => None,
             };
-            match state.in_flight.get(&url) {
+            match state.in_flight.get(&key) {
                 Some(download) => download.clone(),
                 None => {
                     let this = self.clone();
-                    let (key, token) = (url.clone(), auth_token.map(str::to_owned));
+                    let shared_key = key.clone();
                     let download = async move {
-                        let result = this.download(&key, token, overrides, stale).await;
-                        this.inner.cache.lock().in_flight.remove(&key);
+                        let request = Request {
+                            url,
+                            params,
+                            auth_token,
+                            overrides,
+                        };
+                        let result = this.download(request, &shared_key, stale).await;
+                        this.inner.cache.lock().in_flight.remove(&shared_key);
                         result
                     }
                     .boxed()
                     .shared();
-                    state.in_flight.insert(url.clone(), download.clone());
+                    state.in_flight.insert(key, download.clone());
                     download
                 }
             }
@@ -88,22 +147,27 @@ impl Fetcher {
         download.await
     }
 
-    /// Downloads (or revalidates) `url` and updates the cache.
+    /// Downloads (or revalidates) `request` and updates the cache entry `key`.
     async fn download(
         &self,
-        url: &str,
-        auth_token: Option<String>,
-        overrides: webhook::ConnectionOverrides,
+        request: Request,
+        key: &str,
         stale: Option<(Arc<MediaBody>, Validators)>,
-    ) -> Result<Arc<MediaBody>, FetchError> {
+    ) -> Result<Answer, FetchError> {
+        let Request {
+            url,
+            params,
+            auth_token,
+            overrides,
+        } = request;
         let mut headers = HeaderMap::new();
         if let Some((_, validators)) = &stale {
             validators.add_conditions(&mut headers);
         }
         let hop = Hop {
-            url: client::parse_url(url)?,
+            url: client::parse_url(&url)?,
             method: HttpMethod::Get,
-            params: Vec::new(),
+            params,
             auth_token,
             idempotency_token: uuid::Uuid::new_v4().to_string(),
             headers,
@@ -125,20 +189,30 @@ impl Fetcher {
                 let validators = Validators::of(response.headers()).or(old);
                 self.inner
                     .cache
-                    .store(url, body.clone(), validators, policy);
-                return Ok(body);
+                    .store(key, body.clone(), validators, policy);
+                return Ok(Answer::Audio(body));
             }
             let content_type = response
                 .headers()
                 .get(header::CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok());
-            let mime = match Kind::of(content_type, final_url.as_str()) {
-                Ok(Kind::Audio(mime)) => mime,
-                _ => {
-                    return Err(FetchError::new(
-                        codes::PLAY_NOT_AUDIO,
-                        format!("{final_url} did not answer with audio ({content_type:?})"),
-                    ))
+            let mime = match Kind::of(content_type, final_url.as_str())? {
+                Kind::Audio(mime) => mime,
+                document => {
+                    // TwiML or text: read with the document bound, never kept.
+                    let limit = document.limit(&self.limits());
+                    let body = content::read_body(
+                        &mut response,
+                        limit,
+                        final_url.as_str(),
+                        client::timeouts(&overrides),
+                    )
+                    .await?;
+                    return Ok(Answer::Document(Fetched {
+                        final_url: final_url.to_string(),
+                        status: response.status().as_u16(),
+                        content: document.content(body),
+                    }));
                 }
             };
             let validators = Validators::of(response.headers());
@@ -157,16 +231,36 @@ impl Fetcher {
             });
             self.inner
                 .cache
-                .store(url, body.clone(), validators, policy);
-            Ok(body)
+                .store(key, body.clone(), validators, policy);
+            Ok(Answer::Audio(body))
         };
         match tokio::time::timeout(timeout, run).await {
             Ok(result) => result,
-            Err(_) => Err(FetchError::total_timeout(url, timeout)),
+            Err(_) => Err(FetchError::total_timeout(&url, timeout)),
         }
     }
 }
 
+/// One GET for [`Fetcher::download`].
+struct Request {
+    /// Without fragment, before the parameters are appended.
+    url: String,
+    params: Vec<(String, String)>,
+    auth_token: Option<String>,
+    overrides: webhook::ConnectionOverrides,
+}
+
+/// The cache key of a GET: the URL as requested, with the parameters in its query.
+fn cache_key(url: &str, params: &[(String, String)]) -> String {
+    if params.is_empty() {
+        return url.to_owned();
+    }
+    let query = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params)
+        .finish();
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}{query}")
+}
 /// The media cache: entries by URL (without fragment) and downloads under way.
 #[derive(Debug)]
 pub(crate) struct MediaCache {
@@ -178,7 +272,7 @@ pub(crate) struct MediaCache {
     max_entries: usize,
 }
 
-type Download = Shared<BoxFuture<'static, Result<Arc<MediaBody>, FetchError>>>;
+type Download = Shared<BoxFuture<'static, Result<Answer, FetchError>>>;
 
 #[derive(Default)]
 struct CacheState {

@@ -210,3 +210,69 @@ async fn signed_redirected_and_failing_media() {
         codes::HTTP_RETRIEVAL_FAILURE
     );
 }
+
+fn hold_request(url: String, method: confab_core::HttpMethod) -> confab_fetch::WebhookRequest {
+    confab_fetch::WebhookRequest {
+        url,
+        method,
+        params: vec![
+            ("CallSid".to_owned(), "CA1".to_owned()),
+            ("ConferenceSid".to_owned(), "CF1".to_owned()),
+        ],
+        auth_token: "token".to_owned(),
+        cookies: None,
+    }
+}
+
+#[tokio::test]
+async fn a_hold_url_fetched_with_get_is_signed_with_its_query_and_its_audio_revalidated() {
+    use confab_core::HttpMethod::{Get, Post};
+    use confab_fetch::Content;
+    let server = serve(media).await;
+    let f = Fetcher::new(FetcherConfig::default());
+    let first = f
+        .fetch_cached(hold_request(server.url("/etag"), Get))
+        .await
+        .unwrap();
+    assert!(matches!(first.content, Content::Audio { ref body, .. } if body == "audio of /etag"));
+    let second = f
+        .fetch_cached(hold_request(server.url("/etag"), Get))
+        .await
+        .unwrap();
+    assert_eq!(first.content, second.content);
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(
+        requests[1].header("if-none-match"),
+        "\"v1\"",
+        "the second hold revalidates"
+    );
+    let r = &requests[0];
+    assert_eq!(r.query.as_deref(), Some("CallSid=CA1&ConferenceSid=CF1"));
+    let signed_url = format!("{}?CallSid=CA1&ConferenceSid=CF1", server.url("/etag"));
+    assert_eq!(
+        r.header("x-twilio-signature"),
+        signature("token", &signed_url, &[])
+    );
+
+    // A document is never kept; POST never goes through the cache.
+    for _ in 0..2 {
+        let xml = f
+            .fetch_cached(hold_request(server.url("/xml"), Get))
+            .await
+            .unwrap();
+        assert_eq!(xml.content, Content::Twiml("<Response/>".to_owned()));
+    }
+    assert_eq!(server.hits("/xml"), 2);
+    for _ in 0..2 {
+        f.fetch_cached(hold_request(server.url("/fresh"), Post))
+            .await
+            .unwrap();
+    }
+    assert_eq!(server.hits("/fresh"), 2);
+    let gone = f
+        .fetch_cached(hold_request(server.url("/gone"), Get))
+        .await
+        .unwrap_err();
+    assert_eq!(gone.status, Some(404));
+}
