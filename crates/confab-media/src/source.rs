@@ -9,14 +9,17 @@
 //! decoded ([`AudioSource::append`]), so a long announcement starts playing after its first
 //! second is decoded. It plays whole frames as they are there; when it runs dry before its last
 //! chunk (an underrun) it plays silence and waits, never blocking and never finishing early. It
-//! finishes once it has been told the last chunk came and has played everything. It keeps every
-//! chunk, so a held caller's streamed hold music can be rewound and looped.
+//! finishes once it has been told the last chunk came and has played everything. A looping
+//! stream keeps every chunk so that it can start over; a one-shot stream lets go of each chunk
+//! once played, so an hour of hold music fed a second at a time holds only what is still to
+//! come (rewinding it restarts from there).
 //!
 //! Sources are cheap to create and clone. PCM is held in an `Arc<[i16]>`, so a hundred held
 //! callers listening to the same hold music share one buffer, each with its own play position.
 //! The built-in pieces are synthesised once in a [`BuiltinAudio`] (see the frequency table in
 //! the [`HOLD_MUSIC_HZ`] family of constants) and handed out from there.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -95,7 +98,7 @@ enum Kind {
 #[derive(Debug, Clone)]
 struct Stream {
     /// Every chunk appended so far, in order.
-    chunks: Vec<Arc<[i16]>>,
+    chunks: VecDeque<Arc<[i16]>>,
     /// Index of the chunk being played.
     chunk: usize,
     /// Next sample within that chunk.
@@ -142,7 +145,7 @@ impl AudioSource {
     /// chunk came), as hold music does.
     pub fn streamed(looping: bool) -> Self {
         Self::from_kind(Kind::Stream(Stream {
-            chunks: Vec::new(),
+            chunks: VecDeque::new(),
             chunk: 0,
             offset: 0,
             buffered: 0,
@@ -162,7 +165,7 @@ impl AudioSource {
         }
         stream.buffered += chunk.len();
         if !chunk.is_empty() {
-            stream.chunks.push(chunk);
+            stream.chunks.push_back(chunk);
         }
         stream.complete = last;
         Ok(())
@@ -278,8 +281,13 @@ impl Stream {
             self.offset += n;
             self.buffered -= n;
             if self.offset == chunk.len() {
-                self.chunk += 1;
                 self.offset = 0;
+                if self.looping {
+                    self.chunk += 1;
+                } else {
+                    // Never played again: only a looping stream starts over.
+                    self.chunks.pop_front();
+                }
             }
         }
         written
@@ -449,6 +457,23 @@ mod tests {
             AudioSource::silence().append(ramp(1), true),
             Err(AppendError::NotStreamed)
         );
+    }
+
+    #[test]
+    fn a_one_shot_stream_lets_go_of_what_it_played() {
+        let mut stream = AudioSource::streamed(false);
+        for _ in 0..100 {
+            stream.append(ramp(FRAME_SAMPLES), false).unwrap();
+        }
+        let mut frame = SILENT_FRAME;
+        for _ in 0..60 {
+            let _ = stream.next_frame(&mut frame);
+        }
+        let Kind::Stream(inner) = &stream.kind else {
+            panic!("a streamed source");
+        };
+        assert_eq!(inner.chunks.len(), 40, "played chunks are gone");
+        assert_eq!(inner.buffered, 40 * FRAME_SAMPLES);
     }
 
     #[test]
