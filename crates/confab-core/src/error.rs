@@ -169,6 +169,9 @@ pub mod codes {
     pub const REJECT_REASON: u32 = 13810;
     /// `<Pause length>` is not a positive integer.
     pub const PAUSE_LENGTH: u32 = 13910;
+    /// A verb other than `<Play>`, `<Say>`, `<Pause>` and `<Redirect>` in a wait, hold or
+    /// announcement document; it is skipped.
+    pub const VERB_NOT_ALLOWED_IN_PLAYLIST: u32 = 13238;
 
     // Fetching documents, audio and webhooks (confab-fetch).
 

@@ -12,6 +12,8 @@
 //!   [`std::time::Instant`] and drains [`Action`]s (fetch this URL, play that, join this
 //!   conference, hang up) until [`Interpreter::poll_action`] returns `None`, then waits for the
 //!   next event or [`Interpreter::poll_timeout`].
+//! - [`Playlist`] runs what a `HoldUrl`, `WaitUrl` or `AnnounceUrl` answers (audio, or a
+//!   document of `<Play>`, `<Say>`, `<Pause>` and `<Redirect>`) in the same sans-IO style.
 
 mod action;
 mod attribute;
@@ -20,6 +22,7 @@ mod engine;
 mod error;
 mod gather;
 mod parse;
+mod playlist;
 mod verb;
 
 pub use action::{
@@ -33,6 +36,7 @@ pub use dial::{Conference, Dial, DialNoun};
 pub use engine::{Interpreter, MAX_DOCUMENTS_WITHOUT_MEDIA};
 pub use error::{code, TwimlError, Warning};
 pub use parse::{parse, MAX_WARNINGS};
+pub use playlist::{Playlist, PlaylistAction, PlaylistEvent, PlaylistKind, MAX_SILENT_DOCUMENTS};
 pub use verb::{
     Document, Gather, GatherInput, GatherSpeech, Pause, Play, PlaySource, Prompt, Redirect,
     RejectReason, Say, SaySegment, Verb, LOOP_CAP,
