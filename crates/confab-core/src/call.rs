@@ -206,6 +206,9 @@ pub enum CallEvent {
 pub enum CallChange {
     /// Nothing: the event does not apply in this state.
     None,
+    /// The call left the queue: its leg is being placed (Twilio's `initiated`). Only the
+    /// first `Dialing` of a queued call says so.
+    Dialed,
     /// The status moved to a non-final one.
     Status(CallStatus),
     /// The call ended with this status: its leg must be hung up.
@@ -252,7 +255,7 @@ impl Call {
     ///
     /// | from \ event | Dialing | Ringing | Answered | Busy/NoAnswer/Failed | HungUp | Cancel | Complete |
     /// |---|---|---|---|---|---|---|---|
-    /// | queued | start | ringing | in-progress | that status | failed | canceled | canceled |
+    /// | queued | dialed | ringing | in-progress | that status | failed | canceled | canceled |
     /// | ringing | - | - | in-progress | that status | failed | canceled | canceled |
     /// | in-progress | - | - | - | completed | completed | - | completed |
     /// | final | - | - | - | - | - | - | - |
@@ -265,9 +268,12 @@ impl Call {
         let next = match (self.status, event) {
             (s, _) if s.is_final() => return CallChange::None,
             (S::Queued, E::Dialing) => {
+                if self.start_time.is_some() {
+                    return CallChange::None;
+                }
                 self.dialed(now);
                 self.touch(now);
-                return CallChange::None;
+                return CallChange::Dialed;
             }
             (S::Queued, E::Ringing) => S::Ringing,
             (S::Queued | S::Ringing, E::Answered) => S::InProgress,
@@ -431,7 +437,9 @@ mod tests {
                 let change = c.apply(Timestamp(5_000), event);
                 let want = expect(from, event);
                 assert_eq!(c.status, want, "{from:?} + {event:?}");
-                let want_change = if from == want {
+                let want_change = if (from, event) == (S::Queued, E::Dialing) {
+                    CallChange::Dialed
+                } else if from == want {
                     CallChange::None
                 } else if want.is_final() {
                     CallChange::Ended(want)
@@ -447,10 +455,15 @@ mod tests {
     fn times_and_duration() {
         let mut c = call();
         assert_eq!(c.duration_secs(), None);
-        let _ = c.apply(Timestamp(1_250), E::Dialing);
+        assert_eq!(c.apply(Timestamp(1_250), E::Dialing), CallChange::Dialed);
         assert_eq!(
             (c.start_time, c.queue_time_ms),
             (Some(Timestamp(1_250)), 250)
+        );
+        assert_eq!(
+            c.apply(Timestamp(1_500), E::Dialing),
+            CallChange::None,
+            "dialed once"
         );
         let _ = c.apply(Timestamp(2_000), E::Ringing);
         let _ = c.apply(Timestamp(3_000), E::Answered);

@@ -18,6 +18,7 @@ pub mod params;
 pub mod request;
 pub mod room;
 pub mod sid;
+pub mod status_callback;
 pub mod time;
 pub mod webhook;
 
