@@ -10,7 +10,8 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
 use crate::rows::{
-    corrupt, events, method, numbered, opt_call_sid, page_clause, push_range, Bind, Query, CALL_COLUMNS,
+    corrupt, events, method, numbered, opt_call_sid, page_clause, push_range, Bind, Query,
+    CALL_COLUMNS,
 };
 use crate::{CallFilter, StoreError};
 

@@ -11,12 +11,21 @@
 //! which applies everything waiting in a single transaction and acknowledges
 //! each batch only after that transaction is committed and flushed to disk.
 //! One flush thus covers many API requests.
+//!
+//! The store is also the status-callback outbox: a [`Write::Callback`] goes in the batch of
+//! the state change that caused it, the delivery worker records each outcome with
+//! [`Write::Delivery`], and [`Store::pending_callbacks`] hands back what a crash left
+//! undelivered. Finished callbacks are kept as a history, at most
+//! [`StoreOptions::callback_retention`] per account: the writer prunes an account's oldest
+//! finished ones every so often (see [`StoreOptions`]); pending ones are never pruned.
 
 mod call_rows;
+mod callback_rows;
 mod rows;
 mod sqlite;
 mod writer;
 
+use confab_core::callback::{Callback, CallbackSource, Delivery, DeliveryState};
 use confab_core::page::{Page, PageRequest};
 use confab_core::time::DateRange;
 use confab_core::{
@@ -25,7 +34,29 @@ use confab_core::{
 };
 use futures::future::BoxFuture;
 
+pub use callback_rows::{callback_key, parse_callback_key};
 pub use sqlite::SqliteStore;
+
+/// Finished callbacks kept per account by default.
+pub const CALLBACK_RETENTION: u32 = 10_000;
+
+/// Settings of a store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// At most this many finished (delivered, failed, dropped) callbacks are kept per account;
+    /// the writer deletes the oldest beyond it after every `callback_retention / 10` (at
+    /// least 1, at most 1000) callbacks of the account finish, so the history may exceed the
+    /// bound by that much in between.
+    pub callback_retention: u32,
+}
+
+impl Default for StoreOptions {
+    fn default() -> StoreOptions {
+        StoreOptions {
+            callback_retention: CALLBACK_RETENTION,
+        }
+    }
+}
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +101,39 @@ pub enum Write {
         /// The call.
         sid: CallSid,
     },
+    /// Insert a status callback, pending (or replace one with the same source and sequence).
+    Callback(Callback),
+    /// Record how a callback's delivery went so far.
+    Delivery {
+        /// The account the callback belongs to (for its retention bound).
+        account: AccountSid,
+        /// The callback's source.
+        source: CallbackSource,
+        /// The callback's sequence number in its source.
+        sequence: u32,
+        /// The outcome.
+        delivery: Delivery,
+    },
+}
+
+/// A callback with how its delivery went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCallback {
+    /// What is (or was) sent.
+    pub callback: Callback,
+    /// The outcome so far.
+    pub delivery: Delivery,
+}
+
+/// Filters of the Callbacks list.
+#[derive(Debug, Clone, Default)]
+pub struct CallbackFilter {
+    /// Only this conference's events.
+    pub conference_sid: Option<ConferenceSid>,
+    /// Only events about this call (its progress events and its conference events).
+    pub call_sid: Option<CallSid>,
+    /// Only callbacks in this state.
+    pub state: Option<DeliveryState>,
 }
 
 /// Filters of List Calls.
@@ -144,7 +208,10 @@ pub trait Store: Send + Sync + 'static {
     }
 
     /// The account with this SID.
-    fn account<'a>(&'a self, sid: &'a AccountSid) -> BoxFuture<'a, Result<Option<Account>, StoreError>>;
+    fn account<'a>(
+        &'a self,
+        sid: &'a AccountSid,
+    ) -> BoxFuture<'a, Result<Option<Account>, StoreError>>;
 
     /// All accounts, oldest first.
     fn accounts(&self) -> BoxFuture<'_, Result<Vec<Account>, StoreError>>;
@@ -202,4 +269,23 @@ pub trait Store: Send + Sync + 'static {
     /// Every conference not yet completed, with its active participants
     /// (used at start to close what a crash left open).
     fn live_conferences(&self) -> BoxFuture<'_, Result<Vec<LiveConference>, StoreError>>;
+
+    /// Every callback not yet delivered nor given up, oldest first, each source's in
+    /// sequence order (used at start to deliver what a crash left pending).
+    fn pending_callbacks(&self) -> BoxFuture<'_, Result<Vec<StoredCallback>, StoreError>>;
+
+    /// The highest sequence number stored for `source`, if any (so that a restarted process
+    /// continues its numbering). A source whose callbacks were all pruned has none.
+    fn last_callback_sequence<'a>(
+        &'a self,
+        source: &'a CallbackSource,
+    ) -> BoxFuture<'a, Result<Option<u32>, StoreError>>;
+
+    /// A page of an account's callbacks with their delivery, newest first.
+    fn list_callbacks<'a>(
+        &'a self,
+        account: &'a AccountSid,
+        filter: &'a CallbackFilter,
+        page: &'a PageRequest,
+    ) -> BoxFuture<'a, Result<Page<StoredCallback>, StoreError>>;
 }

@@ -23,11 +23,13 @@ use tokio::sync::mpsc;
 use crate::writer::{self, Job};
 
 use crate::call_rows;
+use crate::callback_rows;
 use crate::rows::{self, Bind, Query};
 use crate::{
-    CallFilter, ConferenceFilter, Durability, LiveConference, ParticipantFilter, Store, StoreError,
-    Write,
+    CallFilter, CallbackFilter, ConferenceFilter, Durability, LiveConference, ParticipantFilter,
+    Store, StoreError, StoreOptions, StoredCallback, Write,
 };
+use confab_core::callback::CallbackSource;
 
 /// SQLite in WAL mode at a file path.
 #[derive(Clone)]
@@ -42,6 +44,11 @@ impl SqliteStore {
     /// Opens (creating if needed) the database file, applies the schema and
     /// starts the writer task. Must be called inside a tokio runtime.
     pub async fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        SqliteStore::open_with(path, StoreOptions::default()).await
+    }
+
+    /// [`SqliteStore::open`] with settings.
+    pub async fn open_with(path: &Path, settings: StoreOptions) -> Result<SqliteStore, StoreError> {
         let options = SqliteConnectOptions::from_str("sqlite://")?
             .filename(path)
             .create_if_missing(true)
@@ -54,7 +61,7 @@ impl SqliteStore {
             .run_direct(&mut setup)
             .await?;
         setup.close().await?;
-        let writer = writer::start(path)?;
+        let writer = writer::start(path, settings.callback_retention)?;
         let reads = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options.read_only(true))
@@ -125,7 +132,10 @@ impl Store for SqliteStore {
         }
     }
 
-    fn account<'a>(&'a self, sid: &'a AccountSid) -> BoxFuture<'a, Result<Option<Account>, StoreError>> {
+    fn account<'a>(
+        &'a self,
+        sid: &'a AccountSid,
+    ) -> BoxFuture<'a, Result<Option<Account>, StoreError>> {
         async move {
             let mut q = Query::new(
                 "SELECT sid, auth_token, style, friendly_name, date_created FROM accounts WHERE ",
@@ -162,7 +172,10 @@ impl Store for SqliteStore {
             ));
             q.push(
                 "account_sid = ? AND sid = ?",
-                [Bind::Text(account.as_str().into()), Bind::Text(sid.as_str().into())],
+                [
+                    Bind::Text(account.as_str().into()),
+                    Bind::Text(sid.as_str().into()),
+                ],
             );
             self.fetch_optional(q)
                 .await?
@@ -195,7 +208,11 @@ impl Store for SqliteStore {
     ) -> BoxFuture<'a, Result<Option<Participant>, StoreError>> {
         async move {
             let row = self
-                .fetch_optional(rows::participant_by_key(account.as_str(), conference.as_str(), key))
+                .fetch_optional(rows::participant_by_key(
+                    account.as_str(),
+                    conference.as_str(),
+                    key,
+                ))
                 .await?;
             row.as_ref().map(rows::participant_from_row).transpose()
         }
@@ -272,6 +289,48 @@ impl Store for SqliteStore {
             }
             Ok(live)
         }
+        .boxed()
+    }
+
+    fn pending_callbacks(&self) -> BoxFuture<'_, Result<Vec<StoredCallback>, StoreError>> {
+        async move {
+            let rows = self.fetch_all(callback_rows::pending()).await?;
+            rows.iter().map(callback_rows::callback_from_row).collect()
+        }
+        .boxed()
+    }
+
+    fn last_callback_sequence<'a>(
+        &'a self,
+        source: &'a CallbackSource,
+    ) -> BoxFuture<'a, Result<Option<u32>, StoreError>> {
+        async move {
+            let Some(row) = self
+                .fetch_optional(callback_rows::last_sequence(source))
+                .await?
+            else {
+                return Ok(None);
+            };
+            let last: Option<i64> = sqlx::Row::try_get(&row, "last")?;
+            last.map(|n| {
+                u32::try_from(n).map_err(|_| StoreError::Corrupt(format!("sequence: {n}")))
+            })
+            .transpose()
+        }
+        .boxed()
+    }
+
+    fn list_callbacks<'a>(
+        &'a self,
+        account: &'a AccountSid,
+        filter: &'a CallbackFilter,
+        page: &'a PageRequest,
+    ) -> BoxFuture<'a, Result<Page<StoredCallback>, StoreError>> {
+        self.page(
+            callback_rows::callback_list(account, filter, page),
+            page.size,
+            callback_rows::callback_from_row,
+        )
         .boxed()
     }
 }

@@ -18,12 +18,17 @@
 //! power loss just as with `synchronous=FULL`, but the writer commits the next
 //! group while the disk flushes the last one instead of waiting for it.
 //!
+//! The writer also bounds the callback history: it counts the callbacks of each account that
+//! finish and, every so often, deletes that account's oldest finished ones beyond the
+//! retention bound, in a transaction of its own after the group's.
+//!
 //! Both are plain threads with a synchronous connection (rusqlite) rather
 //! than tokio tasks over sqlx: sqlx's SQLite driver hands every statement to
 //! its own worker thread and back, and with one writer those hand-offs, not
 //! SQLite or fsync, limited how many updates per second the API could make
 //! durable.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -33,7 +38,7 @@ use std::time::Duration;
 use rusqlite::{params_from_iter, Connection, TransactionBehavior};
 use tokio::sync::mpsc;
 
-use crate::{call_rows, rows};
+use crate::{call_rows, callback_rows, rows};
 use crate::{Durability, StoreError, Write};
 
 /// Most batches one transaction takes; bounds the latency of a group.
@@ -64,7 +69,10 @@ impl Job {
 /// Opens the writing connection and starts the writer and syncer threads.
 /// The schema must already be applied. The threads end when every sender is
 /// dropped, after acknowledging what they hold.
-pub(crate) fn start(path: &Path) -> Result<mpsc::UnboundedSender<Job>, StoreError> {
+pub(crate) fn start(
+    path: &Path,
+    callback_retention: u32,
+) -> Result<mpsc::UnboundedSender<Job>, StoreError> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(10))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -86,7 +94,10 @@ pub(crate) fn start(path: &Path) -> Result<mpsc::UnboundedSender<Job>, StoreErro
     let (sender, jobs) = mpsc::unbounded_channel();
     std::thread::Builder::new()
         .name("confab-store-writer".into())
-        .spawn(move || write_loop(conn, jobs, to_syncer))
+        .spawn(move || {
+            let retention = Retention::new(callback_retention);
+            write_loop(conn, jobs, to_syncer, retention)
+        })
         .map_err(|e| StoreError::Corrupt(format!("cannot start the writer thread: {e}")))?;
     Ok(sender)
 }
@@ -95,6 +106,7 @@ fn write_loop(
     mut conn: Connection,
     mut jobs: mpsc::UnboundedReceiver<Job>,
     syncer: std_mpsc::Sender<Vec<Ack>>,
+    mut retention: Retention,
 ) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while let Some(first) = jobs.blocking_recv() {
@@ -102,6 +114,10 @@ fn write_loop(
         while group.len() < MAX_GROUP {
             let Ok(job) = jobs.try_recv() else { break };
             group.push(job);
+        }
+        // Counted before the commit: a batch that fails is off by one at most, harmless.
+        for write in group.iter().flat_map(|j| j.writes.iter()) {
+            retention.count(write);
         }
         let all: Vec<&Write> = group.iter().flat_map(|j| j.writes.iter()).collect();
         let committed = if commit(&mut conn, &all).is_ok() {
@@ -128,6 +144,66 @@ fn write_loop(
             // have died, nothing is acknowledged that was not flushed.
             for done in orphans {
                 done(Err(StoreError::Closed));
+            }
+        }
+        retention.prune(&mut conn);
+    }
+}
+
+/// The callback history bound: how many callbacks of each account finished since its last
+/// pruning.
+struct Retention {
+    /// Finished callbacks kept per account.
+    keep: u32,
+    /// How many more finished callbacks trigger a pruning.
+    every: u32,
+    /// Finished since the last pruning, by account SID.
+    finished: HashMap<String, u32>,
+}
+
+impl Retention {
+    fn new(keep: u32) -> Retention {
+        Retention {
+            keep,
+            every: (keep / 10).clamp(1, 1000),
+            finished: HashMap::new(),
+        }
+    }
+
+    fn count(&mut self, write: &Write) {
+        if let Write::Delivery {
+            account, delivery, ..
+        } = write
+        {
+            if delivery.finished.is_some() {
+                *self
+                    .finished
+                    .entry(account.as_str().to_owned())
+                    .or_default() += 1;
+            }
+        }
+    }
+
+    /// Prunes the accounts that had enough callbacks finish. A failure is logged and
+    /// retried at the next occasion: the history bound is not worth failing writes for.
+    fn prune(&mut self, conn: &mut Connection) {
+        let due: Vec<String> = self
+            .finished
+            .iter()
+            .filter(|(_, n)| **n >= self.every)
+            .map(|(account, _)| account.clone())
+            .collect();
+        for account in due {
+            let q = callback_rows::prune(&account, self.keep);
+            let result = conn
+                .prepare_cached(&q.sql)
+                .and_then(|mut statement| statement.execute(params_from_iter(q.binds.iter())));
+            match result {
+                Ok(deleted) => {
+                    tracing::debug!(account, deleted, "pruned finished callbacks");
+                    self.finished.remove(&account);
+                }
+                Err(e) => tracing::warn!(account, error = %e, "pruning callbacks failed"),
             }
         }
     }
@@ -213,6 +289,13 @@ fn commit(conn: &mut Connection, writes: &[&Write]) -> Result<(), StoreError> {
                 Write::Participant(p) => rows::participant_insert(p),
                 Write::Call(c) => call_rows::call_upsert(c),
                 Write::DeleteCall { account, sid } => call_rows::call_delete(account, sid),
+                Write::Callback(c) => callback_rows::callback_upsert(c),
+                Write::Delivery {
+                    source,
+                    sequence,
+                    delivery,
+                    ..
+                } => callback_rows::delivery_update(source, *sequence, delivery),
             };
             tx.prepare_cached(&q.sql)?
                 .execute(params_from_iter(q.binds.iter()))?;

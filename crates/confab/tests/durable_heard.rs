@@ -16,9 +16,10 @@ use confab_core::page::{Page, PageRequest};
 use confab_core::{
     Account, AccountSid, Call, CallSid, Conference, ConferenceSid, Participant, SidStyle,
 };
+use confab_core::callback::CallbackSource;
 use confab_store::{
-    CallFilter, ConferenceFilter, Durability, LiveConference, ParticipantFilter, SqliteStore,
-    Store, StoreError, Write,
+    CallFilter, CallbackFilter, ConferenceFilter, Durability, LiveConference, ParticipantFilter,
+    SqliteStore, Store, StoreError, StoredCallback, Write,
 };
 use futures::future::BoxFuture;
 use http_body_util::BodyExt;
@@ -99,6 +100,23 @@ impl Store for FlakyStore {
     }
     fn live_conferences(&self) -> BoxFuture<'_, Result<Vec<LiveConference>, StoreError>> {
         self.inner.live_conferences()
+    }
+    fn pending_callbacks(&self) -> BoxFuture<'_, Result<Vec<StoredCallback>, StoreError>> {
+        self.inner.pending_callbacks()
+    }
+    fn last_callback_sequence<'a>(
+        &'a self,
+        s: &'a CallbackSource,
+    ) -> BoxFuture<'a, Result<Option<u32>, StoreError>> {
+        self.inner.last_callback_sequence(s)
+    }
+    fn list_callbacks<'a>(
+        &'a self,
+        a: &'a AccountSid,
+        f: &'a CallbackFilter,
+        p: &'a PageRequest,
+    ) -> BoxFuture<'a, Result<Page<StoredCallback>, StoreError>> {
+        self.inner.list_callbacks(a, f, p)
     }
 }
 
