@@ -18,3 +18,5 @@ pub mod digest;
 pub mod message;
 pub mod sdp;
 pub mod transaction;
+
+pub use message::{Message, Method, ParseError};
