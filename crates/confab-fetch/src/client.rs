@@ -329,7 +329,10 @@ impl Fetcher {
     }
 
     /// The client for the connect and read timeouts of `overrides`.
-    fn client_for(&self, overrides: &ConnectionOverrides) -> Result<reqwest::Client, FetchError> {
+    pub(crate) fn client_for(
+        &self,
+        overrides: &ConnectionOverrides,
+    ) -> Result<reqwest::Client, FetchError> {
         let key = (overrides.connect_timeout, overrides.read_timeout);
         let mut clients = self
             .inner
@@ -411,8 +414,8 @@ fn redirect_target(from: &Url, headers: &HeaderMap, status: u16) -> Result<Url, 
 
 /// Twilio's User-Agent.
 const USER_AGENT: &str = "TwilioProxy/1.1";
-const SIGNATURE: &str = "x-twilio-signature";
-const IDEMPOTENCY_TOKEN: &str = "i-twilio-idempotency-token";
+pub(crate) const SIGNATURE: &str = "x-twilio-signature";
+pub(crate) const IDEMPOTENCY_TOKEN: &str = "i-twilio-idempotency-token";
 /// Twilio follows at most 10 redirects (11215).
 const MAX_REDIRECTS: u32 = 10;
 /// Bound of the per-timeout client pool.

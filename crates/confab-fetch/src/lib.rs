@@ -17,6 +17,7 @@
 mod cache;
 mod client;
 mod content;
+mod deliver;
 mod error;
 mod tts;
 mod voices;
@@ -24,5 +25,6 @@ mod voices;
 pub use cache::MediaBody;
 pub use client::{CallCookies, Fetcher, FetcherConfig, WebhookRequest};
 pub use content::{Content, Fetched};
+pub use deliver::{delivery_host, CallbackRequest, DeliveryReport, ANSWER_READ_LIMIT};
 pub use error::{codes, FetchError};
 pub use tts::{Tts, TtsAudio, TtsEngine, TtsError, TtsWarning};
