@@ -11,7 +11,8 @@
 //! | `Ulaw`        | `audio/ulaw`, `audio/x-ulaw`, `audio/basic`     | none (8 kHz mu-law)    |
 //!
 //! [`AudioKind::detect`] trusts the bytes over the header, because servers often label audio
-//! `application/octet-stream`, and falls back to the content type for headerless mu-law.
+//! `application/octet-stream`, and falls back to the content type for headerless mu-law,
+//! unless the body is plainly an HTML, XML or JSON document (an error page labelled audio).
 //!
 //! WAV files are read by [`crate::wav`] (every encoding it knows, any rate, any number of
 //! channels), MP3 by symphonia; anything not at 8 kHz goes through rubato's sinc resampler, and
@@ -149,9 +150,17 @@ impl AudioKind {
     }
 
     /// The kind of a body served with `content_type`: the bytes decide when they can, the
-    /// content type otherwise.
+    /// content type otherwise. A body that is plainly a document (HTML, XML or JSON: an error
+    /// page of a server that labels everything `audio/*`) is no audio whatever its label,
+    /// because headerless mu-law has no signature and would play it as noise.
     pub fn detect(content_type: Option<&str>, bytes: &[u8]) -> Option<Self> {
-        Self::sniff(bytes).or_else(|| content_type.and_then(Self::from_content_type))
+        if let Some(kind) = Self::sniff(bytes) {
+            return Some(kind);
+        }
+        if is_document(bytes) {
+            return None;
+        }
+        content_type.and_then(Self::from_content_type)
     }
 }
 
@@ -275,6 +284,36 @@ impl Decoder {
         Ok(())
     }
 }
+
+/// Whether `bytes` begin (after a UTF-8 byte order mark and white space) like an HTML, XML or
+/// JSON document. Only openings no audio file plausibly starts with count: a few known tags
+/// and `{"`, not every `<`.
+fn is_document(bytes: &[u8]) -> bool {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let start = bytes
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(bytes.len());
+    let head = &bytes[start..bytes.len().min(start + 16)];
+    if head.starts_with(b"{\"") {
+        return true;
+    }
+    DOCUMENT_OPENINGS.iter().any(|opening| {
+        head.len() >= opening.len() && head[..opening.len()].eq_ignore_ascii_case(opening)
+    })
+}
+
+/// How HTML and XML documents begin.
+const DOCUMENT_OPENINGS: &[&[u8]] = &[
+    b"<?xml",
+    b"<!doctype",
+    b"<!--",
+    b"<html",
+    b"<head",
+    b"<body",
+    b"<response",
+    b"<error",
+];
 
 /// Decodes all of `bytes` as `kind` into 8 kHz mono, refusing more than `max_samples`.
 pub fn decode_all(
