@@ -33,6 +33,7 @@ use bytes::Bytes;
 pub use build::{IdSource, RequestBuilder};
 pub use framer::{check_frame, Frame, FrameError, StreamFramer};
 pub use headers::{CSeq, NameAddr, Via};
+pub(crate) use parse::stateless_tag;
 pub use parse::{ParseError, MAX_HEADERS, MAX_MESSAGE_BYTES};
 
 /// The magic cookie that starts every RFC 3261 branch (§8.1.1.7).

@@ -144,3 +144,36 @@ fn valid_messages_print_and_parse_again() {
         );
     }
 }
+
+#[test]
+fn transactions_see_every_message() {
+    use confab_sip::transaction::{Config, Event, Transactions};
+    let start = std::time::Instant::now();
+    let mut layer = Transactions::new(Config::default());
+    let from = "192.0.2.99:5060".parse().unwrap_or_else(|e| panic!("{e}"));
+    for &(name, expect) in CASES {
+        layer.handle_datagram(start, from, &corpus(name));
+        while let Some(transmit) = layer.poll_transmit() {
+            assert!(
+                transmit.bytes.starts_with(b"SIP/2.0 "),
+                "{name}: only responses go back"
+            );
+        }
+        while let Some(event) = layer.poll_event() {
+            if let Event::Request { id, request, .. } = event {
+                assert!(
+                    matches!(expect, Expect::Parses | Expect::Tolerated),
+                    "{name} reached the transaction user"
+                );
+                let answer = Message::response_to(&request, 501, "t");
+                assert!(layer.respond(start, id, &answer).is_ok(), "{name}");
+            }
+        }
+    }
+    while let Some(at) = layer.poll_timeout() {
+        layer.handle_timeout(at);
+        while layer.poll_transmit().is_some() {}
+        while layer.poll_event().is_some() {}
+    }
+    assert!(layer.is_empty(), "every transaction expired");
+}

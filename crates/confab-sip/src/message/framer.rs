@@ -149,7 +149,9 @@ mod tests {
             }
         }
         assert_eq!(frames.len(), 3);
-        assert!(matches!(&frames[0], Frame::Message(m) if matches!(m.as_ref(), Ok(m) if &m.body[..] == b"abc")));
+        assert!(
+            matches!(&frames[0], Frame::Message(m) if matches!(m.as_ref(), Ok(m) if &m.body[..] == b"abc"))
+        );
         assert_eq!(frames[1], Frame::KeepAlive);
         assert!(matches!(&frames[2], Frame::Message(m) if m.is_ok()));
         assert_eq!(framer.buffered(), 0);

@@ -386,7 +386,7 @@ fn reject_raw(
 }
 
 /// A To tag for stateless error responses: the same for every retransmission of a request.
-fn stateless_tag(call_id: &str, branch: &str) -> String {
+pub(crate) fn stateless_tag(call_id: &str, branch: &str) -> String {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for b in call_id.bytes().chain(branch.bytes()) {
         hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
