@@ -5,9 +5,7 @@
 use std::net::SocketAddr;
 
 use confab_media::{Codec, PayloadType};
-use confab_sip::sdp::{
-    Direction, LocalMedia, NegotiationError, SdpSession, SessionDescription,
-};
+use confab_sip::sdp::{Direction, LocalMedia, NegotiationError, SdpSession, SessionDescription};
 
 macro_rules! golden {
     ($name:literal) => {
@@ -204,7 +202,11 @@ fn real_world_offers_are_answered() {
         let media = &answer.media;
         assert_eq!(media.codec, expect.codec, "{name}");
         assert_eq!(media.payload_type, expect.codec.payload_type(), "{name}");
-        assert_eq!(media.telephone_event, expect.telephone_event.map(pt), "{name}");
+        assert_eq!(
+            media.telephone_event,
+            expect.telephone_event.map(pt),
+            "{name}"
+        );
         assert_eq!(media.ptime, expect.ptime, "{name}");
         assert_eq!(media.direction, expect.direction, "{name}");
         assert_eq!(media.held_by_peer, expect.held_by_peer, "{name}");
@@ -216,13 +218,23 @@ fn real_world_offers_are_answered() {
             assert_eq!(offered.kind, answered.kind, "{name}: m= lines pair up");
         }
         let audio = &answer.sdp.media[0];
-        assert_eq!(audio.direction, Some(expect.direction), "{name}: answer direction");
+        assert_eq!(
+            audio.direction,
+            Some(expect.direction),
+            "{name}: answer direction"
+        );
         let mut formats = vec![expect.codec.payload_type().get().to_string()];
         formats.extend(expect.telephone_event.map(|n| n.to_string()));
-        assert_eq!(audio.formats, formats, "{name}: one codec, telephone-event echoed");
+        assert_eq!(
+            audio.formats, formats,
+            "{name}: one codec, telephone-event echoed"
+        );
         // What confab prints, it reads back unchanged.
         let printed = answer.sdp.to_string();
-        assert_eq!(SessionDescription::parse(printed.as_bytes()), Ok(answer.sdp.clone()));
+        assert_eq!(
+            SessionDescription::parse(printed.as_bytes()),
+            Ok(answer.sdp.clone())
+        );
     }
 }
 
@@ -278,15 +290,18 @@ fn unacceptable_offers_give_488_with_a_warning() {
         let failed = session.handle_offer(&offer).unwrap_err();
         assert_eq!(&failed, error, "{name}");
         assert_eq!(failed.sip_status(), 488, "{name}");
-        assert_eq!(failed.warning_header("confab").as_deref(), Some(*warning), "{name}");
+        assert_eq!(
+            failed.warning_header("confab").as_deref(),
+            Some(*warning),
+            "{name}"
+        );
         assert!(session.negotiated().is_none(), "{name}");
     }
 }
 
 #[test]
 fn the_peer_order_decides_the_codec() {
-    let text = String::from_utf8_lossy(golden!("sipp-uac.sdp"))
-        .replace("RTP/AVP 0", "RTP/AVP 8 0");
+    let text = String::from_utf8_lossy(golden!("sipp-uac.sdp")).replace("RTP/AVP 0", "RTP/AVP 8 0");
     let offer = SessionDescription::parse(text.as_bytes()).unwrap();
     let answer = session().handle_offer(&offer).unwrap();
     assert_eq!(answer.media.codec, Codec::Pcma);
