@@ -28,6 +28,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let media = crate::media::Media::start(&config.media)
         .with_context(|| format!("starting the media threads on {}", config.media.bind))?;
     let state = AppState::with_media(store.clone(), Arc::new(media));
+    // Callbacks a crash left pending queue first, before any new one is released.
+    let pending_callbacks = state.outbox.recover().await?;
+    if pending_callbacks > 0 {
+        tracing::warn!(pending_callbacks, "delivering callbacks left pending by the previous run");
+    }
     let ended_calls = state.calls.recover().await?;
     if ended_calls > 0 {
         tracing::warn!(ended_calls, "ended calls left live by the previous run");

@@ -11,11 +11,11 @@ use confab_core::{
 };
 use confab_store::{Store, StoreError, Write};
 
-use crate::audio::AudioService;
 use crate::call::{CallRegistry, Calls, Program};
 use crate::clock;
 use crate::conference::{Command, Conferences, Handle};
 use crate::media::{Media, MediaConfig};
+use crate::webhook::{Outbox, OutboxConfig};
 
 /// Shared server state.
 pub struct AppState {
@@ -31,6 +31,8 @@ pub struct AppState {
     pub calls: Arc<Calls>,
     /// Media threads and simulated callers.
     pub media: Arc<Media>,
+    /// Where actors release status callbacks once their write is durable.
+    pub outbox: Outbox,
 }
 
 impl AppState {
@@ -49,21 +51,11 @@ impl AppState {
     /// State over a store and a running media runtime.
     pub fn with_media(store: Arc<dyn Store>, media: Arc<Media>) -> Arc<AppState> {
         let registry = Arc::new(CallRegistry::default());
-        let audio = AudioService::new();
-        let conferences = Conferences::new(
-            store.clone(),
-            media.clone(),
-            registry.clone(),
-            audio.clone(),
-        );
-        let calls = Calls::new(
-            store.clone(),
-            media.clone(),
-            conferences.clone(),
-            registry,
-            audio,
-        );
+        let conferences = Conferences::new(store.clone(), media.clone(), registry.clone());
+        let calls = Calls::new(store.clone(), media.clone(), conferences.clone(), registry);
+        let outbox = Outbox::start(store.clone(), OutboxConfig::default());
         Arc::new(AppState {
+            outbox,
             store,
             accounts: RwLock::default(),
             conferences,

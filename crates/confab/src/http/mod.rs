@@ -12,6 +12,7 @@
 //! caller heard.
 
 mod body;
+mod callbacks;
 mod calls;
 mod handlers;
 mod render;
@@ -101,6 +102,10 @@ pub struct ApiRequest {
 async fn dispatch(State(state): State<Arc<AppState>>, request: Request<Body>) -> Response {
     let (parts, body) = request.into_parts();
     if let Some(path) = route::parse_confab(parts.uri.path()) {
+        if path.callbacks {
+            return callbacks::handle(&state, &path, &parts.method, &parts.uri, &parts.headers)
+                .await;
+        }
         return heard(&state, &path, &parts.method, &parts.uri, &parts.headers).await;
     }
     let Some(path) = route::parse(parts.uri.path()) else {

@@ -90,6 +90,8 @@ pub struct ConfabPath {
     pub account: String,
     /// `Calls/{CallSid}/Heard.{wav,json}`: the call and format, if that is what is named.
     pub heard: Option<(String, HeardFormat)>,
+    /// Whether `Callbacks` (or `Callbacks.json`) is named.
+    pub callbacks: bool,
 }
 
 /// Parses a path under `/confab/v1/Accounts/{AccountSid}/`; `None` for any other path.
@@ -113,9 +115,11 @@ pub fn parse_confab(path: &str) -> Option<ConfabPath> {
         },
         _ => None,
     };
+    let callbacks = matches!(tail, [c] if c == "Callbacks" || c == "Callbacks.json");
     Some(ConfabPath {
         account: account.clone(),
         heard,
+        callbacks,
     })
 }
 
@@ -203,6 +207,10 @@ mod tests {
         let p = parse_confab("/confab/v1/Accounts/AC1/Calls/CA2/Heard.json").expect("confab path");
         assert_eq!(p.heard, Some(("CA2".into(), HeardFormat::Json)));
         let p = parse_confab("/confab/v1/Accounts/AC1/Calls/CA2/Other").expect("confab path");
+        assert_eq!(p.heard, None);
+        assert!(!p.callbacks);
+        let p = parse_confab("/confab/v1/Accounts/AC1/Callbacks").expect("confab path");
+        assert!(p.callbacks);
         assert_eq!(p.heard, None);
         assert_eq!(parse_confab("/confab/v1/Accounts//Calls"), None);
         assert_eq!(parse_confab("/2010-04-01/Accounts/AC1/Calls"), None);

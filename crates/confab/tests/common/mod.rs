@@ -14,7 +14,6 @@
 #![allow(dead_code)]
 
 pub(crate) mod in_process;
-pub(crate) mod web;
 
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
