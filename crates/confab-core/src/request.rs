@@ -190,7 +190,23 @@ pub struct ParticipantUpdate {
 
 impl ParticipantUpdate {
     /// Parses and validates an Update Participant request.
+    ///
+    /// A participant on hold is out of the mix both ways, so it cannot coach: `Hold=true`
+    /// together with `Coaching=true` is refused with 20422 (Twilio publishes no code for it).
+    /// `AnnounceUrl` goes with either: the participant hears the announcement over its hold
+    /// audio, or while it coaches.
     pub fn parse(p: &Params) -> Result<ParticipantUpdate, ApiError> {
+        let update = Self::parse_fields(p)?;
+        if update.hold == Some(true) && update.coaching == Some(true) {
+            return Err(ApiError::invalid(
+                codes::INVALID_PARAMETER,
+                "Hold=true and Coaching=true cannot be set in the same request: a participant on hold cannot coach",
+            ));
+        }
+        Ok(update)
+    }
+
+    fn parse_fields(p: &Params) -> Result<ParticipantUpdate, ApiError> {
         Ok(ParticipantUpdate {
             muted: p.bool("Muted"),
             hold: p.bool("Hold"),
@@ -404,7 +420,6 @@ mod tests {
             ("Hold", "True"),
             ("HoldUrl", "https://example.com/hold.wav"),
             ("HoldMethod", "POST"),
-            ("AnnounceUrl", "https://example.com/a.xml"),
             ("AnnounceMethod", "GET"),
             ("WaitUrl", ""),
             ("WaitMethod", "GET"),
@@ -427,6 +442,38 @@ mod tests {
         assert_eq!(u.end_conference_on_exit, Some(true));
         assert_eq!(u.coaching, Some(false));
         assert!(u.call_sid_to_coach.is_some());
+        let u = ParticipantUpdate::parse(&params(&[
+            ("Hold", "true"),
+            ("AnnounceUrl", "https://example.com/a.xml"),
+        ]))
+        .expect("valid");
+        assert_eq!(u.announce_url.as_deref(), Some("https://example.com/a.xml"));
+    }
+
+    #[test]
+    fn a_participant_cannot_go_on_hold_and_coach_at_once() {
+        let url = ("AnnounceUrl", "http://x.test/a.mp3");
+        let coach = ("CallSidToCoach", "CA00000000000000000000000000000000");
+        for refused in [
+            vec![("Hold", "true"), ("Coaching", "true"), coach],
+            vec![("Hold", "true"), ("Coaching", "true"), coach, url],
+        ] {
+            let e = ParticipantUpdate::parse(&params(&refused)).unwrap_err();
+            assert_eq!((e.status, e.code), (400, 20422), "{refused:?}");
+        }
+        for accepted in [
+            vec![("Hold", "false"), url],
+            vec![("Hold", "true"), ("Coaching", "false")],
+            vec![("Coaching", "true"), coach],
+            vec![("Coaching", "true"), coach, url],
+            vec![("Hold", "true"), url],
+            vec![url],
+        ] {
+            assert!(
+                ParticipantUpdate::parse(&params(&accepted)).is_ok(),
+                "{accepted:?}"
+            );
+        }
     }
 
     #[test]

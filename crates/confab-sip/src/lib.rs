@@ -19,4 +19,6 @@ pub mod message;
 pub mod sdp;
 pub mod transaction;
 
+pub use dialog::{CallHandle, UserAgent};
 pub use message::{Message, Method, ParseError};
+pub use transaction::{Peer, Transactions};

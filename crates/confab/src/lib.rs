@@ -1,6 +1,7 @@
 //! The confab server: the HTTP API, conference actors, call legs, and the
 //! command line that starts them.
 
+pub mod audio;
 pub mod call;
 pub mod clock;
 pub mod conference;

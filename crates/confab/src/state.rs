@@ -11,6 +11,7 @@ use confab_core::{
 };
 use confab_store::{Store, StoreError, Write};
 
+use crate::audio::AudioService;
 use crate::call::{CallRegistry, Calls, Program};
 use crate::clock;
 use crate::conference::{Command, Conferences, Handle};
@@ -51,8 +52,20 @@ impl AppState {
     /// State over a store and a running media runtime.
     pub fn with_media(store: Arc<dyn Store>, media: Arc<Media>) -> Arc<AppState> {
         let registry = Arc::new(CallRegistry::default());
-        let conferences = Conferences::new(store.clone(), media.clone(), registry.clone());
-        let calls = Calls::new(store.clone(), media.clone(), conferences.clone(), registry);
+        let audio = AudioService::new();
+        let conferences = Conferences::new(
+            store.clone(),
+            media.clone(),
+            registry.clone(),
+            audio.clone(),
+        );
+        let calls = Calls::new(
+            store.clone(),
+            media.clone(),
+            conferences.clone(),
+            registry,
+            audio,
+        );
         let outbox = Outbox::start(store.clone(), OutboxConfig::default());
         Arc::new(AppState {
             outbox,

@@ -4,94 +4,16 @@
 
 mod common;
 
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::{OriginalUri, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::IntoResponse;
-use axum::routing::any;
-use axum::Router;
+use axum::http::StatusCode;
 use common::in_process::InProcess;
+use common::web::{share_loud, share_with_tone, wav_tone, WebApp};
 use confab_core::{Account, SidStyle};
 use serde_json::Value;
 
 const TONE_HZ: f64 = 700.0;
 const OTHER_HZ: f64 = 1000.0;
-
-/// One request the local web app received.
-#[derive(Debug, Clone)]
-struct Seen {
-    method: String,
-    /// Path and query as requested.
-    uri: String,
-    /// Form fields of a POST.
-    form: Vec<(String, String)>,
-    signature: Option<String>,
-}
-
-/// A small web app on a real socket: answers each path from a table, records requests.
-#[derive(Clone)]
-struct WebApp {
-    addr: SocketAddr,
-    seen: Arc<Mutex<Vec<Seen>>>,
-}
-
-type Routes = Arc<Vec<(&'static str, &'static str, Vec<u8>)>>;
-
-impl WebApp {
-    /// Serves `(path, content type, body)` triples.
-    async fn start(routes: Vec<(&'static str, &'static str, Vec<u8>)>) -> WebApp {
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let routes: Routes = Arc::new(routes);
-        let state = (routes, seen.clone());
-        let router = Router::new().fallback(any(answer)).with_state(state);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
-        });
-        WebApp { addr, seen }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    fn requests(&self) -> Vec<Seen> {
-        self.seen.lock().expect("lock").clone()
-    }
-}
-
-async fn answer(
-    State((routes, seen)): State<(Routes, Arc<Mutex<Vec<Seen>>>)>,
-    method: axum::http::Method,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-    body: String,
-) -> impl IntoResponse {
-    let form = form_urlencoded::parse(body.as_bytes())
-        .into_owned()
-        .collect();
-    seen.lock().expect("lock").push(Seen {
-        method: method.to_string(),
-        uri: uri.to_string(),
-        form,
-        signature: headers
-            .get("x-twilio-signature")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
-    });
-    match routes.iter().find(|(path, _, _)| *path == uri.path()) {
-        Some((_, content_type, body)) => {
-            ([("content-type", *content_type)], body.clone()).into_response()
-        }
-        None => StatusCode::NOT_FOUND.into_response(),
-    }
-}
 
 struct Api {
     app: InProcess,
@@ -195,29 +117,6 @@ impl Api {
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
         reply.json
     }
-}
-
-/// Share of 100 ms windows from `from_ms` on in which `hz` was heard.
-fn share_with_tone(heard: &Value, from_ms: u64, hz: f64) -> f64 {
-    let windows: Vec<&Value> = heard["windows"]
-        .as_array()
-        .expect("windows")
-        .iter()
-        .filter(|w| w["start_ms"].as_u64().unwrap_or(0) >= from_ms)
-        .collect();
-    if windows.is_empty() {
-        return 0.0;
-    }
-    let with = windows
-        .iter()
-        .filter(|w| {
-            w["tones"].as_array().is_some_and(|t| {
-                t.iter()
-                    .any(|f| (f.as_f64().unwrap_or(0.0) - hz).abs() < 30.0)
-            })
-        })
-        .count();
-    with as f64 / windows.len() as f64
 }
 
 fn dial(room: &str) -> String {
@@ -490,50 +389,6 @@ async fn url_calls_fetch_signed_twiml_and_play_audio() {
         share_with_tone(&heard, 300, TONE_HZ) > 0.3,
         "the call heard the played tone: {heard}"
     );
-}
-
-/// A 16-bit mono 16 kHz WAV of a sine tone (the decoder resamples it to 8 kHz).
-fn wav_tone(hz: f64, seconds: f64) -> Vec<u8> {
-    let rate = 16_000u32;
-    let n = (seconds * f64::from(rate)) as usize;
-    let mut data = Vec::with_capacity(n * 2);
-    for i in 0..n {
-        let v = (f64::from(i as u32) * hz * 2.0 * std::f64::consts::PI / f64::from(rate)).sin();
-        data.extend_from_slice(&((v * 8000.0) as i16).to_le_bytes());
-    }
-    let mut wav = Vec::new();
-    wav.extend_from_slice(b"RIFF");
-    wav.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
-    wav.extend_from_slice(b"WAVEfmt ");
-    wav.extend_from_slice(&16u32.to_le_bytes());
-    wav.extend_from_slice(&1u16.to_le_bytes());
-    wav.extend_from_slice(&1u16.to_le_bytes());
-    wav.extend_from_slice(&rate.to_le_bytes());
-    wav.extend_from_slice(&(rate * 2).to_le_bytes());
-    wav.extend_from_slice(&2u16.to_le_bytes());
-    wav.extend_from_slice(&16u16.to_le_bytes());
-    wav.extend_from_slice(b"data");
-    wav.extend_from_slice(&(data.len() as u32).to_le_bytes());
-    wav.extend_from_slice(&data);
-    wav
-}
-
-/// Share of 100 ms windows between `from_ms` and `to_ms` louder than -40 dBFS.
-fn share_loud(heard: &Value, from_ms: u64, to_ms: u64) -> f64 {
-    let windows: Vec<&Value> = heard["windows"]
-        .as_array()
-        .expect("windows")
-        .iter()
-        .filter(|w| {
-            let start = w["start_ms"].as_u64().unwrap_or(0);
-            start >= from_ms && start < to_ms
-        })
-        .collect();
-    let loud = windows
-        .iter()
-        .filter(|w| w["rms_dbfs"].as_f64().unwrap_or(-120.0) > -40.0)
-        .count();
-    loud as f64 / windows.len().max(1) as f64
 }
 
 #[tokio::test]

@@ -126,7 +126,7 @@ impl Machine {
             retransmit_at: None,
             trying_at: invite.then(|| now + config.trying_delay),
             // A user that never answers must not keep the transaction forever.
-            end_at: Some(now + config.timers.timeout() * 4),
+            end_at: Some(now + config.timers.timeout() * 8),
             end_is_timeout: false,
         }
     }
@@ -239,7 +239,9 @@ impl Machine {
             (_, State::Trying | State::Proceeding, 100..=199) => {
                 self.state = State::Proceeding;
                 if self.kind == Kind::InviteClient {
-                    self.retransmit_at = None; // timer A stops; B keeps running
+                    // Timer A and B stop (figure 5); a proxy's timer C (3 min) bounds the wait.
+                    self.retransmit_at = None;
+                    self.end_at = Some(now + timers.timeout() * 6);
                 } else if let Some(at) = self.retransmit_at.as_mut() {
                     self.interval = timers.t2;
                     *at = now + timers.t2;

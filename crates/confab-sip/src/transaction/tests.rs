@@ -318,7 +318,7 @@ fn a_full_layer_answers_503_and_legacy_branches_match() {
     assert!(sent
         .iter()
         .all(|m| m.status() == Some(503) && m.header("Retry-After") == Some("5")));
-    let _ = run(&mut layer, t0, Duration::from_secs(200));
+    let _ = run(&mut layer, t0, Duration::from_secs(300));
     assert!(layer.is_empty(), "unanswered transactions expire too");
 
     let legacy = request("OPTIONS", "1234");

@@ -89,6 +89,9 @@ pub(super) struct CallActor {
     dialed: Option<Dialed>,
     /// The `<Dial>` being joined: its number, hangupOnStar and timeLimit.
     joining: Option<(u64, bool, std::time::Duration)>,
+    /// The conference took the call out before its join was answered (a failing `WaitUrl`):
+    /// the `<Dial>` ends as soon as the answer comes.
+    left_while_joining: bool,
     /// Counts dials.
     dials: u64,
     interpreter: Option<Interpreter>,
@@ -128,6 +131,7 @@ impl CallActor {
             solo: None,
             dialed: None,
             joining: None,
+            left_while_joining: false,
             dials: 0,
             interpreter: None,
             seq: 0,
@@ -249,6 +253,8 @@ impl CallActor {
                 // A participant removed from its conference is hung up, as on Twilio.
                 Program::Member(_) => self.hang_up(CallEvent::CompleteViaApi),
                 Program::Twiml(_) => {
+                    // The notice can overtake the answer to the join.
+                    self.left_while_joining = self.joining.is_some();
                     if self.dialed.take().is_some() {
                         self.rejoin_solo();
                         if let Some(i) = &mut self.interpreter {
@@ -361,11 +367,11 @@ impl CallActor {
             } => self.fetch(url, method, params),
             Action::Play { url, loop_count } => {
                 let seq = self.next_seq(loop_count);
-                let fetcher = self.calls.fetcher.clone();
+                let service = self.calls.audio.clone();
                 let done = self.done_tx.clone();
                 tokio::spawn(async move {
                     let deliver = move |chunk| done.send(Done::Chunk(seq, chunk)).is_ok();
-                    audio::play(&fetcher, &url, deliver).await;
+                    audio::play(&service, &url, deliver).await;
                 });
             }
             Action::Say {
@@ -378,7 +384,7 @@ impl CallActor {
                 let calls = self.calls.clone();
                 let done = self.done_tx.clone();
                 tokio::spawn(async move {
-                    let spoken = audio::say(calls.tts.as_ref(), &segments, &voice, &language).await;
+                    let spoken = calls.audio.say(&segments, &voice, &language).await;
                     let _ = done.send(Done::Audio(seq, spoken));
                 });
             }
@@ -406,7 +412,7 @@ impl CallActor {
             auth_token: self.account.auth_token.clone(),
             cookies: Some(self.cookies.clone()),
         };
-        let fetcher = self.calls.fetcher.clone();
+        let fetcher = self.calls.audio.fetcher.clone();
         let done = self.done_tx.clone();
         tokio::spawn(async move {
             let _ = done.send(Done::Fetched(fetcher.fetch_webhook(request).await));
@@ -472,6 +478,7 @@ impl CallActor {
             call_sid: self.call.sid.clone(),
             create,
             media,
+            params: self.call.webhook_params(),
         };
         tokio::spawn(async move {
             let name = join.conference.name.clone();
@@ -507,6 +514,9 @@ impl CallActor {
                     number,
                 });
                 self.after(time_limit, Done::DialTimeLimit(number));
+                if std::mem::take(&mut self.left_while_joining) {
+                    self.command(CallCommand::LeftConference);
+                }
             }
             Err(_) if joining.is_none() => {}
             Err(e) => self.not_joined(&e.message),

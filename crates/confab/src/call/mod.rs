@@ -29,6 +29,7 @@ use confab_core::{Account, ApiError, Call, CallSid};
 use confab_store::Store;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::audio::AudioService;
 use crate::conference::{self, Conferences};
 use crate::media::Media;
 
@@ -117,31 +118,26 @@ pub struct Calls {
     store: Arc<dyn Store>,
     media: Arc<Media>,
     conferences: Arc<Conferences>,
-    /// The one HTTP client of the server (webhooks, `<Play>` audio, with its cache).
-    fetcher: confab_fetch::Fetcher,
-    /// Text to speech, if an engine is installed.
-    tts: Option<confab_fetch::Tts>,
+    /// The HTTP client, the TTS engine and decoded audio, shared with conferences.
+    audio: Arc<AudioService>,
 }
 
 impl Calls {
-    /// The call runtime over a store, media, the conference registry and a call registry.
+    /// The call runtime over a store, media, the conference registry, a call registry and the
+    /// shared audio service.
     pub fn new(
         store: Arc<dyn Store>,
         media: Arc<Media>,
         conferences: Arc<Conferences>,
         registry: Arc<CallRegistry>,
+        audio: Arc<AudioService>,
     ) -> Arc<Calls> {
-        let tts = confab_fetch::Tts::detect();
-        if tts.is_none() {
-            tracing::warn!("no text-to-speech engine (flite or espeak-ng) found: <Say> is skipped");
-        }
         Arc::new(Calls {
             registry,
             store,
             media,
             conferences,
-            fetcher: confab_fetch::Fetcher::new(confab_fetch::FetcherConfig::default()),
-            tts,
+            audio,
         })
     }
 

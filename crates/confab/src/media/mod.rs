@@ -400,6 +400,15 @@ impl ConferenceMedia {
         });
     }
 
+    /// A handle that feeds this conference's mixer from another task (audio fetched from a
+    /// URL) without owning the conference: it does not close it when dropped.
+    pub fn feed(&self) -> MediaFeed {
+        MediaFeed {
+            key: self.key,
+            commands: self.commands.clone(),
+        }
+    }
+
     /// Built-in audio (beeps) for [`MixerCommand::StartSource`].
     pub fn builtin(&self) -> &BuiltinAudio {
         &self.builtin
@@ -408,6 +417,24 @@ impl ConferenceMedia {
     fn send(&self, command: EngineCommand) {
         // The thread only goes away with the runtime, i.e. at shutdown, when nobody listens.
         let _ = self.commands.send(command);
+    }
+}
+
+/// Sends mixer commands to one conference from a task that does not own it; see
+/// [`ConferenceMedia::feed`]. Commands for a conference that closed are dropped by its thread.
+#[derive(Clone)]
+pub struct MediaFeed {
+    /// The conference's key on its thread.
+    key: u64,
+    /// The thread's queue.
+    commands: mpsc::Sender<EngineCommand>,
+}
+
+impl MediaFeed {
+    /// Queues a mixer command for the next tick.
+    pub fn command(&self, command: MixerCommand) {
+        // The thread only goes away with the runtime, at shutdown.
+        let _ = self.commands.send(EngineCommand::Mixer(self.key, command));
     }
 }
 

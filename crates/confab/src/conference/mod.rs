@@ -10,6 +10,11 @@
 //! so what the API reports is what callers hear from the next 20 ms tick on.
 //! A conference that completes deregisters before it answers, so the next
 //! request for its room name opens a new conference.
+//!
+//! Audio behind URLs (`HoldUrl`, `WaitUrl`, `AnnounceUrl`) is played by programs that the
+//! actor starts and stops as the room changes; see [`audio`].
+
+mod audio;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -19,11 +24,13 @@ use confab_core::room::{CallProgress, Event, LeaveReason, Outcome, Room};
 use confab_core::{
     Account, AccountSid, ApiError, Call, CallSid, Conference, ConferenceSid, Participant,
 };
-use confab_media::mixer::{SourceTarget, WaitAudio};
+use confab_media::mixer::SourceTarget;
 use confab_media::{MixerCommand, MixerParticipantId, SourceId};
 use confab_store::{Durability, Store, Write};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::audio::program::ProgramEnd;
+use crate::audio::AudioService;
 use crate::call::leg::LegMedia;
 use crate::call::{CallCommand, CallHandle, CallRegistry};
 use crate::clock;
@@ -58,6 +65,8 @@ pub enum Command {
     Restore(Box<(Conference, Vec<Participant>)>),
     /// What the conference's media thread saw.
     Media(MediaEvent),
+    /// A hold, wait or announcement program ended (sent by the program's task).
+    Program(audio::ProgramKey, u64, ProgramEnd),
 }
 
 /// An answered call that joins through `<Dial><Conference>`.
@@ -68,6 +77,9 @@ pub struct JoinRequest {
     pub create: CreateParticipant,
     /// The call's media.
     pub media: LegMedia,
+    /// The call's standard webhook parameters, sent with its hold, wait and announcement
+    /// requests.
+    pub params: Vec<(String, String)>,
 }
 
 /// A way to reach one live conference's actor.
@@ -140,20 +152,25 @@ pub struct Conferences {
     media: Arc<Media>,
     /// Live calls, told when they leave a conference.
     calls: Arc<CallRegistry>,
+    /// Fetching, decoding and speaking hold, wait and announcement audio.
+    audio: Arc<AudioService>,
 }
 
 impl Conferences {
-    /// An empty registry writing through `store`, mixing on `media`.
+    /// An empty registry writing through `store`, mixing on `media`, playing URL audio
+    /// through `audio`.
     pub fn new(
         store: Arc<dyn Store>,
         media: Arc<Media>,
         calls: Arc<CallRegistry>,
+        audio: Arc<AudioService>,
     ) -> Arc<Conferences> {
         Arc::new(Conferences {
             registry: Mutex::default(),
             store,
             media,
             calls,
+            audio,
         })
     }
 
@@ -236,6 +253,9 @@ impl Conferences {
             conferences: self.clone(),
             pending: media.batch(),
             pending_calls: Vec::new(),
+            pending_programs: Vec::new(),
+            programs: audio::Programs::default(),
+            auth_token: account.auth_token.clone(),
             me: handle.clone(),
             media,
             members: HashMap::new(),
@@ -289,6 +309,12 @@ struct Actor {
     pending: MediaBatch,
     /// Notices for calls, released with the media commands.
     pending_calls: Vec<(CallHandle, CallCommand)>,
+    /// Programs whose streams are in `pending`: told to start feeding once it is released.
+    pending_programs: Vec<oneshot::Sender<()>>,
+    /// The hold, wait and announcement programs playing.
+    programs: audio::Programs,
+    /// The account's auth token, to sign hold, wait and announcement requests.
+    auth_token: String,
     /// Our own address, for the resync after a failed write.
     me: Handle,
     /// Media of each participant, by call SID.
@@ -305,6 +331,10 @@ struct Member {
     media: Option<LegMedia>,
     /// Whether the participant is in the mixer (its call connected).
     joined: bool,
+    /// The call's standard webhook parameters (for its hold, wait and announcement requests).
+    params: Vec<(String, String)>,
+    /// Whether the call joined through `<Dial><Conference>` (its TwiML goes on when it leaves).
+    via_twiml: bool,
 }
 
 impl Actor {
@@ -328,7 +358,7 @@ impl Actor {
                 let result = self.room.add_participant(now, call_sid.clone(), &req);
                 let call = participant_call(self.room.conference(), call_sid.clone(), &req, now);
                 if result.is_ok() {
-                    self.member(&call_sid);
+                    self.member(&call_sid).params = call.webhook_params();
                 }
                 let stored = call.clone();
                 self.commit_with(
@@ -343,12 +373,16 @@ impl Actor {
                     call_sid,
                     create,
                     media,
+                    params,
                 } = *join;
                 let result = self
                     .room
                     .add_participant(now, call_sid.clone(), &create)
                     .map(|mut added| {
-                        self.member(&call_sid).media = Some(media);
+                        let member = self.member(&call_sid);
+                        member.media = Some(media);
+                        member.params = params;
+                        member.via_twiml = true;
                         let answered =
                             self.room
                                 .call_progress(now, &call_sid, CallProgress::Answered);
@@ -371,7 +405,19 @@ impl Actor {
                 self.commit(Ok(outcome), |_| (), reply);
             }
             Command::Update(key, update, reply) => {
+                let hold_url = self.room.participant(&key).map(|p| p.hold_url.clone());
                 let result = self.room.update_participant(now, &key, &update);
+                if let (Ok(outcome), Some(before)) = (&result, hold_url) {
+                    // A new HoldUrl for a participant on hold plays at once.
+                    let p = &outcome.participants[0];
+                    let held_before = !outcome
+                        .events
+                        .contains(&Event::Held(p.call_sid.clone(), true));
+                    if p.hold && held_before && p.hold_url != before {
+                        let sid = p.call_sid.clone();
+                        self.sync_hold(&sid);
+                    }
+                }
                 self.commit(result, |o| o.participants[0].clone(), reply);
             }
             Command::Remove(key, reply) => {
@@ -400,8 +446,11 @@ impl Actor {
                     let _ = call.tell(CallCommand::Digit(digit));
                 }
             }
-            // Speech and the end of sources are for status callbacks and URL audio, later.
+            Command::Media(MediaEvent::SourceFinished(id)) => self.source_finished(id),
+            // Speech is for status callbacks; a one-shot hold or wait stream that ended leaves
+            // its listener in silence, as Twilio's "runs out of verbs" does.
             Command::Media(_) => {}
+            Command::Program(key, generation, end) => self.program_ended(key, generation, end),
             Command::Restore(durable) => self.restore(*durable),
         }
     }
@@ -504,12 +553,17 @@ impl Actor {
         let value = answer(&outcome);
         let media = std::mem::replace(&mut self.pending, self.media.batch());
         let calls = std::mem::take(&mut self.pending_calls);
+        let programs = std::mem::take(&mut self.pending_programs);
         let me = self.me.clone();
         // Durable, then heard: what callers hear and the calls are told follows the write.
         let then: Durability = Box::new(move |stored| {
             let result = match stored {
                 Ok(()) => {
                     media.release();
+                    // Their streams are queued on the media thread now: start feeding them.
+                    for go in programs {
+                        let _ = go.send(());
+                    }
                     for (call, command) in calls {
                         let _ = call.tell(command);
                     }
@@ -541,7 +595,11 @@ impl Actor {
                     self.leave_media(sid, outcome);
                     self.tell_call(sid, *reason);
                 }
-                Event::Started => self.pending.command(MixerCommand::SetStarted(true)),
+                Event::Started => {
+                    self.pending.command(MixerCommand::SetStarted(true));
+                    // Wait audio ends when the conference starts.
+                    self.programs.stop_waits();
+                }
                 Event::Muted(sid, muted) => {
                     if let Some(id) = self.joined_id(sid) {
                         let muted = *muted;
@@ -552,6 +610,7 @@ impl Actor {
                     if let Some(id) = self.joined_id(sid) {
                         let held = *held;
                         self.pending.command(MixerCommand::SetHeld { id, held });
+                        self.sync_hold(sid);
                     }
                 }
                 Event::Modified(sid) => {
@@ -559,14 +618,8 @@ impl Actor {
                         self.sync_roles(sid);
                     }
                 }
-                Event::AnnounceToParticipant(..) | Event::AnnounceToConference(_) => {
-                    // Playing announcements needs their audio fetched over HTTP, which
-                    // confab does not do yet; the request is recorded but not heard.
-                    tracing::info!(
-                        ?event,
-                        "announcement not played: fetching audio is not supported yet"
-                    );
-                }
+                Event::AnnounceToParticipant(sid, url) => self.announce(Some(sid), url),
+                Event::AnnounceToConference(url) => self.announce(None, url),
                 Event::CallStatus(..) | Event::Ended(_) => {}
             }
         }
@@ -606,6 +659,9 @@ impl Actor {
         self.pending.command(MixerCommand::SetMuted { id, muted });
         self.pending.command(MixerCommand::SetHeld { id, held });
         self.sync_roles(sid);
+        if held {
+            self.sync_hold(sid);
+        }
         if beep {
             let source = self.media.builtin().enter_beep();
             let target = SourceTarget::EveryoneExcept(id);
@@ -616,6 +672,7 @@ impl Actor {
     /// A participant left: out of the mixer, its RTP ended, and the others hear the exit beep
     /// unless the whole conference is ending.
     fn leave_media(&mut self, sid: &CallSid, outcome: &Outcome) {
+        self.programs.forget(sid);
         let Some(member) = self.members.remove(sid) else {
             return;
         };
@@ -648,16 +705,9 @@ impl Actor {
             .filter(|_| p.coaching)
             .and_then(|t| self.members.get(t))
             .map(|member| member.id);
-        // A WaitUrl is not fetched yet (that needs the HTTP fetcher): any URL plays the
-        // built-in wait music; an empty one means silence, as on Twilio.
-        let wait = match p.wait_url.as_deref() {
-            Some("") => WaitAudio::Silent,
-            _ => WaitAudio::Default,
-        };
         self.pending
             .command(MixerCommand::SetCoaching { id, target });
-        self.pending
-            .command(MixerCommand::SetWaitAudio { id, wait });
+        self.sync_wait(sid);
     }
 
     fn start_source(&mut self, target: SourceTarget, source: confab_media::AudioSource) {
@@ -687,6 +737,8 @@ impl Actor {
             id,
             media: None,
             joined: false,
+            params: Vec::new(),
+            via_twiml: false,
         })
     }
 
