@@ -20,5 +20,7 @@ pub mod sdp;
 pub mod transaction;
 
 pub use dialog::{CallHandle, UserAgent};
+pub use digest::{Challenge, DigestClient, DigestServer};
 pub use message::{Message, Method, ParseError};
+pub use sdp::{NegotiatedMedia, SdpSession, SessionDescription};
 pub use transaction::{Peer, Transactions};
