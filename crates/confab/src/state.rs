@@ -53,11 +53,13 @@ impl AppState {
     pub fn with_media(store: Arc<dyn Store>, media: Arc<Media>) -> Arc<AppState> {
         let registry = Arc::new(CallRegistry::default());
         let audio = AudioService::new();
+        let outbox = Outbox::start(store.clone(), OutboxConfig::default());
         let conferences = Conferences::new(
             store.clone(),
             media.clone(),
             registry.clone(),
             audio.clone(),
+            outbox.clone(),
         );
         let calls = Calls::new(
             store.clone(),
@@ -65,8 +67,8 @@ impl AppState {
             conferences.clone(),
             registry,
             audio,
+            outbox.clone(),
         );
-        let outbox = Outbox::start(store.clone(), OutboxConfig::default());
         Arc::new(AppState {
             outbox,
             store,

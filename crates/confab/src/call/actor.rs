@@ -10,9 +10,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use confab_core::call::{CallChange, CallEvent, Instructions};
+use confab_core::callback::Callback;
 use confab_core::call_request::{HangUp, UpdateCall};
 use confab_core::endpoint::Endpoint;
 use confab_core::room::CallProgress;
+use confab_core::status_callback;
 use confab_core::{Account, ApiError, Call, HttpMethod, Participant};
 use confab_media::MixerParticipantId;
 use confab_store::Write;
@@ -99,6 +101,8 @@ pub(super) struct CallActor {
     seq: u64,
     /// Counts solo mixers.
     generations: u64,
+    /// The `SequenceNumber` of the call's next progress callback.
+    callback_sequence: u32,
     /// Whether a `<Play digits>` is being sent.
     sending_digits: bool,
     /// Calls create's `SendDigits`, sent once the far end answers.
@@ -132,6 +136,7 @@ impl CallActor {
             dialed: None,
             joining: None,
             left_while_joining: false,
+            callback_sequence: status_callback::FIRST_CALL_SEQUENCE,
             dials: 0,
             interpreter: None,
             seq: 0,
@@ -182,8 +187,13 @@ impl CallActor {
 
     fn place(&mut self, endpoint: &Endpoint, events: super::leg::LegEvents) {
         // Dialing only sets the start time: it is stored with the first status change (the
-        // leg's ringing), not in a write of its own.
-        let _ = self.call.apply(crate::clock::now(), CallEvent::Dialing);
+        // leg's ringing), unless an `initiated` callback is due, which is stored with it.
+        let now = crate::clock::now();
+        let change = self.call.apply(now, CallEvent::Dialing);
+        let callbacks = self.callbacks(change, now);
+        if !callbacks.is_empty() {
+            self.persist(callbacks);
+        }
         match endpoint {
             Endpoint::Sim(spec) => {
                 let leg = SimLeg::place(
@@ -578,24 +588,42 @@ impl CallActor {
         }
     }
 
-    /// Applies a call event and stores the result.
+    /// Applies a call event and stores the result with the status callback it causes.
     fn change(&mut self, event: CallEvent) -> CallChange {
         let before = self.call.clone();
-        let change = self.call.apply(crate::clock::now(), event);
+        let now = crate::clock::now();
+        let change = self.call.apply(now, event);
         if self.call != before {
-            self.persist();
+            let callbacks = self.callbacks(change, now);
+            self.persist(callbacks);
         }
         change
     }
 
-    fn persist(&self) {
+    /// The progress callback `change` causes, if the call subscribed to it.
+    fn callbacks(&mut self, change: CallChange, now: confab_core::Timestamp) -> Vec<Callback> {
+        status_callback::call_callback(
+            &self.call,
+            change,
+            &mut self.callback_sequence,
+            now,
+            &mut super::idempotency_token,
+        )
+        .into_iter()
+        .collect()
+    }
+
+    /// Stores the call with `callbacks`, which the outbox delivers once they are durable.
+    fn persist(&self, callbacks: Vec<Callback>) {
         let call = self.call.clone();
+        let mut batch = vec![Write::Call(call)];
+        batch.extend(callbacks.iter().cloned().map(Write::Callback));
+        let outbox = self.calls.outbox.clone();
         self.calls.store.write_then(
-            vec![Write::Call(call)],
-            Box::new(|stored| {
-                if let Err(e) = stored {
-                    tracing::error!(error = %e, "a call could not be stored");
-                }
+            batch,
+            Box::new(move |stored| match stored {
+                Ok(()) => outbox.release(callbacks),
+                Err(e) => tracing::error!(error = %e, "a call could not be stored"),
             }),
         );
     }

@@ -31,6 +31,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::audio::AudioService;
 use crate::conference::{self, Conferences};
+use crate::webhook::Outbox;
 use crate::media::Media;
 
 /// A reply channel for one command.
@@ -120,17 +121,20 @@ pub struct Calls {
     conferences: Arc<Conferences>,
     /// The HTTP client, the TTS engine and decoded audio, shared with conferences.
     audio: Arc<AudioService>,
+    /// Where durable status callbacks go to be delivered.
+    outbox: Outbox,
 }
 
 impl Calls {
-    /// The call runtime over a store, media, the conference registry, a call registry and the
-    /// shared audio service.
+    /// The call runtime over a store, media, the conference registry, a call registry, the
+    /// shared audio service and the callback outbox.
     pub fn new(
         store: Arc<dyn Store>,
         media: Arc<Media>,
         conferences: Arc<Conferences>,
         registry: Arc<CallRegistry>,
         audio: Arc<AudioService>,
+        outbox: Outbox,
     ) -> Arc<Calls> {
         Arc::new(Calls {
             registry,
@@ -138,6 +142,7 @@ impl Calls {
             media,
             conferences,
             audio,
+            outbox,
         })
     }
 
@@ -175,4 +180,9 @@ impl Calls {
         self.store.write(writes).await?;
         Ok(count)
     }
+}
+
+/// A fresh `I-Twilio-Idempotency-Token` for a status callback: 128 random bits in hex.
+pub fn idempotency_token() -> String {
+    format!("{:032x}", rand::random::<u128>())
 }

@@ -18,6 +18,7 @@
 
 use std::collections::HashMap;
 
+use confab_core::status_callback::{self, Audience};
 use confab_core::CallSid;
 use confab_media::mixer::{SourceTarget, StreamTarget, WaitAudio};
 use confab_media::{AudioSource, MixerCommand, SourceId};
@@ -57,10 +58,12 @@ struct Running {
 
 struct Announcement {
     running: Running,
-    /// The URL, for the log (and the announcement callbacks).
+    /// The URL, for the announcement callbacks.
     url: String,
-    /// Whether it failed (its stream then carries the spoken error message).
-    failed: bool,
+    /// Who hears it: one participant, or (`None`) the conference.
+    listener: Option<CallSid>,
+    /// Why it failed, if it did (its stream then carries the spoken error message).
+    failed: Option<String>,
 }
 
 impl Programs {
@@ -192,14 +195,15 @@ impl Actor {
         let announcement = Announcement {
             running,
             url: url.to_owned(),
-            failed: false,
+            listener: to.cloned(),
+            failed: None,
         };
         self.programs.announcements.insert(id, announcement);
     }
 
     /// A program reported its end.
     pub(super) fn program_ended(&mut self, key: ProgramKey, generation: u64, end: ProgramEnd) {
-        let ProgramEnd::Failed { code, .. } = end else {
+        let ProgramEnd::Failed { code, message, .. } = end else {
             // Finished: the stream ends once heard (the mixer reports an announcement's end).
             return;
         };
@@ -249,18 +253,38 @@ impl Actor {
                     .get_mut(&id)
                     .filter(|a| a.running.generation == generation)
                 {
-                    a.failed = true;
+                    a.failed = Some(format!("{message} ({code})"));
                 }
             }
         }
     }
 
-    /// A source played to its end: if it was an announcement, the announcement is over.
+    /// A source played to its end: if it was an announcement, the announcement is over
+    /// (`announcement-end`, or `announcement-fail` with the reason if it failed).
     pub(super) fn source_finished(&mut self, id: SourceId) {
-        if let Some(a) = self.programs.announcements.remove(&id) {
-            let conference = &self.room.conference().sid;
-            tracing::debug!(%conference, url = %a.url, failed = a.failed, "announcement over");
-        }
+        let Some(a) = self.programs.announcements.remove(&id) else {
+            return;
+        };
+        let audience = match &a.listener {
+            Some(sid) => Audience::Participant {
+                call_sid: sid,
+                present: self.room.participant(sid.as_str()),
+            },
+            None => Audience::Conference,
+        };
+        let announcement = status_callback::Announcement {
+            audience,
+            url: &a.url,
+            failure: a.failed.as_deref(),
+        };
+        let callback = status_callback::announcement_callback(
+            self.room.conference(),
+            &announcement,
+            &mut self.callback_sequence,
+            crate::clock::now(),
+            &mut crate::call::idempotency_token,
+        );
+        self.send_callbacks(callback.into_iter().collect());
     }
 
     /// The request of a program for `listener` (none: a conference announcement).

@@ -21,6 +21,8 @@ use std::sync::{Arc, Mutex};
 
 use confab_core::request::{ConferenceUpdate, CreateParticipant, ParticipantUpdate};
 use confab_core::room::{CallProgress, Event, LeaveReason, Outcome, Room};
+use confab_core::callback::{Callback, CallbackSource};
+use confab_core::status_callback;
 use confab_core::{
     Account, AccountSid, ApiError, Call, CallSid, Conference, ConferenceSid, Participant,
 };
@@ -35,6 +37,7 @@ use crate::call::leg::LegMedia;
 use crate::call::{CallCommand, CallHandle, CallRegistry};
 use crate::clock;
 use crate::media::{ConferenceMedia, Media, MediaBatch, MediaEvent, MediaParams};
+use crate::webhook::Outbox;
 
 /// A reply channel for one command. The actor answers an error at once; a
 /// success is answered by the store once the change is durable, so the
@@ -154,16 +157,19 @@ pub struct Conferences {
     calls: Arc<CallRegistry>,
     /// Fetching, decoding and speaking hold, wait and announcement audio.
     audio: Arc<AudioService>,
+    /// Where durable status callbacks go to be delivered.
+    outbox: Outbox,
 }
 
 impl Conferences {
     /// An empty registry writing through `store`, mixing on `media`, playing URL audio
-    /// through `audio`.
+    /// through `audio`, and delivering status callbacks through `outbox`.
     pub fn new(
         store: Arc<dyn Store>,
         media: Arc<Media>,
         calls: Arc<CallRegistry>,
         audio: Arc<AudioService>,
+        outbox: Outbox,
     ) -> Arc<Conferences> {
         Arc::new(Conferences {
             registry: Mutex::default(),
@@ -171,6 +177,7 @@ impl Conferences {
             media,
             calls,
             audio,
+            outbox,
         })
     }
 
@@ -256,6 +263,7 @@ impl Conferences {
             pending_programs: Vec::new(),
             programs: audio::Programs::default(),
             auth_token: account.auth_token.clone(),
+            callback_sequence: status_callback::FIRST_CONFERENCE_SEQUENCE,
             me: handle.clone(),
             media,
             members: HashMap::new(),
@@ -271,9 +279,26 @@ impl Conferences {
         let live = self.store.live_conferences().await?;
         let count = live.len();
         for (conference, participants) in live {
+            let source = CallbackSource::Conference(conference.sid.clone());
+            let mut sequence = match self.store.last_callback_sequence(&source).await? {
+                Some(last) => last + 1,
+                None => status_callback::FIRST_CONFERENCE_SEQUENCE,
+            };
             let mut room = Room::new(conference, participants);
-            let outcome = room.end_after_restart(clock::now());
-            self.store.write(writes(&room, outcome, true)).await?;
+            let now = clock::now();
+            let outcome = room.end_after_restart(now);
+            let callbacks = status_callback::conference_callbacks(
+                room.conference(),
+                room.participants(),
+                &outcome,
+                &mut sequence,
+                now,
+                &mut crate::call::idempotency_token,
+            );
+            let mut batch = writes(&room, outcome, true);
+            batch.extend(callbacks.iter().cloned().map(Write::Callback));
+            self.store.write(batch).await?;
+            self.outbox.release(callbacks);
             tracing::info!(conference = %room.conference().sid, "completed after restart");
         }
         Ok(count)
@@ -315,6 +340,8 @@ struct Actor {
     programs: audio::Programs,
     /// The account's auth token, to sign hold, wait and announcement requests.
     auth_token: String,
+    /// The `SequenceNumber` of the conference's next status callback.
+    callback_sequence: u32,
     /// Our own address, for the resync after a failed write.
     me: Handle,
     /// Media of each participant, by call SID.
@@ -447,12 +474,55 @@ impl Actor {
                 }
             }
             Command::Media(MediaEvent::SourceFinished(id)) => self.source_finished(id),
-            // Speech is for status callbacks; a one-shot hold or wait stream that ended leaves
-            // its listener in silence, as Twilio's "runs out of verbs" does.
+            Command::Media(MediaEvent::SpeechStarted(id)) => self.speech(id, true),
+            Command::Media(MediaEvent::SpeechStopped(id)) => self.speech(id, false),
+            // A one-shot hold or wait stream that ended leaves its listener in silence, as
+            // Twilio's "runs out of verbs" does.
             Command::Media(_) => {}
             Command::Program(key, generation, end) => self.program_ended(key, generation, end),
             Command::Restore(durable) => self.restore(*durable),
         }
+    }
+
+    /// A participant started or stopped speaking: `participant-speech-start`/`-stop`.
+    fn speech(&mut self, id: MixerParticipantId, speaking: bool) {
+        let Some(sid) = self
+            .members
+            .iter()
+            .find(|(_, m)| m.id == id)
+            .map(|(s, _)| s.clone())
+        else {
+            return;
+        };
+        let Some(participant) = self.room.participant(sid.as_str()) else {
+            return;
+        };
+        let callback = status_callback::speech_callback(
+            self.room.conference(),
+            participant,
+            speaking,
+            &mut self.callback_sequence,
+            clock::now(),
+            &mut crate::call::idempotency_token,
+        );
+        self.send_callbacks(callback.into_iter().collect());
+    }
+
+    /// Writes callbacks that no state change carries (speech, announcements) and hands them
+    /// to the outbox once durable.
+    fn send_callbacks(&self, callbacks: Vec<Callback>) {
+        if callbacks.is_empty() {
+            return;
+        }
+        let batch = callbacks.iter().cloned().map(Write::Callback).collect();
+        let outbox = self.conferences.outbox.clone();
+        self.conferences.store.write_then(
+            batch,
+            Box::new(move |stored| match stored {
+                Ok(()) => outbox.release(callbacks),
+                Err(e) => tracing::error!(error = %e, "status callbacks could not be stored"),
+            }),
+        );
     }
 
     /// Loads what the store holds of this conference, after a write failed: the room in
@@ -551,10 +621,20 @@ impl Actor {
         }
         self.publish(&outcome);
         let value = answer(&outcome);
+        let callbacks = status_callback::conference_callbacks(
+            self.room.conference(),
+            self.room.participants(),
+            &outcome,
+            &mut self.callback_sequence,
+            clock::now(),
+            &mut crate::call::idempotency_token,
+        );
+        let outbox = self.conferences.outbox.clone();
         let media = std::mem::replace(&mut self.pending, self.media.batch());
         let calls = std::mem::take(&mut self.pending_calls);
         let programs = std::mem::take(&mut self.pending_programs);
         let me = self.me.clone();
+        let callbacks_sent = callbacks.clone();
         // Durable, then heard: what callers hear and the calls are told follows the write.
         let then: Durability = Box::new(move |stored| {
             let result = match stored {
@@ -567,6 +647,7 @@ impl Actor {
                     for (call, command) in calls {
                         let _ = call.tell(command);
                     }
+                    outbox.release(callbacks_sent);
                     Ok(value)
                 }
                 Err(e) => {
@@ -579,6 +660,7 @@ impl Actor {
         });
         let mut batch = writes(&self.room, outcome, !self.persisted);
         batch.extend(extra);
+        batch.extend(callbacks.into_iter().map(Write::Callback));
         self.conferences.store.write_then(batch, then);
         self.persisted = true;
         true
