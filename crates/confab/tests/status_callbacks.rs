@@ -43,13 +43,21 @@ impl Api {
     /// conference's.
     async fn join(&self, room: &str, form: &[(&str, &str)]) -> (String, String) {
         let json = self
-            .send("POST", &format!("Conferences/{room}/Participants.json"), form)
+            .send(
+                "POST",
+                &format!("Conferences/{room}/Participants.json"),
+                form,
+            )
             .await;
         let sid = json["call_sid"].as_str().expect("sid").to_owned();
         let cf = json["conference_sid"].as_str().expect("cf").to_owned();
         for _ in 0..300 {
             let p = self
-                .send("GET", &format!("Conferences/{cf}/Participants/{sid}.json"), &[])
+                .send(
+                    "GET",
+                    &format!("Conferences/{cf}/Participants/{sid}.json"),
+                    &[],
+                )
                 .await;
             if p["status"] == "connected" {
                 return (sid, cf);
@@ -87,7 +95,11 @@ async fn received(web: &WebApp, path: &str, n: usize) -> Vec<Seen> {
 fn assert_signed(api: &Api, web: &WebApp, seen: &Seen) {
     let url = format!("http://{}{}", web.addr, seen.uri);
     let expected = signature(&api.account.auth_token, &url, &seen.form);
-    assert_eq!(seen.signature.as_deref(), Some(expected.as_str()), "{seen:?}");
+    assert_eq!(
+        seen.signature.as_deref(),
+        Some(expected.as_str()),
+        "{seen:?}"
+    );
 }
 
 #[tokio::test]
@@ -97,7 +109,10 @@ async fn a_scripted_conference_reports_every_event_in_order() {
     let url = web.url("/conf");
     let subscribe = [
         ("ConferenceStatusCallback", url.as_str()),
-        ("ConferenceStatusCallbackEvent", "start end join leave mute hold modify"),
+        (
+            "ConferenceStatusCallbackEvent",
+            "start end join leave mute hold modify",
+        ),
         ("Beep", "false"),
         ("From", "+15550100"),
     ];
@@ -108,11 +123,16 @@ async fn a_scripted_conference_reports_every_event_in_order() {
     bob.extend([("To", "sim:bob?silence")]);
     let (b, _) = api.join("scripted", &bob).await;
     let participant = |sid: &str| format!("Conferences/{cf}/Participants/{sid}.json");
-    api.send("POST", &participant(&a), &[("Muted", "true")]).await;
-    api.send("POST", &participant(&a), &[("Muted", "false")]).await;
-    api.send("POST", &participant(&b), &[("Hold", "true")]).await;
-    api.send("POST", &participant(&b), &[("Hold", "false")]).await;
-    api.send("POST", &participant(&a), &[("BeepOnExit", "true")]).await;
+    api.send("POST", &participant(&a), &[("Muted", "true")])
+        .await;
+    api.send("POST", &participant(&a), &[("Muted", "false")])
+        .await;
+    api.send("POST", &participant(&b), &[("Hold", "true")])
+        .await;
+    api.send("POST", &participant(&b), &[("Hold", "false")])
+        .await;
+    api.send("POST", &participant(&a), &[("BeepOnExit", "true")])
+        .await;
     api.send("DELETE", &participant(&b), &[]).await;
     api.send("DELETE", &participant(&a), &[]).await;
 
@@ -132,7 +152,12 @@ async fn a_scripted_conference_reports_every_event_in_order() {
     let seen = received(&web, "/conf", expected.len()).await;
     let events: Vec<(&str, Option<&str>)> = seen
         .iter()
-        .map(|s| (param(s, "StatusCallbackEvent").unwrap_or("?"), param(s, "CallSid")))
+        .map(|s| {
+            (
+                param(s, "StatusCallbackEvent").unwrap_or("?"),
+                param(s, "CallSid"),
+            )
+        })
         .collect();
     let want: Vec<(&str, Option<&str>)> = expected
         .iter()
@@ -140,7 +165,10 @@ async fn a_scripted_conference_reports_every_event_in_order() {
         .collect();
     assert_eq!(events, want);
     for (i, s) in seen.iter().enumerate() {
-        assert_eq!(param(s, "SequenceNumber"), Some((i + 1).to_string().as_str()));
+        assert_eq!(
+            param(s, "SequenceNumber"),
+            Some((i + 1).to_string().as_str())
+        );
         assert_eq!(param(s, "ConferenceSid"), Some(cf.as_str()));
         assert_eq!(param(s, "FriendlyName"), Some("scripted"));
         assert_eq!(param(s, "AccountSid"), Some(api.account.sid.as_str()));
@@ -151,10 +179,20 @@ async fn a_scripted_conference_reports_every_event_in_order() {
     assert_eq!(param(mute, "Muted"), Some("true"));
     assert_eq!(param(mute, "ParticipantLabel"), Some("alice"));
     let leave = &seen[8];
-    assert_eq!(param(leave, "ReasonParticipantLeft"), Some("participant_updated_via_api"));
+    assert_eq!(
+        param(leave, "ReasonParticipantLeft"),
+        Some("participant_updated_via_api")
+    );
     let end = &seen[10];
-    assert_eq!(param(end, "ReasonConferenceEnded"), Some("last-participant-kicked"));
-    assert_eq!(param(end, "CallSid"), None, "conference events carry no participant");
+    assert_eq!(
+        param(end, "ReasonConferenceEnded"),
+        Some("last-participant-kicked")
+    );
+    assert_eq!(
+        param(end, "CallSid"),
+        None,
+        "conference events carry no participant"
+    );
 }
 
 #[tokio::test]
@@ -175,7 +213,10 @@ async fn call_progress_of_answered_busy_unanswered_and_failed_calls() {
                     ("Twiml", twiml),
                     ("Timeout", "5"),
                     ("StatusCallback", &url),
-                    ("StatusCallbackEvent", "initiated ringing answered completed"),
+                    (
+                        "StatusCallbackEvent",
+                        "initiated ringing answered completed",
+                    ),
                 ],
             )
             .await;
@@ -255,18 +296,29 @@ async fn a_tone_caller_speaks_once_and_a_silent_one_never() {
             )
         })
         .collect();
-    assert_eq!(events, [("participant-speech-start", talker.as_str())], "one start, no flutter");
+    assert_eq!(
+        events,
+        [("participant-speech-start", talker.as_str())],
+        "one start, no flutter"
+    );
     assert!(!events.iter().any(|(_, sid)| *sid == quiet));
     // The talker leaves: its speech stops with it or no stop is sent, but never a flutter.
-    api.send("DELETE", &format!("Conferences/{cf}/Participants/{talker}.json"), &[])
-        .await;
+    api.send(
+        "DELETE",
+        &format!("Conferences/{cf}/Participants/{talker}.json"),
+        &[],
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn announcement_end_is_reported_with_its_url() {
     let web = WebApp::serve(vec![
         ("/conf", Reply::Status(204)),
-        ("/note.wav", Reply::Body("audio/wav", common::web::wav_tone(600.0, 0.5))),
+        (
+            "/note.wav",
+            Reply::Body("audio/wav", common::web::wav_tone(600.0, 0.5)),
+        ),
         ("/missing.wav", Reply::Status(404)),
     ])
     .await;
@@ -284,10 +336,17 @@ async fn announcement_end_is_reported_with_its_url() {
     let (a, cf) = api.join("announce-events", &form("sim:a?silence")).await;
     let (_b, _) = api.join("announce-events", &form("sim:b?silence")).await;
     let note = web.url("/note.wav");
-    api.send("POST", &format!("Conferences/{cf}.json"), &[("AnnounceUrl", &note)])
-        .await;
+    api.send(
+        "POST",
+        &format!("Conferences/{cf}.json"),
+        &[("AnnounceUrl", &note)],
+    )
+    .await;
     let seen = received(&web, "/conf", 1).await;
-    assert_eq!(param(&seen[0], "StatusCallbackEvent"), Some("announcement-end"));
+    assert_eq!(
+        param(&seen[0], "StatusCallbackEvent"),
+        Some("announcement-end")
+    );
     assert_eq!(param(&seen[0], "AnnounceUrl"), Some(note.as_str()));
     assert_eq!(param(&seen[0], "CallSid"), None);
     let missing = web.url("/missing.wav");
@@ -298,8 +357,16 @@ async fn announcement_end_is_reported_with_its_url() {
     )
     .await;
     let seen = received(&web, "/conf", 2).await;
-    assert_eq!(param(&seen[1], "StatusCallbackEvent"), Some("announcement-fail"));
+    assert_eq!(
+        param(&seen[1], "StatusCallbackEvent"),
+        Some("announcement-fail")
+    );
     assert_eq!(param(&seen[1], "CallSid"), Some(a.as_str()));
-    assert!(param(&seen[1], "ReasonAnnouncementFailed").is_some_and(|r| r.contains("11200") || r.contains("404")), "{:?}", seen[1]);
+    assert!(
+        param(&seen[1], "ReasonAnnouncementFailed")
+            .is_some_and(|r| r.contains("11200") || r.contains("404")),
+        "{:?}",
+        seen[1]
+    );
     assert_eq!(param(&seen[1], "SequenceNumber"), Some("2"));
 }

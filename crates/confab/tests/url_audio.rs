@@ -307,9 +307,7 @@ async fn twiml_hold_music_loops_where_it_says_and_speaks_say() {
     // The music starts where the tone is heard alone in three windows in a row.
     let first_loop = windows
         .windows(3)
-        .find(|run| {
-            run[0]["start_ms"].as_u64().unwrap_or(0) > mark && run.iter().all(|w| has_loop(w))
-        })
+        .find(|run| run[0]["start_ms"].as_u64().unwrap_or(0) > mark && run.iter().all(&has_loop))
         .and_then(|run| run[0]["start_ms"].as_u64())
         .expect("the looped file is heard");
     if tts_installed() {
