@@ -5,7 +5,7 @@
 //! target (the peer's Contact) and both CSeq counters, and builds every in-dialog request
 //! (ACK, BYE, re-INVITE) from them.
 //!
-//! [`UserAgent`] is the engine one endpoint runs: it owns a [`Transactions`] layer and every
+//! [`UserAgent`] is the engine one endpoint runs: it owns a [`Transactions`](crate::transaction::Transactions) layer and every
 //! call, and is driven exactly like that layer (`handle_datagram`, `handle_timeout`,
 //! `poll_transmit`, `poll_timeout`), while its owner (the call actor) reads [`Event`]s and
 //! gives commands ([`UserAgent::ring`], [`UserAgent::answer`], [`UserAgent::reject`],
@@ -89,7 +89,8 @@ impl Config {
 /// A call to place; see [`UserAgent::place_call`].
 #[derive(Debug, Clone)]
 pub struct OutgoingCall {
-    /// The Request-URI and To URI (`sip:bob@example.com`).
+    /// The Request-URI and To URI (`sip:bob@example.com`), without `?headers`: headers that
+    /// Twilio lets a `To` carry go in [`OutgoingCall::headers`].
     pub to: String,
     /// The From URI.
     pub from: String,

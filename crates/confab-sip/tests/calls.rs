@@ -7,6 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::{Fate, Pair, Side};
 use confab_sip::dialog::{EndReason, Event};
+use confab_sip::message::RequestBuilder;
 use confab_sip::{CallHandle, Message, Method};
 
 const OFFER: &str = "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 20000 RTP/AVP 0\r\na=sendrecv\r\n";
@@ -485,4 +486,110 @@ fn every_message_duplicated_changes_nothing() {
     );
     assert_eq!(pair.b.call_count(), 0);
     assert_quiet(&mut pair);
+}
+
+#[test]
+fn over_tcp_nothing_is_retransmitted_but_a_missing_ack_still_ends_the_call() {
+    let mut pair = Pair::new();
+    pair.tcp = true;
+    let (a_call, _) = connected(&mut pair);
+    assert!(pair
+        .log
+        .iter()
+        .all(|w| !w.first_line.contains("SIP/2.0/UDP")));
+    let now = pair.now;
+    assert_eq!(pair.a.hangup(now, a_call), Ok(()));
+    assert_quiet(&mut pair);
+
+    let mut pair = Pair::new();
+    pair.tcp = true;
+    pair.drop_all("ACK");
+    let (_, b_call, _) = ring(&mut pair, Some(OFFER));
+    let now = pair.now;
+    assert_eq!(
+        pair.b
+            .answer(now, b_call, Bytes::from_static(ANSWER.as_bytes())),
+        Ok(())
+    );
+    assert_eq!(
+        terminated(&mut pair, Side::B, secs(60)),
+        Some((EndReason::NoAck, None))
+    );
+    assert_eq!(
+        pair.sent(Side::B, "SIP/2.0 200 INVITE"),
+        1,
+        "{}",
+        pair.trace()
+    );
+    assert_eq!(pair.sent(Side::A, "INVITE"), 1);
+}
+
+/// A request in A's dialog, built by hand (for methods the user agent does not send).
+fn in_dialog(
+    pair: &mut Pair,
+    call: CallHandle,
+    method: Method,
+    seq: u32,
+    body: Option<&'static str>,
+) -> Vec<u8> {
+    let dialog = pair
+        .a
+        .dialog(call)
+        .cloned()
+        .unwrap_or_else(|| panic!("no dialog"));
+    let mut builder = RequestBuilder::new(
+        method,
+        &dialog.remote_target,
+        dialog.local,
+        dialog.remote,
+        &dialog.call_id,
+        seq,
+    )
+    .via("UDP", "10.0.0.1:5060", &format!("z9hG4bKhand{seq}"));
+    if let Some(body) = body {
+        builder = builder.body("application/sdp", Bytes::from_static(body.as_bytes()));
+    }
+    builder.build().to_bytes()
+}
+
+fn statuses_from_b(pair: &mut Pair, bytes: &[u8]) -> Vec<Option<u16>> {
+    let (now, from) = (pair.now, pair.a_addr);
+    pair.b.handle_datagram(now, from, bytes);
+    std::iter::from_fn(|| pair.b.poll_transmit())
+        .filter_map(|t| Message::parse(&t.bytes).ok())
+        .map(|m| m.status())
+        .collect()
+}
+
+#[test]
+fn update_refreshes_and_a_second_offer_gets_491() {
+    let mut pair = Pair::new();
+    let (a_call, b_call) = connected(&mut pair);
+    let refresh = in_dialog(&mut pair, a_call, Method::Update, 10, None);
+    assert_eq!(
+        statuses_from_b(&mut pair, &refresh),
+        vec![Some(200)],
+        "a bodiless UPDATE is a session refresh"
+    );
+    let reinvite = in_dialog(&mut pair, a_call, Method::Invite, 11, Some(HOLD));
+    assert!(
+        statuses_from_b(&mut pair, &reinvite).is_empty(),
+        "waits for the owner"
+    );
+    assert!(matches!(pair.b.poll_event(), Some(Event::ReOffer { call, .. }) if call == b_call));
+    let second = in_dialog(&mut pair, a_call, Method::Update, 12, Some(HOLD));
+    assert_eq!(statuses_from_b(&mut pair, &second), vec![Some(491)]);
+    let stale = in_dialog(&mut pair, a_call, Method::Update, 3, None);
+    assert_eq!(
+        statuses_from_b(&mut pair, &stale),
+        vec![Some(500)],
+        "CSeq went backwards"
+    );
+    let now = pair.now;
+    assert_eq!(pair.b.reject_offer(now, b_call, 488), Ok(()));
+    let sent: Vec<Option<u16>> = std::iter::from_fn(|| pair.b.poll_transmit())
+        .filter_map(|t| Message::parse(&t.bytes).ok())
+        .map(|m| m.status())
+        .collect();
+    assert_eq!(sent, vec![Some(488)]);
 }

@@ -302,9 +302,9 @@ impl UserAgent {
         };
         if c.ring_deadline.is_some_and(|at| at <= now) {
             c.ring_deadline = None;
-            let _ = self.reject(now, call, 480);
-            if let Some(Event::Terminated { reason, .. }) = self.events.back_mut() {
-                *reason = EndReason::Timeout;
+            if self.refuse(now, call, 480, EndReason::Timeout).is_err() {
+                // The INVITE transaction is gone (it cannot be answered any more).
+                self.end(call, EndReason::Timeout, None);
             }
             return;
         }

@@ -60,11 +60,22 @@ impl UserAgent {
         if !(300..700).contains(&status) {
             return Err(Error::InvalidStatus);
         }
+        self.refuse(now, call, status, EndReason::RejectedByUs)
+    }
+
+    /// Sends a final failure response to a pending INVITE and ends the call with `reason`.
+    pub(super) fn refuse(
+        &mut self,
+        now: Instant,
+        call: CallHandle,
+        status: u16,
+        reason: EndReason,
+    ) -> Result<(), Error> {
         let (tx, invite, tag) = self.offered(call)?;
         let mut response = Message::response_to(&invite, status, &tag);
         self.decorate(&mut response, false);
         self.transactions.respond(now, tx, &response)?;
-        self.end(call, EndReason::RejectedByUs, Some(status));
+        self.end(call, reason, Some(status));
         Ok(())
     }
 

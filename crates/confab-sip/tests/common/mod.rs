@@ -89,6 +89,8 @@ pub struct Pair {
     pub b_addr: SocketAddr,
     /// One-way delay.
     pub latency: Duration,
+    /// Whether messages travel over TCP (reliable: no retransmissions) instead of UDP.
+    pub tcp: bool,
     /// Decides each message's fate; delivers everything by default.
     pub filter: Box<dyn FnMut(&Wire) -> Fate>,
     /// Everything sent, in order.
@@ -121,6 +123,7 @@ impl Pair {
             a_addr,
             b_addr,
             latency: Duration::from_millis(10),
+            tcp: false,
             filter: Box::new(|_| Fate::Deliver),
             log: Vec::new(),
             a_events: VecDeque::new(),
@@ -180,7 +183,11 @@ impl Pair {
             to: "sip:bob@10.0.0.2:5060".into(),
             from: "sip:alice@10.0.0.1:5060".into(),
             from_display: Some("Alice".into()),
-            target: Peer::udp(self.b_addr),
+            target: if self.tcp {
+                Peer::tcp(self.b_addr)
+            } else {
+                Peer::udp(self.b_addr)
+            },
             headers: vec![("X-Test".into(), "1".into())],
             sdp: sdp.map(|s| Bytes::from_static(s.as_bytes())),
         }
@@ -260,9 +267,14 @@ impl Pair {
             self.network = later;
             due
         };
+        let tcp = self.tcp;
         for packet in due {
-            self.ua(packet.to)
-                .handle_datagram(now, packet.from_addr, &packet.bytes);
+            let ua = self.ua(packet.to);
+            if tcp {
+                ua.handle_stream_frame(now, packet.from_addr, &packet.bytes);
+            } else {
+                ua.handle_datagram(now, packet.from_addr, &packet.bytes);
+            }
         }
         for side in [Side::A, Side::B] {
             if self.ua(side).poll_timeout().is_some_and(|t| t <= now) {
