@@ -251,6 +251,22 @@ impl Call {
         }
     }
 
+    /// A new inbound call (a SIP INVITE to one of the account's numbers), ringing: confab has
+    /// not answered it yet. `from` and `to` are as the caller gave them.
+    pub fn inbound(
+        sid: CallSid,
+        account_sid: AccountSid,
+        from: &str,
+        to: &str,
+        now: Timestamp,
+    ) -> Call {
+        let mut call = Call::outbound_api(sid, account_sid, from, to, now);
+        call.direction = Direction::Inbound;
+        call.status = CallStatus::Ringing;
+        call.start_time = Some(now);
+        call
+    }
+
     /// Applies `event` at `now`: the call's rule table.
     ///
     /// | from \ event | Dialing | Ringing | Answered | Busy/NoAnswer/Failed | HungUp | Cancel | Complete |
@@ -518,6 +534,26 @@ mod tests {
         assert_eq!(get("ApiVersion"), Some("2010-04-01"));
         assert_eq!(get("ParentCallSid"), Some(""));
         assert_eq!(get("AnsweredBy"), None);
+    }
+
+    #[test]
+    fn an_inbound_call_rings_until_answered() {
+        let sid = CallSid::from_stored("CA1".into());
+        let account = AccountSid::from_stored("AC1".into());
+        let mut call = Call::inbound(sid, account, "+15550100", "+15550199", Timestamp(5));
+        assert_eq!(
+            (call.direction, call.status),
+            (Direction::Inbound, S::Ringing)
+        );
+        assert_eq!(call.start_time, Some(Timestamp(5)));
+        assert_eq!(
+            call.apply(Timestamp(6), CallEvent::Answered),
+            CallChange::Status(S::InProgress)
+        );
+        assert_eq!(
+            call.apply(Timestamp(9), CallEvent::HungUp),
+            CallChange::Ended(S::Completed)
+        );
     }
 
     #[test]

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use confab_core::call::{CallChange, CallEvent, Instructions};
-use confab_core::callback::Callback;
 use confab_core::call_request::{HangUp, UpdateCall};
+use confab_core::callback::Callback;
 use confab_core::endpoint::Endpoint;
 use confab_core::room::CallProgress;
 use confab_core::status_callback;
@@ -107,6 +107,10 @@ pub(super) struct CallActor {
     sending_digits: bool,
     /// Calls create's `SendDigits`, sent once the far end answers.
     send_digits: Option<String>,
+    /// An inbound leg was asked to answer; the TwiML waits for its audio.
+    awaiting_answer: bool,
+    /// Sent with every voice webhook besides the standard parameters (inbound SIP calls).
+    pub(super) extra_params: Vec<(String, String)>,
     playing: Option<Playing>,
     cookies: Arc<confab_fetch::CallCookies>,
     done_tx: mpsc::UnboundedSender<Done>,
@@ -114,6 +118,14 @@ pub(super) struct CallActor {
 }
 
 const SOLO_ID: MixerParticipantId = MixerParticipantId(1);
+
+/// How a call actor gets its leg.
+pub(super) enum Start {
+    /// Outbound: place a leg to this endpoint.
+    Place(Endpoint),
+    /// Inbound: take the leg that exists already.
+    Accept(super::leg::InboundLeg),
+}
 
 impl CallActor {
     pub(super) fn new(
@@ -126,6 +138,8 @@ impl CallActor {
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         CallActor {
             send_digits,
+            extra_params: Vec::new(),
+            awaiting_answer: false,
             calls,
             account,
             call,
@@ -151,14 +165,27 @@ impl CallActor {
 
     pub(super) async fn run(
         mut self,
-        endpoint: Endpoint,
+        start: Start,
         mut commands: mpsc::UnboundedReceiver<CallCommand>,
     ) {
         let (leg_tx, mut leg_rx) = mpsc::unbounded_channel();
         let Some(mut done_rx) = self.done_rx.take() else {
             return;
         };
-        self.place(&endpoint, leg_tx);
+        match start {
+            Start::Place(endpoint) => self.place(&endpoint, leg_tx),
+            Start::Accept(make_leg) => {
+                // Inbound: the caller waits while the VoiceUrl is asked what to do; the
+                // interpreter answers the leg before its first media verb.
+                let mut leg = make_leg(leg_tx);
+                leg.ring();
+                self.leg = Some(leg);
+                if let Program::Twiml(instructions) = &self.program {
+                    let instructions = instructions.clone();
+                    self.run_twiml(instructions);
+                }
+            }
+        }
         while !self.call.status.is_final() {
             let timeout = self
                 .interpreter
@@ -248,7 +275,10 @@ impl CallActor {
         if self.change(call_event) == CallChange::Status(confab_core::CallStatus::InProgress) {
             let limit = std::time::Duration::from_secs(u64::from(self.call.time_limit_secs));
             self.after(limit, Done::CallTimeLimit);
-            if let Program::Twiml(instructions) = &self.program {
+            if std::mem::take(&mut self.awaiting_answer) {
+                // Inbound: the TwiML runs already and goes on with the caller's audio.
+                self.rejoin_solo();
+            } else if let Program::Twiml(instructions) = &self.program {
                 let instructions = instructions.clone();
                 self.run_twiml(instructions);
                 self.send_digits_on_answer();
@@ -351,9 +381,13 @@ impl CallActor {
         }
     }
 
-    /// Carries out the interpreter's actions until it waits for something.
+    /// Carries out the interpreter's actions until it waits for something (or, inbound, for
+    /// the leg to be answered: media verbs need its audio).
     fn drive(&mut self) {
         loop {
+            if self.awaiting_answer {
+                return;
+            }
             let Some(interpreter) = &mut self.interpreter else {
                 return;
             };
@@ -367,9 +401,21 @@ impl CallActor {
         }
     }
 
+    /// An inbound call's TwiML is about to use the line: answer the leg and wait for it.
+    fn answer_inbound(&mut self) {
+        if self.call.direction != confab_core::Direction::Inbound || self.call.answer_time.is_some()
+        {
+            return;
+        }
+        if let Some(leg) = &mut self.leg {
+            self.awaiting_answer = true;
+            leg.answer();
+        }
+    }
+
     fn act(&mut self, action: Action) {
         match action {
-            Action::Answer => {}
+            Action::Answer => self.answer_inbound(),
             Action::Fetch {
                 url,
                 method,
@@ -403,6 +449,9 @@ impl CallActor {
             Action::JoinConference(join) => self.join(*join),
             Action::Reject(reason) => {
                 tracing::info!(call = %self.call.sid, reason = reason.as_str(), "TwiML rejected the call");
+                if let Some(mut leg) = self.leg.take() {
+                    leg.reject(reason == confab_twiml::RejectReason::Busy);
+                }
                 self.hang_up(reject_event(reason));
             }
             Action::Hangup | Action::Finished => self.hang_up(CallEvent::HungUp),
@@ -414,6 +463,7 @@ impl CallActor {
 
     fn fetch(&mut self, url: String, method: HttpMethod, params: Vec<(String, String)>) {
         let mut all = self.call.webhook_params();
+        all.extend(self.extra_params.iter().cloned());
         all.extend(params);
         let request = confab_fetch::WebhookRequest {
             url,

@@ -1,7 +1,9 @@
 //! Call legs: how a call's audio gets to confab.
 //!
-//! A leg is whatever carries one call to its far end: a simulated caller today, a SIP dialog
-//! or a WebSocket stream later. The call actor owns its leg and does not know which kind it
+//! A leg is whatever carries one call to its far end: a simulated caller, a SIP dialog, later a
+//! WebSocket stream. Outbound legs are placed by the call actor; an inbound leg (a SIP INVITE)
+//! exists before its call and is handed to the actor, which answers or rejects it as the call's
+//! TwiML says. The call actor owns its leg and does not know which kind it
 //! is: the leg reports progress and media parameters as [`LegEvent`]s on the channel it was
 //! given, and the actor drives it through [`Leg`]. Conferences never see legs; they get the
 //! [`LegMedia`] a leg reported, through the call actor.
@@ -51,4 +53,22 @@ pub trait Leg: Send {
 
     /// Ends the leg (hang up, or cancel while ringing). The leg reports nothing after this.
     fn hang_up(&mut self);
+
+    /// An inbound leg: tells the caller it rings (SIP 180). Outbound legs ignore it.
+    fn ring(&mut self) {}
+
+    /// An inbound leg: answers the call (SIP 200 with confab's media); the leg then reports
+    /// [`LegEvent::Answered`]. Outbound legs ignore it (their far end answers).
+    fn answer(&mut self) {}
+
+    /// An inbound leg: refuses the call before answering, `busy` (SIP 486) or declined (603),
+    /// as `<Reject reason>` says. The leg reports nothing after this.
+    fn reject(&mut self, busy: bool) {
+        let _ = busy;
+        self.hang_up();
+    }
 }
+
+/// How an inbound leg reaches its call: the sender for its [`LegEvent`]s, given by the call's
+/// actor when it takes the leg.
+pub type InboundLeg = Box<dyn FnOnce(LegEvents) -> Box<dyn Leg> + Send>;

@@ -31,8 +31,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::audio::AudioService;
 use crate::conference::{self, Conferences};
-use crate::webhook::Outbox;
 use crate::media::Media;
+use crate::webhook::Outbox;
 
 /// A reply channel for one command.
 pub type Reply<T> = oneshot::Sender<Result<T, ApiError>>;
@@ -161,7 +161,28 @@ impl Calls {
         let handle = CallHandle { tx };
         self.registry.insert(&call.sid, handle);
         let actor = actor::CallActor::new(self.clone(), account, call, program, send_digits);
-        tokio::spawn(actor.run(endpoint, rx));
+        tokio::spawn(actor.run(actor::Start::Place(endpoint), rx));
+    }
+
+    /// Starts the actor of an inbound call (stored already, ringing): it takes the leg that
+    /// `leg` makes, runs `instructions` (the number's `VoiceUrl`) at once and answers or rejects
+    /// the leg as the TwiML says. `extra_params` go with every voice webhook of the call (SIP:
+    /// `SipCallId`, `SipSourceIp`, `SipHeader_X-...`).
+    pub fn accept(
+        self: &Arc<Self>,
+        account: Account,
+        call: Call,
+        instructions: Instructions,
+        extra_params: Vec<(String, String)>,
+        leg: leg::InboundLeg,
+    ) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let handle = CallHandle { tx };
+        self.registry.insert(&call.sid, handle);
+        let program = Program::Twiml(instructions);
+        let mut actor = actor::CallActor::new(self.clone(), account, call, program, None);
+        actor.extra_params = extra_params;
+        tokio::spawn(actor.run(actor::Start::Accept(leg), rx));
     }
 
     /// Ends the calls a previous run left live (their legs ended with that process). Runs
