@@ -512,6 +512,62 @@ async fn failing_urls_leave_state_alone_and_the_api_responsive() {
 }
 
 #[tokio::test]
+async fn a_new_hold_url_while_held_plays_at_once() {
+    let web = WebApp::start(vec![
+        ("/one.wav", "audio/wav", wav_tone(HOLD_WAV_HZ, 8.0)),
+        ("/two.wav", "audio/wav", wav_tone(LOOP_HZ, 8.0)),
+    ])
+    .await;
+    let api = Api::new("rehold").await;
+    let _a = api.join("rehold", Some(A_HZ), &[]).await;
+    let b = api.join("rehold", Some(B_HZ), &[]).await;
+    let cf = api.conference("rehold").await;
+    let (one, two) = (web.url("/one.wav"), web.url("/two.wav"));
+    api.update(&cf, &b, &[("Hold", "true"), ("HoldUrl", &one)])
+        .await;
+    listen(1200).await;
+    let mark = api.mark(&b).await;
+    api.update(&cf, &b, &[("HoldUrl", &two)]).await;
+    listen(1500).await;
+    let from = mark + SETTLE_MS;
+    assert!(
+        api.share(&b, from, from + 900, &[LOOP_HZ]).await > 0.7,
+        "the new URL plays"
+    );
+    assert!(
+        api.share(&b, from, from + 900, &[HOLD_WAV_HZ]).await < 0.1,
+        "the old one stopped"
+    );
+}
+
+#[tokio::test]
+async fn a_failing_wait_url_leaves_an_api_participant_waiting_in_silence() {
+    let web = WebApp::serve(vec![("/gone.xml", Reply::Status(404))]).await;
+    let api = Api::new("wait-silent").await;
+    let url = web.url("/gone.xml");
+    let a = api
+        .join(
+            "wait-silent",
+            None,
+            &[("StartConferenceOnEnter", "false"), ("WaitUrl", &url)],
+        )
+        .await;
+    let mark = api.mark(&a).await;
+    listen(1500).await;
+    let heard = api.heard(&a).await;
+    assert!(
+        share_loud(&heard, mark + SETTLE_MS, mark + 1400) < 0.1,
+        "silence, not the built-in wait music: {:?}",
+        timeline(&heard, mark)
+    );
+    let cf = api.conference("wait-silent").await;
+    let p = api
+        .get(&format!("Conferences/{cf}/Participants/{}.json", a.sid))
+        .await;
+    assert_eq!(p["status"], "connected", "still waiting in the conference");
+}
+
+#[tokio::test]
 async fn a_failing_wait_url_ends_the_dial_of_a_twiml_caller() {
     let web = WebApp::serve(vec![("/gone.xml", Reply::Status(404))]).await;
     let api = Api::new("wait-fail").await;
