@@ -370,3 +370,52 @@ async fn announcement_end_is_reported_with_its_url() {
     );
     assert_eq!(param(&seen[1], "SequenceNumber"), Some("2"));
 }
+
+#[tokio::test]
+async fn a_twiml_conference_subscribes_with_its_status_callback_attributes() {
+    let web = WebApp::serve(vec![("/twiml-events", Reply::Status(204))]).await;
+    let api = Api::new("twiml-events").await;
+    let twiml = format!(
+        "<Response><Dial><Conference statusCallback=\"{}\" statusCallbackEvent=\"join leave\" statusCallbackMethod=\"GET\" beep=\"false\">tw</Conference></Dial></Response>",
+        web.url("/twiml-events")
+    );
+    let json = api
+        .send(
+            "POST",
+            "Calls.json",
+            &[
+                ("From", "+15550100"),
+                ("To", "sim:tw?silence"),
+                ("Twiml", &twiml),
+            ],
+        )
+        .await;
+    let call = json["sid"].as_str().expect("sid").to_owned();
+    let seen = received(&web, "/twiml-events", 1).await;
+    let join = &seen[0];
+    assert_eq!(join.method, "GET", "statusCallbackMethod");
+    let query: Vec<(String, String)> =
+        form_urlencoded::parse(join.uri.split_once('?').expect("query").1.as_bytes())
+            .into_owned()
+            .collect();
+    let get = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    assert_eq!(get("StatusCallbackEvent"), Some("participant-join"));
+    assert_eq!(get("CallSid"), Some(call.as_str()));
+    let url = format!("http://{}{}", web.addr, join.uri);
+    let expected = signature(&api.account.auth_token, &url, &[]);
+    assert_eq!(join.signature.as_deref(), Some(expected.as_str()));
+    api.send(
+        "POST",
+        &format!("Calls/{call}.json"),
+        &[("Status", "completed")],
+    )
+    .await;
+    let seen = received(&web, "/twiml-events", 2).await;
+    assert!(
+        seen[1]
+            .uri
+            .contains("StatusCallbackEvent=participant-leave"),
+        "{:?}",
+        seen[1]
+    );
+}
