@@ -122,6 +122,10 @@ pub mod codes {
     pub const MISSING_FROM: u32 = 21213;
     /// The call has ended: it cannot be redirected or hung up.
     pub const CALL_NOT_UPDATABLE: u32 = 21220;
+    /// `PhoneNumber` is missing or not an E.164 number.
+    pub const PHONE_NUMBER_INVALID: u32 = 21421;
+    /// `PhoneNumber` belongs to an account already (this one or another).
+    pub const PHONE_NUMBER_NOT_AVAILABLE: u32 = 21422;
     /// `Twiml` longer than 4000 characters.
     pub const TWIML_TOO_LONG: u32 = 32018;
     /// A generic invalid parameter.

@@ -15,6 +15,8 @@ pub mod error;
 pub mod model;
 pub mod page;
 pub mod params;
+pub mod phone_number;
+pub mod phone_number_request;
 pub mod request;
 pub mod room;
 pub mod sid;
@@ -28,5 +30,6 @@ pub use model::{
     Account, Beep, Conference, ConferenceStatus, EndReason, HttpMethod, JitterBufferSize,
     Participant, ParticipantStatus,
 };
-pub use sid::{AccountSid, CallSid, ConferenceSid, Sid, SidKind, SidStyle};
+pub use phone_number::{PhoneNumber, E164};
+pub use sid::{AccountSid, CallSid, ConferenceSid, PhoneNumberSid, Sid, SidKind, SidStyle};
 pub use time::Timestamp;

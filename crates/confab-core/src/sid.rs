@@ -43,6 +43,8 @@ pub enum SidKind {
     Conference,
     /// A call, which is also how a participant is named (`CA`).
     Call,
+    /// An incoming phone number (`PN`).
+    PhoneNumber,
 }
 
 impl SidKind {
@@ -52,6 +54,7 @@ impl SidKind {
             SidKind::Account => "AC",
             SidKind::Conference => "CF",
             SidKind::Call => "CA",
+            SidKind::PhoneNumber => "PN",
         }
     }
 }
@@ -158,6 +161,11 @@ typed_sid!(
     /// A conference's SID (`CF…` or a UUID).
     ConferenceSid,
     SidKind::Conference
+);
+typed_sid!(
+    /// An incoming phone number's SID (`PN…` or a UUID).
+    PhoneNumberSid,
+    SidKind::PhoneNumber
 );
 
 /// True if `s` is a Twilio SID of `kind`: its prefix and 32 hex digits of either case.
