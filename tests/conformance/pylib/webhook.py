@@ -1,11 +1,17 @@
-"""A small webhook receiver for the Calls scenarios (stdlib only: imported from every venv).
+"""A small webhook receiver for the Calls and status-callback scenarios (stdlib only: imported
+from every venv).
 
-It listens on 127.0.0.1:0 in a thread, records every request confab makes to it, and answers
-TwiML:
+It listens on 127.0.0.1:0 in a thread, records every request confab makes to it (method, full
+URL, headers, form body, query) and answers:
 
     /voice?room=NAME   <Response><Dial><Conference>NAME</Conference></Dial></Response>
     /pause             <Response><Pause length="120"/></Response>
+    /status...         204 No Content (a status callback; Twilio ignores the body), or the
+                       status given as `answer=CODE` in the query (e.g. 500), with a short body
     anything else      <Response><Hangup/></Response>
+
+Status callbacks are told apart by a `tag` query parameter the scenario puts into each
+callback URL (`url("/status/conf", tag=...)`): `tagged(tag)` / `wait_tagged(tag, ...)`.
 
 Signatures are checked by the suites with the official validator of their client library
 (twilio.request_validator.RequestValidator); `request_validator()` finds it.
@@ -47,12 +53,13 @@ def dial_conference(room):
 
 
 class HookRequest:
-    def __init__(self, method, url, headers, form, query):
+    def __init__(self, method, url, headers, form, query, body=""):
         self.method = method
         self.url = url            # the full URL as confab requested it (what it must have signed)
         self.headers = headers    # lower-case names
         self.form = form          # POST body parameters (flat dict)
         self.query = query        # query-string parameters (flat dict)
+        self.body = body          # the raw body as text
         self.t = time.monotonic()
 
     @property
@@ -68,6 +75,17 @@ class HookRequest:
     @property
     def signature(self):
         return self.headers.get("x-twilio-signature")
+
+    @property
+    def idempotency_token(self):
+        return self.headers.get("i-twilio-idempotency-token")
+
+    @property
+    def event(self):
+        """What a status callback reports: `StatusCallbackEvent` (conference events) or, for call
+        progress (which has none), `CallStatus`."""
+        p = self.params
+        return p.get("StatusCallbackEvent") or p.get("CallStatus")
 
     def __repr__(self):
         return "<%s %s %s>" % (self.method, self.url, self.params)
@@ -105,9 +123,19 @@ class WebhookReceiver:
                     form = _flat(urllib.parse.parse_qsl(body, keep_blank_values=True))
                 query = _flat(urllib.parse.parse_qsl(split.query, keep_blank_values=True))
                 req = HookRequest(self.command, receiver.base + self.path,
-                                  {k.lower(): v for k, v in self.headers.items()}, form, query)
+                                  {k.lower(): v for k, v in self.headers.items()}, form, query, body)
                 with receiver._lock:
                     receiver.requests.append(req)
+                if split.path.startswith("/status"):
+                    code = int(query["answer"]) if str(query.get("answer", "")).isdigit() else 204
+                    data = b"" if code == 204 else b"status %d from the test receiver" % code
+                    self.send_response(code)
+                    if code != 204:
+                        self.send_header("Content-Type", "text/plain")
+                        self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
                 if split.path == "/voice" and "room" in query:
                     twiml = dial_conference(query["room"])
                 elif split.path == "/pause":
@@ -147,6 +175,23 @@ class WebhookReceiver:
         with self._lock:
             seen = list(self.requests)
         raise AssertionError("no webhook request for call %s within %.0fs (received: %r)" % (call_sid, timeout, seen))
+
+    def tagged(self, tag):
+        """The requests to a URL made with `url(..., tag=tag)`, in arrival order."""
+        with self._lock:
+            return [r for r in self.requests if r.query.get("tag") == tag]
+
+    def wait_tagged(self, tag, done, timeout=10.0, what=None):
+        """Waits until `done(requests)` holds for `tagged(tag)`; returns those requests."""
+        deadline = time.monotonic() + timeout
+        while True:
+            got = self.tagged(tag)
+            if done(got):
+                return got
+            if time.monotonic() > deadline:
+                raise AssertionError("timed out after %.0fs waiting for %s (tag %s received: %r)"
+                                     % (timeout, what or "callbacks", tag, [r.event for r in got]))
+            time.sleep(0.02)
 
     def close(self):
         self.server.shutdown()

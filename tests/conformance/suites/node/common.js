@@ -126,6 +126,10 @@ const CAMEL = {
   to: 'to', from: 'from', twiml: 'twiml', url: 'url', method: 'method', parent_call_sid: 'parentCallSid',
   start_time_after: 'startTimeAfter', start_time_before: 'startTimeBefore', start_time: 'startTime',
   timeout: 'timeout', status_callback: 'statusCallback',
+  // status callbacks (Participants and Calls create)
+  status_callback_event: 'statusCallbackEvent', beep: 'beep',
+  conference_status_callback: 'conferenceStatusCallback',
+  conference_status_callback_event: 'conferenceStatusCallbackEvent',
 };
 function camel(opts) {
   const out = {};

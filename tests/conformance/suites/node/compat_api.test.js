@@ -8,6 +8,7 @@ const { RestClient } = require('@signalwire/compatibility-api');
 const { NodeAdapter, loadConfig, LAML_PREFIX } = require('./common');
 const { runScenario } = require('./scenario');
 const { runCallsScenario } = require('./calls_scenario');
+const { runStatusCallbackScenario } = require('./status_callbacks');
 
 const SUITE = 'compat-api3';
 const cfg = loadConfig();
@@ -40,3 +41,4 @@ it('plain HTTP smoke (baseUrl override)', async () => {
 runScenario({ makeAdapter, hasQueueTime: false });
 // the library copies its helpers onto RestClient: RestClient.validateRequest(authToken, signature, url, params)
 runCallsScenario({ makeAdapter, validateRequest: RestClient.validateRequest });
+runStatusCallbackScenario({ makeAdapter, validators: [['RestClient.validateRequest', RestClient.validateRequest]] });

@@ -7,6 +7,7 @@ const twilio = require('twilio');
 const { NodeAdapter, loadConfig, TWILIO_PREFIX } = require('./common');
 const { runScenario } = require('./scenario');
 const { runCallsScenario } = require('./calls_scenario');
+const { runStatusCallbackScenario } = require('./status_callbacks');
 
 const SUITE = 'twilio-node6';
 const cfg = loadConfig();
@@ -42,3 +43,4 @@ it('constructor rejects a UUID accountSid without the workaround', () => {
 
 runScenario({ makeAdapter, hasQueueTime: true });
 runCallsScenario({ makeAdapter, validateRequest: twilio.validateRequest });
+runStatusCallbackScenario({ makeAdapter, validators: [['twilio.validateRequest', twilio.validateRequest]] });

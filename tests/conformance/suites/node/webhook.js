@@ -1,9 +1,13 @@
 'use strict';
-// A small webhook receiver for the Calls scenario (mirrors pylib/webhook.py): listens on
-// 127.0.0.1:0, records every request confab makes, and answers TwiML
+// A small webhook receiver for the Calls and status-callback scenarios (mirrors pylib/webhook.py):
+// listens on 127.0.0.1:0, records every request confab makes (method, full URL, headers, form
+// body, query), and answers
 //   /voice?room=NAME  <Response><Dial><Conference>NAME</Conference></Dial></Response>
 //   /pause            <Response><Pause length="120"/></Response>
+//   /status...        204 No Content (a status callback), or the status given as `answer=CODE`
 //   anything else     <Response><Hangup/></Response>
+// Status callbacks are told apart by a `tag` query parameter the scenario puts into each callback
+// URL (`url('/status/conf', { tag })`): `tagged(tag)` / `waitTagged(tag, done)`.
 const http = require('http');
 const { URL, URLSearchParams } = require('url');
 
@@ -40,8 +44,24 @@ class WebhookReceiver {
           params: req.method === 'POST' ? form : query,
           signedParams: req.method === 'POST' ? form : {},
           signature: req.headers['x-twilio-signature'],
+          idempotencyToken: req.headers['i-twilio-idempotency-token'],
+          body,
         };
+        // what a status callback reports: StatusCallbackEvent (conference) or CallStatus (call progress)
+        rec.event = rec.params.StatusCallbackEvent || rec.params.CallStatus;
         this.requests.push(rec);
+        if (u.pathname.startsWith('/status')) {
+          const code = /^\d+$/.test(query.answer || '') ? Number(query.answer) : 204;
+          if (code === 204) {
+            res.writeHead(204);
+            res.end();
+          } else {
+            const text = Buffer.from(`status ${code} from the test receiver`);
+            res.writeHead(code, { 'Content-Type': 'text/plain', 'Content-Length': text.length });
+            res.end(text);
+          }
+          return;
+        }
         let twiml = '<Response><Hangup/></Response>';
         if (u.pathname === '/voice' && query.room) twiml = dialConference(query.room);
         else if (u.pathname === '/pause') twiml = '<Response><Pause length="120"/></Response>';
@@ -77,6 +97,21 @@ class WebhookReceiver {
       await new Promise((r) => setTimeout(r, 50));
     }
     throw new Error(`no webhook request for call ${sid} within ${timeout}ms (received: ${JSON.stringify(this.requests.map((r) => [r.method, r.url]))})`);
+  }
+
+  // the requests to a URL made with url(..., { tag }), in arrival order
+  tagged(tag) { return this.requests.filter((r) => r.query.tag === tag); }
+
+  async waitTagged(tag, done, { timeout = 10000, what = 'callbacks' } = {}) {
+    const deadline = Date.now() + timeout;
+    for (;;) {
+      const got = this.tagged(tag);
+      if (done(got)) return got;
+      if (Date.now() > deadline) {
+        throw new Error(`timed out after ${timeout}ms waiting for ${what} (tag ${tag} received: ${JSON.stringify(got.map((r) => r.event))})`);
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
   }
 
   close() {

@@ -222,8 +222,6 @@ def test_webhook_signed_with_uuid_accounts_token(uuid_api, hooks):
     uuid_api.hangup(c["sid"])
 
 
-@pytest.mark.xfail(strict=True, reason="confab bug: Calls StatusCallback is stored but never requested "
-                                       "(call/actor.rs sends no call progress events)")
 def test_status_callback_completed(api, hooks):
     cb = hooks.url("/status", tag=unique("cb"))
     c = api.create_call("sim:" + unique("sc"), Twiml=HANGUP, StatusCallback=cb)

@@ -3,11 +3,13 @@ with the generated self-signed certificate (plus one plain-HTTP smoke test)."""
 import urllib.parse
 
 import twilio
+from signalwire.request_validator import RequestValidator as SignalWireRequestValidator
 from signalwire.rest import Client
 
 from conformance_common import TWILIO_PREFIX, load_config
 from calls_scenario import CallsScenario
 from scenario import Scenario
+from status_callbacks_scenario import StatusCallbackScenario, twilio_validator
 from twilio_adapter import TwilioAdapter
 
 SUITE = "signalwire2"
@@ -35,6 +37,14 @@ class TestSignalWire2(Scenario):
 
 class TestSignalWire2Calls(CallsScenario):
     make_adapter = staticmethod(make_adapter)
+
+
+class TestSignalWire2StatusCallbacks(StatusCallbackScenario):
+    make_adapter = staticmethod(make_adapter)
+    # the library's own validator (signalwire.request_validator, which checks a form body as
+    # Twilio does) beside twilio-python 6.54's
+    validators = (("signalwire.request_validator", SignalWireRequestValidator),
+                  ("twilio.request_validator", twilio_validator))
 
 
 def test_library_versions():

@@ -12,6 +12,7 @@ from signalwire.rest._base import SignalWireRestError
 from conformance_common import (LAML_PREFIX, TWILIO_PREFIX, Capture, is_rfc2822_gmt, load_config)
 from calls_scenario import CallsScenario
 from scenario import Scenario
+from status_callbacks_scenario import StatusCallbackScenario
 
 SUITE = "signalwire-sdk302"
 PASCAL = {"muted": "Muted", "hold": "Hold", "hold_url": "HoldUrl", "hold_method": "HoldMethod",
@@ -24,7 +25,11 @@ PASCAL = {"muted": "Muted", "hold": "Hold", "hold_url": "HoldUrl", "hold_method"
           # Calls
           "to": "To", "from_": "From", "twiml": "Twiml", "url": "Url", "method": "Method",
           "parent_call_sid": "ParentCallSid", "start_time_after": "StartTime>", "start_time_before": "StartTime<",
-          "start_time": "StartTime", "timeout": "Timeout", "status_callback": "StatusCallback"}
+          "start_time": "StartTime", "timeout": "Timeout", "status_callback": "StatusCallback",
+          # status callbacks (Participants and Calls create)
+          "status_callback_event": "StatusCallbackEvent", "beep": "Beep",
+          "conference_status_callback": "ConferenceStatusCallback",
+          "conference_status_callback_event": "ConferenceStatusCallbackEvent"}
 PARTICIPANT_FIELDS = ["account_sid", "call_sid", "label", "call_sid_to_coach", "coaching", "conference_sid",
                       "date_created", "date_updated", "end_conference_on_exit", "muted", "hold",
                       "start_conference_on_enter", "status", "queue_time", "uri"]
@@ -204,6 +209,11 @@ class TestSignalWireSdk302(Scenario):
 class TestSignalWireSdk302Calls(CallsScenario):
     make_adapter = staticmethod(lambda cfg, acct, prefix, variant: SdkAdapter(cfg, acct, prefix, variant))
     date_filters_take_dates = False
+
+
+class TestSignalWireSdk302StatusCallbacks(StatusCallbackScenario):
+    # signalwire-sdk 3.0.x has no webhook validator: twilio's module checks the signatures
+    make_adapter = staticmethod(lambda cfg, acct, prefix, variant: SdkAdapter(cfg, acct, prefix, variant))
 
 
 def test_library_version():

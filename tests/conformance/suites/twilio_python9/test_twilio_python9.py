@@ -5,6 +5,7 @@ from twilio.rest import Client
 from conformance_common import TWILIO_PREFIX, load_config
 from calls_scenario import CallsScenario
 from scenario import Scenario
+from status_callbacks_scenario import StatusCallbackScenario
 from twilio_adapter import TwilioAdapter
 
 SUITE = "twilio-python9"
@@ -25,6 +26,10 @@ class TestTwilioPython9(Scenario):
 
 
 class TestTwilioPython9Calls(CallsScenario):
+    make_adapter = staticmethod(make_adapter)
+
+
+class TestTwilioPython9StatusCallbacks(StatusCallbackScenario):
     make_adapter = staticmethod(make_adapter)
 
 
