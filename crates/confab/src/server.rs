@@ -25,6 +25,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", config.listen))?;
     let bound = listener.local_addr()?;
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.database()).await?);
+    // Before the media threads start: they take their metric handles when spawned.
+    crate::http::metrics::install().context("installing the metrics recorder")?;
     let media = crate::media::Media::start(&config.media)
         .with_context(|| format!("starting the media threads on {}", config.media.bind))?;
     let state = AppState::with_media(store.clone(), Arc::new(media));

@@ -9,12 +9,13 @@
 //! confab's own resources, which neither vendor has, live under
 //! `/confab/v1/Accounts/{AccountSid}/` with the same credentials and error
 //! bodies: `Calls/{CallSid}/Heard.wav` and `Heard.json`, what a simulated
-//! caller heard.
+//! caller heard. `GET /metrics` (no credentials) serves the Prometheus metrics.
 
 mod body;
 mod callbacks;
 mod calls;
 mod handlers;
+pub mod metrics;
 mod render;
 pub mod route;
 
@@ -33,7 +34,10 @@ use route::Dialect;
 
 /// The HTTP application.
 pub fn app(state: Arc<AppState>) -> Router {
-    Router::new().fallback(dispatch).with_state(state)
+    Router::new()
+        .fallback(dispatch)
+        .layer(axum::middleware::from_fn(metrics::track))
+        .with_state(state)
 }
 
 /// An error as it goes out: the JSON body of the dialect.
@@ -101,6 +105,9 @@ pub struct ApiRequest {
 
 async fn dispatch(State(state): State<Arc<AppState>>, request: Request<Body>) -> Response {
     let (parts, body) = request.into_parts();
+    if parts.uri.path() == metrics::PATH {
+        return metrics::respond(&parts.method);
+    }
     if let Some(path) = route::parse_confab(parts.uri.path()) {
         if path.callbacks {
             return callbacks::handle(&state, &path, &parts.method, &parts.uri, &parts.headers)

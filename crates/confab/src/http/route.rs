@@ -60,6 +60,21 @@ impl Resource {
             Resource::Calls => &["GET", "POST"],
         }
     }
+
+    /// The resource's path below `Accounts/{AccountSid}/`, its SIDs as placeholders (the
+    /// `route` label of the request metrics).
+    pub fn template(&self) -> &'static str {
+        match self {
+            Resource::Conferences => "Conferences",
+            Resource::Conference(_) => "Conferences/{ConferenceSid}",
+            Resource::Participants(_) => "Conferences/{ConferenceSid}/Participants",
+            Resource::Participant(..) => "Conferences/{ConferenceSid}/Participants/{CallSid}",
+            Resource::Recordings(_) => "Conferences/{ConferenceSid}/Recordings",
+            Resource::Recording(..) => "Conferences/{ConferenceSid}/Recordings/{RecordingSid}",
+            Resource::Calls => "Calls",
+            Resource::Call(_) => "Calls/{CallSid}",
+        }
+    }
 }
 
 /// A parsed API path.

@@ -12,6 +12,9 @@
 //! late. When the thread falls a whole tick behind it skips ahead instead of bursting, because
 //! a burst of frames would only overflow every listener's jitter buffer.
 //!
+//! Each tick's lateness also goes to the process's metrics (see [`TickMetrics`]), through
+//! handles the thread takes once when it starts, so a tick costs two atomic updates.
+//!
 //! # Demultiplexing
 //!
 //! Every remote participant sends from its own address, so the sender's address alone says
@@ -116,6 +119,7 @@ pub(super) fn spawn(
                 commands: rx,
                 mixer_config,
                 stats,
+                tick_metrics: TickMetrics::new(index),
                 conferences: HashMap::new(),
                 by_remote: HashMap::new(),
                 legs: 0,
@@ -127,6 +131,47 @@ pub(super) fn spawn(
     Ok(tx)
 }
 
+/// How late each tick of one media thread ran, as metrics labelled with the thread's index:
+/// `confab_media_tick_lateness_seconds` (a histogram of how far behind its deadline each tick
+/// started) and `confab_media_late_ticks_total` (ticks that started more than a whole frame
+/// late, so a listener's frame was missed). The handles are taken once; recording through
+/// them takes no lock and looks nothing up.
+struct TickMetrics {
+    lateness: metrics::Histogram,
+    late: metrics::Counter,
+}
+
+impl TickMetrics {
+    /// Metric name of the lateness histogram.
+    const LATENESS: &'static str = "confab_media_tick_lateness_seconds";
+    /// Metric name of the late tick counter.
+    const LATE: &'static str = "confab_media_late_ticks_total";
+
+    fn new(index: usize) -> TickMetrics {
+        metrics::describe_histogram!(
+            Self::LATENESS,
+            metrics::Unit::Seconds,
+            "How far behind its deadline each media tick started"
+        );
+        metrics::describe_counter!(
+            Self::LATE,
+            "Media ticks that started more than one 20 ms frame behind their deadline"
+        );
+        let thread = index.to_string();
+        TickMetrics {
+            lateness: metrics::histogram!(Self::LATENESS, "thread" => thread.clone()),
+            late: metrics::counter!(Self::LATE, "thread" => thread),
+        }
+    }
+
+    fn record(&self, lateness: Duration) {
+        self.lateness.record(lateness.as_secs_f64());
+        if lateness > FRAME_DURATION {
+            self.late.increment(1);
+        }
+    }
+}
+
 /// The state a media thread owns.
 struct Engine {
     socket: UdpSocket,
@@ -134,6 +179,8 @@ struct Engine {
     /// Settings every new mixer starts from, with the shared built-in audio.
     mixer_config: MixerConfig,
     stats: Arc<EngineStats>,
+    /// The same tick timings, for `/metrics`.
+    tick_metrics: TickMetrics,
     /// Conferences on this thread by key.
     conferences: HashMap<u64, ConferenceMix>,
     /// Which conference and participant each remote address belongs to.
@@ -364,6 +411,7 @@ impl Engine {
         let stats = &self.stats;
         stats.ticks.fetch_add(1, Ordering::Relaxed);
         let lateness = start.saturating_duration_since(deadline);
+        self.tick_metrics.record(lateness);
         let next = deadline + FRAME_DURATION;
         if lateness > LATE_START || end > next {
             stats.late_ticks.fetch_add(1, Ordering::Relaxed);
