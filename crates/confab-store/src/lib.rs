@@ -21,6 +21,7 @@
 
 mod call_rows;
 mod callback_rows;
+mod number_rows;
 mod rows;
 mod sqlite;
 mod writer;
@@ -30,11 +31,12 @@ use confab_core::page::{Page, PageRequest};
 use confab_core::time::DateRange;
 use confab_core::{
     Account, AccountSid, Call, CallSid, CallStatus, Conference, ConferenceSid, ConferenceStatus,
-    Participant,
+    Participant, PhoneNumber, PhoneNumberSid,
 };
 use futures::future::BoxFuture;
 
 pub use callback_rows::{callback_key, parse_callback_key};
+pub use number_rows::PhoneNumberFilter;
 pub use sqlite::SqliteStore;
 
 /// Finished callbacks kept per account by default.
@@ -83,6 +85,20 @@ pub enum StoreError {
     Closed,
 }
 
+impl StoreError {
+    /// Whether a write failed because it would break a uniqueness rule: a phone number that
+    /// another row (of any account) holds already.
+    pub fn is_unique_violation(&self) -> bool {
+        match self {
+            StoreError::Database(sqlx::Error::Database(e)) => e.is_unique_violation(),
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
+                e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+            }
+            _ => false,
+        }
+    }
+}
+
 /// One record to write.
 #[derive(Debug, Clone)]
 pub enum Write {
@@ -113,6 +129,16 @@ pub enum Write {
         sequence: u32,
         /// The outcome.
         delivery: Delivery,
+    },
+    /// Insert or replace a phone number. A new number that another account (or this one)
+    /// holds already fails the batch ([`StoreError::is_unique_violation`]).
+    PhoneNumber(PhoneNumber),
+    /// Remove a phone number of an account.
+    DeletePhoneNumber {
+        /// The owning account.
+        account: AccountSid,
+        /// The number.
+        sid: PhoneNumberSid,
     },
 }
 
@@ -288,4 +314,27 @@ pub trait Store: Send + Sync + 'static {
         filter: &'a CallbackFilter,
         page: &'a PageRequest,
     ) -> BoxFuture<'a, Result<Page<StoredCallback>, StoreError>>;
+
+    /// A phone number of an account.
+    fn phone_number<'a>(
+        &'a self,
+        account: &'a AccountSid,
+        sid: &'a PhoneNumberSid,
+    ) -> BoxFuture<'a, Result<Option<PhoneNumber>, StoreError>>;
+
+    /// A page of an account's phone numbers, newest first.
+    fn list_phone_numbers<'a>(
+        &'a self,
+        account: &'a AccountSid,
+        filter: &'a PhoneNumberFilter,
+        page: &'a PageRequest,
+    ) -> BoxFuture<'a, Result<Page<PhoneNumber>, StoreError>>;
+
+    /// The phone number `number` names, whichever account holds it: how an inbound call finds
+    /// its account and `VoiceUrl`. `number` is E.164 with or without its `+`
+    /// (`+15550100199`, `15550100199`); anything else, like a number nobody holds, is `None`.
+    fn number_by_e164<'a>(
+        &'a self,
+        number: &'a str,
+    ) -> BoxFuture<'a, Result<Option<PhoneNumber>, StoreError>>;
 }

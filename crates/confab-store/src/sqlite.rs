@@ -10,7 +10,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use confab_core::page::{Page, PageRequest};
-use confab_core::{Account, AccountSid, Call, CallSid, Conference, ConferenceSid, Participant};
+use confab_core::{
+    Account, AccountSid, Call, CallSid, Conference, ConferenceSid, Participant, PhoneNumber,
+    PhoneNumberSid, E164,
+};
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use sqlx::sqlite::{
@@ -24,10 +27,11 @@ use crate::writer::{self, Job};
 
 use crate::call_rows;
 use crate::callback_rows;
+use crate::number_rows;
 use crate::rows::{self, Bind, Query};
 use crate::{
     CallFilter, CallbackFilter, ConferenceFilter, Durability, LiveConference, ParticipantFilter,
-    Store, StoreError, StoreOptions, StoredCallback, Write,
+    PhoneNumberFilter, Store, StoreError, StoreOptions, StoredCallback, Write,
 };
 use confab_core::callback::CallbackSource;
 
@@ -331,6 +335,50 @@ impl Store for SqliteStore {
             page.size,
             callback_rows::callback_from_row,
         )
+        .boxed()
+    }
+
+    fn phone_number<'a>(
+        &'a self,
+        account: &'a AccountSid,
+        sid: &'a PhoneNumberSid,
+    ) -> BoxFuture<'a, Result<Option<PhoneNumber>, StoreError>> {
+        async move {
+            let row = self
+                .fetch_optional(number_rows::number_by_sid(account, sid))
+                .await?;
+            row.as_ref().map(number_rows::number_from_row).transpose()
+        }
+        .boxed()
+    }
+
+    fn list_phone_numbers<'a>(
+        &'a self,
+        account: &'a AccountSid,
+        filter: &'a PhoneNumberFilter,
+        page: &'a PageRequest,
+    ) -> BoxFuture<'a, Result<Page<PhoneNumber>, StoreError>> {
+        self.page(
+            number_rows::number_list(account, filter, page),
+            page.size,
+            number_rows::number_from_row,
+        )
+        .boxed()
+    }
+
+    fn number_by_e164<'a>(
+        &'a self,
+        number: &'a str,
+    ) -> BoxFuture<'a, Result<Option<PhoneNumber>, StoreError>> {
+        async move {
+            let Some(number) = E164::parse(number) else {
+                return Ok(None);
+            };
+            let row = self
+                .fetch_optional(number_rows::number_by_e164(&number))
+                .await?;
+            row.as_ref().map(number_rows::number_from_row).transpose()
+        }
         .boxed()
     }
 }

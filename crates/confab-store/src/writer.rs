@@ -38,7 +38,7 @@ use std::time::Duration;
 use rusqlite::{params_from_iter, Connection, TransactionBehavior};
 use tokio::sync::mpsc;
 
-use crate::{call_rows, callback_rows, rows};
+use crate::{call_rows, callback_rows, number_rows, rows};
 use crate::{Durability, StoreError, Write};
 
 /// Most batches one transaction takes; bounds the latency of a group.
@@ -296,6 +296,10 @@ fn commit(conn: &mut Connection, writes: &[&Write]) -> Result<(), StoreError> {
                     delivery,
                     ..
                 } => callback_rows::delivery_update(source, *sequence, delivery),
+                Write::PhoneNumber(n) => number_rows::number_upsert(n),
+                Write::DeletePhoneNumber { account, sid } => {
+                    number_rows::number_delete(account, sid)
+                }
             };
             tx.prepare_cached(&q.sql)?
                 .execute(params_from_iter(q.binds.iter()))?;

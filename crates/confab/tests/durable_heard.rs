@@ -14,12 +14,13 @@ use confab::state::create_account;
 use confab::AppState;
 use confab_core::page::{Page, PageRequest};
 use confab_core::{
-    Account, AccountSid, Call, CallSid, Conference, ConferenceSid, Participant, SidStyle,
+    Account, AccountSid, Call, CallSid, Conference, ConferenceSid, Participant, PhoneNumber,
+    PhoneNumberSid, SidStyle,
 };
 use confab_core::callback::CallbackSource;
 use confab_store::{
     CallFilter, CallbackFilter, ConferenceFilter, Durability, LiveConference, ParticipantFilter,
-    SqliteStore, Store, StoreError, StoredCallback, Write,
+    PhoneNumberFilter, SqliteStore, Store, StoreError, StoredCallback, Write,
 };
 use futures::future::BoxFuture;
 use http_body_util::BodyExt;
@@ -117,6 +118,27 @@ impl Store for FlakyStore {
         p: &'a PageRequest,
     ) -> BoxFuture<'a, Result<Page<StoredCallback>, StoreError>> {
         self.inner.list_callbacks(a, f, p)
+    }
+    fn phone_number<'a>(
+        &'a self,
+        a: &'a AccountSid,
+        s: &'a PhoneNumberSid,
+    ) -> BoxFuture<'a, Result<Option<PhoneNumber>, StoreError>> {
+        self.inner.phone_number(a, s)
+    }
+    fn list_phone_numbers<'a>(
+        &'a self,
+        a: &'a AccountSid,
+        f: &'a PhoneNumberFilter,
+        p: &'a PageRequest,
+    ) -> BoxFuture<'a, Result<Page<PhoneNumber>, StoreError>> {
+        self.inner.list_phone_numbers(a, f, p)
+    }
+    fn number_by_e164<'a>(
+        &'a self,
+        n: &'a str,
+    ) -> BoxFuture<'a, Result<Option<PhoneNumber>, StoreError>> {
+        self.inner.number_by_e164(n)
     }
 }
 
