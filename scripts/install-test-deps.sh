@@ -23,6 +23,8 @@ need_apt=()
 dpkg_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 
 command -v sipp >/dev/null 2>&1 || dpkg_installed sip-tester || need_apt+=(sip-tester)
+# A real SIP user agent for crates/confab/tests/sip.rs (headless: WAV in, WAV out, auto-answer).
+command -v baresip >/dev/null 2>&1 || dpkg_installed baresip-core || need_apt+=(baresip-core)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 # Text to speech for <Say> (confab-fetch prefers flite, falls back to espeak-ng) and an MP3
 # encoder that the media tests use to make fixtures.

@@ -27,6 +27,10 @@ pub struct FileConfig {
     pub media_bind: Option<String>,
     /// Directory of the WAV files simulated callers may play.
     pub sim_audio_dir: Option<PathBuf>,
+    /// SIP listen address (UDP and TCP), or `off`.
+    pub sip_listen: Option<String>,
+    /// Address for SDP and Contact when confab is reached through NAT.
+    pub sip_external_ip: Option<String>,
 }
 
 /// What was given on the command line or in the environment.
@@ -57,8 +61,16 @@ pub struct ServeArgs {
     /// [default: DATA_DIR/sim-audio].
     #[arg(long, env = "CONFAB_SIM_AUDIO_DIR")]
     pub sim_audio_dir: Option<PathBuf>,
+    /// Address for SIP over UDP and TCP (the same port for both), or `off` for no SIP
+    /// [default: 127.0.0.1:5060].
+    #[arg(long, env = "CONFAB_SIP_LISTEN")]
+    pub sip_listen: Option<String>,
+    /// The IP address phones reach confab at, put in SDP `c=` and in Contact/Via when confab
+    /// is behind NAT [default: the SIP and media addresses].
+    #[arg(long, env = "CONFAB_SIP_EXTERNAL_IP")]
+    pub sip_external_ip: Option<String>,
     /// A TOML file with the same settings (data_dir, listen, tls_listen, tls_cert, tls_key,
-    /// media_threads, media_bind, sim_audio_dir).
+    /// media_threads, media_bind, sim_audio_dir, sip_listen, sip_external_ip).
     #[arg(long, env = "CONFAB_CONFIG")]
     pub config: Option<PathBuf>,
 }
@@ -74,6 +86,8 @@ pub struct Config {
     pub tls: Option<(SocketAddr, PathBuf, PathBuf)>,
     /// Media threads and RTP address.
     pub media: crate::media::MediaConfig,
+    /// SIP, unless `--sip-listen off`.
+    pub sip: Option<crate::sip::SipConfig>,
 }
 
 impl Config {
@@ -124,11 +138,34 @@ impl Config {
                 .or(file.sim_audio_dir)
                 .unwrap_or_else(|| data_dir.join("sim-audio")),
         );
+        let sip_listen = args
+            .sip_listen
+            .or(file.sip_listen)
+            .unwrap_or_else(|| "127.0.0.1:5060".into());
+        let external_ip =
+            match args.sip_external_ip.or(file.sip_external_ip) {
+                Some(ip) => Some(ip.parse().with_context(|| {
+                    format!("{ip:?} is not an IP address for --sip-external-ip")
+                })?),
+                None => None,
+            };
+        let sip = if sip_listen.eq_ignore_ascii_case("off") {
+            None
+        } else {
+            let listen = sip_listen.parse().with_context(|| {
+                format!("{sip_listen:?} is not a HOST:PORT address for SIP (e.g. 127.0.0.1:5060) or \"off\"")
+            })?;
+            Some(crate::sip::SipConfig {
+                listen,
+                external_ip,
+            })
+        };
         Ok(Config {
             data_dir,
             listen,
             tls,
             media,
+            sip,
         })
     }
 }

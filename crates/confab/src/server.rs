@@ -46,6 +46,20 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             "completed conferences left in progress by the previous run"
         );
     }
+    // After recovery, which would end the calls a fresh INVITE starts.
+    let _sip = match &config.sip {
+        Some(sip) => {
+            let service = crate::sip::start(sip, state.clone()).await.with_context(|| {
+                format!(
+                    "binding the SIP port {} (UDP and TCP; --sip-listen off runs without SIP)",
+                    sip.listen
+                )
+            })?;
+            println!("confab SIP on udp+tcp {}", service.local_addr);
+            Some(service)
+        }
+        None => None,
+    };
     if store.accounts().await?.is_empty() {
         let account = create_account(store.as_ref(), SidStyle::Twilio, "Default account").await?;
         print_first_start(bound, &account);

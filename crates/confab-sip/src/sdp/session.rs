@@ -153,6 +153,19 @@ impl SdpSession {
         self.holding = holding;
     }
 
+    /// Moves confab's end of the stream (the call went to another media thread): the next
+    /// offer and every answer from now on carry this address and port, so the description
+    /// changes and its `o=` version goes up.
+    pub fn set_local_address(&mut self, address: std::net::IpAddr, port: u16) {
+        self.local.address = address;
+        self.local.port = port;
+    }
+
+    /// confab's end of the stream as the next description will give it.
+    pub fn local(&self) -> &LocalMedia {
+        &self.local
+    }
+
     /// Whether confab holds the peer.
     pub fn is_holding(&self) -> bool {
         self.holding

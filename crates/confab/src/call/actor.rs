@@ -186,6 +186,8 @@ impl CallActor {
                 }
             }
         }
+        // A call that ended while its conference was admitting it waits for that answer, so
+        // that it can take itself out again (see `joined`).
         while !self.call.status.is_final() {
             let timeout = self
                 .interpreter
@@ -234,8 +236,11 @@ impl CallActor {
                 self.leg = Some(Box::new(leg));
             }
             Endpoint::Sip(uri) => {
-                tracing::warn!(%uri, "SIP endpoints are not supported yet; the call fails");
-                let _ = events.send(LegEvent::Failed);
+                let sip = self.calls.sip();
+                let (from, timeout) = (&self.call.from, self.call.timeout_secs);
+                if let Some(leg) = super::sip::SipLeg::place(sip, uri, from, timeout, events) {
+                    self.leg = Some(Box::new(leg));
+                }
             }
         }
     }

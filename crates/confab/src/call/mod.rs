@@ -17,10 +17,11 @@ mod actor;
 mod audio;
 pub mod leg;
 pub mod sim;
+pub mod sip;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use confab_core::call::Instructions;
 use confab_core::call_request::UpdateCall;
@@ -123,6 +124,8 @@ pub struct Calls {
     audio: Arc<AudioService>,
     /// Where durable status callbacks go to be delivered.
     outbox: Outbox,
+    /// The SIP driver, once the SIP port is bound (`None`: `sip:` calls fail).
+    sip: OnceLock<crate::sip::SipHandle>,
 }
 
 impl Calls {
@@ -143,7 +146,18 @@ impl Calls {
             conferences,
             audio,
             outbox,
+            sip: OnceLock::new(),
         })
+    }
+
+    /// Lets calls reach SIP endpoints through this driver (set once, at start-up).
+    pub fn set_sip(&self, sip: crate::sip::SipHandle) {
+        let _ = self.sip.set(sip);
+    }
+
+    /// The SIP driver, if SIP is on.
+    pub fn sip(&self) -> Option<&crate::sip::SipHandle> {
+        self.sip.get()
     }
 
     /// Starts the actor of a call that is stored already (queued): it places the leg to

@@ -53,6 +53,8 @@ const CONFAB_ENV: &[&str] = &[
     "CONFAB_MEDIA_THREADS",
     "CONFAB_MEDIA_BIND",
     "CONFAB_SIM_AUDIO_DIR",
+    "CONFAB_SIP_LISTEN",
+    "CONFAB_SIP_EXTERNAL_IP",
 ];
 
 /// An account's credentials.
@@ -423,6 +425,9 @@ pub(crate) fn confab_command(data_dir: &Path) -> Command {
     for name in CONFAB_ENV {
         cmd.env_remove(name);
     }
+    // Servers run in parallel: none takes the default SIP port unless a test asks
+    // (`--sip-listen` on the command line wins over the environment).
+    cmd.env("CONFAB_SIP_LISTEN", "off");
     let cwd = if data_dir.is_dir() {
         Some(data_dir)
     } else {

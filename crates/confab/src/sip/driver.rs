@@ -1,0 +1,601 @@
+//! The task that owns the [`UserAgent`]: it feeds it what the transport received and its
+//! timeouts, sends what it polls, keeps one [`SdpSession`] per call and turns the agent's
+//! events into [`LegEvent`]s (see the module docs of [`crate::sip`]).
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use confab_sip::dialog::{Config as AgentConfig, EndReason, Event, OutgoingCall};
+use confab_sip::sdp::LocalMedia;
+use confab_sip::transaction::Peer;
+use confab_sip::{CallHandle, NegotiatedMedia, SdpSession, SessionDescription, UserAgent};
+use tokio::sync::mpsc;
+
+use super::inbound::{self, Numbers};
+use super::transport::{Input, Transport};
+use super::{Command, LegId, SipConfig, SipHandle};
+use crate::call::leg::{LegEvent, LegEvents, LegMedia};
+use crate::state::AppState;
+
+/// One call of the agent, as the driver sees it.
+struct SipCall {
+    leg: LegId,
+    handle: CallHandle,
+    outbound: bool,
+    sdp: SdpSession,
+    /// The call actor's channel; `None` before an inbound leg is attached and after confab
+    /// ended the leg (it reports nothing then).
+    events: Option<LegEvents>,
+    /// Inbound: events that came before the actor took the leg.
+    early: Vec<LegEvent>,
+    /// Inbound with an offer: the answer computed when the INVITE came.
+    answer: Option<(Bytes, NegotiatedMedia)>,
+    /// The far end answered (outbound) or ACKed our 200 (inbound).
+    answered: bool,
+    /// [`LegEvent::Ringing`] was reported.
+    rang: bool,
+    /// confab cancelled at the ring timeout.
+    timed_out: bool,
+    /// confab ended the leg (no report of the end).
+    ended_here: bool,
+    /// A media move waits for the next chance to re-INVITE.
+    reinvite_wanted: bool,
+}
+
+/// The driver; see the module docs.
+pub(super) struct Driver {
+    agent: UserAgent,
+    transport: Transport,
+    calls: HashMap<CallHandle, SipCall>,
+    legs: HashMap<LegId, CallHandle>,
+    handle: SipHandle,
+    state: Arc<AppState>,
+    numbers: Arc<dyn Numbers>,
+    /// The address SDP carries instead of the media threads' own, if configured.
+    external_ip: Option<IpAddr>,
+    /// Counts `o=` session ids.
+    sessions: u64,
+    /// Our `host:port`, for From URIs of calls we place.
+    local: String,
+}
+
+impl Driver {
+    pub(super) fn new(
+        config: &SipConfig,
+        bound: SocketAddr,
+        transport: Transport,
+        handle: SipHandle,
+        state: Arc<AppState>,
+        numbers: Arc<dyn Numbers>,
+    ) -> Driver {
+        let host = config.external_ip.unwrap_or(bound.ip());
+        let local = SocketAddr::new(host, bound.port()).to_string();
+        let agent = UserAgent::new(AgentConfig::new(&local, rand::random()));
+        Driver {
+            agent,
+            transport,
+            calls: HashMap::new(),
+            legs: HashMap::new(),
+            handle,
+            state,
+            numbers,
+            external_ip: config.external_ip,
+            sessions: u64::from(rand::random::<u32>()),
+            local,
+        }
+    }
+
+    /// Runs until every sender of inputs is gone.
+    pub(super) async fn run(mut self, mut inputs: mpsc::UnboundedReceiver<Input>) {
+        loop {
+            let wake = self.agent.poll_timeout();
+            let sleep = async {
+                match wake {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                input = inputs.recv() => match input {
+                    Some(input) => self.input(input),
+                    None => return,
+                },
+                () = sleep => self.agent.handle_timeout(Instant::now()),
+            }
+            self.flush();
+        }
+    }
+
+    fn input(&mut self, input: Input) {
+        let now = Instant::now();
+        match input {
+            Input::Datagram(from, bytes) => self.agent.handle_datagram(now, from, &bytes),
+            Input::Frame(from, bytes) => self.agent.handle_stream_frame(now, from, &bytes),
+            Input::Opened(peer, tx) => self.transport.opened(peer, tx),
+            Input::Closed(peer) => self.transport.closed(peer),
+            Input::Command(command) => self.command(now, command),
+        }
+    }
+
+    /// Sends what the agent has and handles its events, until neither is left.
+    fn flush(&mut self) {
+        loop {
+            let mut idle = true;
+            while let Some(transmit) = self.agent.poll_transmit() {
+                idle = false;
+                if !self.transport.send(&transmit) {
+                    if let Some(tx) = transmit.transaction {
+                        self.agent.handle_transport_error(Instant::now(), tx);
+                    }
+                }
+            }
+            while let Some(event) = self.agent.poll_event() {
+                idle = false;
+                self.event(Instant::now(), event);
+            }
+            if idle {
+                return;
+            }
+        }
+    }
+
+    /// A new SDP session for a call, at the first media thread's address.
+    fn session(&mut self) -> SdpSession {
+        let media = self.state.media.addresses().first().copied();
+        let media = media.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+        self.sessions += 1;
+        let ip = self.external_ip.unwrap_or(media.ip());
+        SdpSession::new(LocalMedia::new(ip, media.port()), self.sessions)
+    }
+
+    fn command(&mut self, now: Instant, command: Command) {
+        match command {
+            Command::Place {
+                leg,
+                target,
+                from,
+                timeout,
+                events,
+            } => self.place(now, leg, target, from, timeout, events),
+            Command::Unreachable(_, events) => {
+                let _ = events.send(LegEvent::Failed);
+            }
+            Command::Attach(leg, events) => self.attach(leg, events),
+            Command::Ring(leg) => {
+                if let Some(handle) = self.legs.get(&leg).copied() {
+                    if let Err(e) = self.agent.ring(now, handle, None) {
+                        tracing::debug!(error = %e, "SIP ring refused");
+                    }
+                }
+            }
+            Command::Answer(leg) => self.answer(now, leg),
+            Command::Reject(leg, status) => {
+                if let Some(call) = self.call_of(leg) {
+                    call.ended_here = true;
+                    call.events = None;
+                    let handle = call.handle;
+                    if let Err(e) = self.agent.reject(now, handle, status) {
+                        tracing::debug!(error = %e, "SIP reject refused");
+                    }
+                }
+            }
+            Command::HangUp(leg) => {
+                if let Some(call) = self.call_of(leg) {
+                    call.ended_here = true;
+                    call.events = None;
+                    let handle = call.handle;
+                    if let Err(e) = self.agent.hangup(now, handle) {
+                        tracing::debug!(error = %e, "SIP hangup refused");
+                    }
+                }
+            }
+            Command::MediaAt(leg, local) => self.media_at(now, leg, local),
+            Command::RingTimeout(leg) => {
+                if let Some(call) = self.call_of(leg) {
+                    if !call.answered && !call.ended_here {
+                        call.timed_out = true;
+                        let handle = call.handle;
+                        if let Err(e) = self.agent.cancel(now, handle) {
+                            tracing::debug!(error = %e, "SIP cancel refused");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn call_of(&mut self, leg: LegId) -> Option<&mut SipCall> {
+        let handle = self.legs.get(&leg)?;
+        self.calls.get_mut(handle)
+    }
+
+    fn place(
+        &mut self,
+        now: Instant,
+        leg: LegId,
+        target: super::SipTarget,
+        from: String,
+        timeout: Duration,
+        events: LegEvents,
+    ) {
+        let Some(addr) = target_addr(&target) else {
+            let _ = events.send(LegEvent::Failed);
+            return;
+        };
+        let mut sdp = self.session();
+        let offer = match sdp.create_offer() {
+            Ok(offer) => Bytes::from(offer.to_string()),
+            Err(e) => {
+                tracing::error!(error = %e, "no SDP offer for an outbound SIP call");
+                let _ = events.send(LegEvent::Failed);
+                return;
+            }
+        };
+        let peer = if target.tcp {
+            Peer::tcp(addr)
+        } else {
+            Peer::udp(addr)
+        };
+        let outgoing = OutgoingCall {
+            to: target.request_uri.clone(),
+            from: from_uri(&from, &self.local),
+            from_display: None,
+            target: peer,
+            headers: target.headers.clone(),
+            sdp: Some(offer),
+        };
+        let handle = match self.agent.place_call(now, outgoing) {
+            Ok(handle) => handle,
+            Err(e) => {
+                tracing::warn!(error = %e, to = %target.request_uri, "SIP call not placed");
+                let _ = events.send(LegEvent::Failed);
+                return;
+            }
+        };
+        self.legs.insert(leg, handle);
+        self.calls.insert(
+            handle,
+            SipCall {
+                leg,
+                handle,
+                outbound: true,
+                sdp,
+                events: Some(events),
+                early: Vec::new(),
+                answer: None,
+                answered: false,
+                rang: false,
+                timed_out: false,
+                ended_here: false,
+                reinvite_wanted: false,
+            },
+        );
+        let sip = self.handle.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(timeout).await;
+            sip.send(Command::RingTimeout(leg));
+        });
+    }
+
+    fn attach(&mut self, leg: LegId, events: LegEvents) {
+        match self.call_of(leg) {
+            Some(call) => {
+                for event in call.early.drain(..) {
+                    let _ = events.send(event);
+                }
+                call.events = Some(events);
+            }
+            // The caller gave up while the number was looked up.
+            None => {
+                let _ = events.send(LegEvent::HungUp);
+            }
+        }
+    }
+
+    fn answer(&mut self, now: Instant, leg: LegId) {
+        let Some(call) = self.call_of(leg) else {
+            return;
+        };
+        let body = match &call.answer {
+            Some((body, _)) => body.clone(),
+            // Late offer: our offer goes in the 200, the answer comes in the ACK.
+            None => match call.sdp.create_offer() {
+                Ok(offer) => Bytes::from(offer.to_string()),
+                Err(e) => {
+                    tracing::error!(error = %e, "no SDP offer for a late-offer INVITE");
+                    return;
+                }
+            },
+        };
+        let handle = call.handle;
+        if let Err(e) = self.agent.answer(now, handle, body) {
+            tracing::debug!(error = %e, "SIP answer refused");
+        }
+    }
+
+    fn media_at(&mut self, now: Instant, leg: LegId, local: SocketAddr) {
+        let external = self.external_ip;
+        let Some(call) = self.call_of(leg) else {
+            return;
+        };
+        let ip = external.unwrap_or(local.ip());
+        let current = call.sdp.local();
+        if current.address == ip && current.port == local.port() {
+            return;
+        }
+        call.sdp.set_local_address(ip, local.port());
+        call.reinvite_wanted = true;
+        self.try_reinvite(now, leg);
+    }
+
+    /// Sends the re-INVITE a media move wants, if the dialog allows one now.
+    fn try_reinvite(&mut self, now: Instant, leg: LegId) {
+        let Some(call) = self.call_of(leg) else {
+            return;
+        };
+        if !call.reinvite_wanted || !call.answered || call.sdp.has_pending_offer() {
+            return;
+        }
+        let Ok(offer) = call.sdp.create_offer() else {
+            return;
+        };
+        let handle = call.handle;
+        match self
+            .agent
+            .reinvite(now, handle, Some(Bytes::from(offer.to_string())))
+        {
+            Ok(()) => {
+                if let Some(call) = self.call_of(leg) {
+                    call.reinvite_wanted = false;
+                }
+            }
+            Err(_) => {
+                // A transaction is pending in the dialog: retried after its next event.
+                if let Some(call) = self.call_of(leg) {
+                    call.sdp.withdraw_offer();
+                }
+            }
+        }
+    }
+
+    fn event(&mut self, now: Instant, event: Event) {
+        match event {
+            Event::Incoming {
+                call,
+                request,
+                source,
+            } => self.incoming(now, call, *request, source),
+            Event::Ringing { call } => self.ringing(call),
+            Event::EarlyMedia { call, sdp } => {
+                if let Some(c) = self.calls.get_mut(&call) {
+                    if let Ok(answer) = SessionDescription::parse(&sdp) {
+                        // Early media is played to nobody yet; reading it keeps the session.
+                        let _ = c.sdp.handle_provisional_answer(&answer);
+                    }
+                }
+                self.ringing(call);
+            }
+            Event::Answered { call, remote_sdp } => self.answered(now, call, remote_sdp),
+            Event::ReOffer { call, sdp, .. } => self.reoffer(now, call, sdp),
+            Event::RemoteAnswer { call, sdp } => {
+                let leg = match self.calls.get_mut(&call) {
+                    Some(c) => {
+                        if let Ok(answer) = SessionDescription::parse(&sdp) {
+                            if let Err(e) = c.sdp.handle_answer(&answer) {
+                                tracing::info!(error = %e, "unusable SDP answer to a re-INVITE");
+                            }
+                        } else {
+                            c.sdp.withdraw_offer();
+                        }
+                        c.leg
+                    }
+                    None => return,
+                };
+                self.try_reinvite(now, leg);
+            }
+            Event::ReInviteFailed { call, status } => {
+                if let Some(c) = self.calls.get_mut(&call) {
+                    tracing::info!(status, "a re-INVITE was refused");
+                    c.sdp.withdraw_offer();
+                }
+            }
+            Event::Terminated {
+                call,
+                reason,
+                status,
+            } => self.terminated(call, reason, status),
+        }
+    }
+
+    fn incoming(
+        &mut self,
+        now: Instant,
+        handle: CallHandle,
+        request: confab_sip::Message,
+        source: Peer,
+    ) {
+        let mut sdp = self.session();
+        let mut answer = None;
+        if request.has_sdp() {
+            let negotiated = SessionDescription::parse(&request.body)
+                .map_err(confab_sip::sdp::NegotiationError::from)
+                .and_then(|offer| sdp.handle_offer(&offer));
+            match negotiated {
+                Ok(a) => answer = Some((Bytes::from(a.sdp.to_string()), a.media)),
+                Err(e) => {
+                    tracing::info!(error = %e, "inbound INVITE with an unusable offer");
+                    let _ = self.agent.reject(now, handle, e.sip_status());
+                    return;
+                }
+            }
+        }
+        let leg = self.handle.new_leg();
+        self.legs.insert(leg, handle);
+        self.calls.insert(
+            handle,
+            SipCall {
+                leg,
+                handle,
+                outbound: false,
+                sdp,
+                events: None,
+                early: Vec::new(),
+                answer,
+                answered: false,
+                rang: false,
+                timed_out: false,
+                ended_here: false,
+                reinvite_wanted: false,
+            },
+        );
+        let invite = inbound::Invite::read(&request, source);
+        let (sip, state, numbers) = (
+            self.handle.clone(),
+            self.state.clone(),
+            self.numbers.clone(),
+        );
+        tokio::spawn(inbound::route(sip, state, numbers, leg, invite));
+    }
+
+    fn ringing(&mut self, handle: CallHandle) {
+        if let Some(call) = self.calls.get_mut(&handle) {
+            if call.outbound && !call.rang {
+                call.rang = true;
+                report(call, LegEvent::Ringing);
+            }
+        }
+    }
+
+    fn answered(&mut self, now: Instant, handle: CallHandle, remote_sdp: Option<Bytes>) {
+        let Some(call) = self.calls.get_mut(&handle) else {
+            return;
+        };
+        let media = match (call.answer.take(), remote_sdp) {
+            (Some((_, media)), _) => Ok(media),
+            (None, Some(body)) => SessionDescription::parse(&body)
+                .map_err(confab_sip::sdp::NegotiationError::from)
+                .and_then(|answer| call.sdp.handle_answer(&answer))
+                .map_err(|e| e.to_string()),
+            (None, None) => Err("no SDP answer".to_owned()),
+        };
+        let leg_media = media.and_then(|m| {
+            let remote = m.remote_rtp.ok_or("the far end gave no RTP address")?;
+            Ok(LegMedia {
+                remote,
+                codec: m.codec,
+                telephone_event: m.telephone_event.map(confab_media::PayloadType::get),
+            })
+        });
+        match leg_media {
+            Ok(media) => {
+                call.answered = true;
+                report(call, LegEvent::Answered(media));
+                let leg = call.leg;
+                self.try_reinvite(now, leg);
+            }
+            Err(reason) => {
+                tracing::warn!(%reason, "SIP call answered without usable media; hanging up");
+                report(call, LegEvent::Failed);
+                call.ended_here = true;
+                call.events = None;
+                let _ = self.agent.hangup(now, handle);
+            }
+        }
+    }
+
+    fn reoffer(&mut self, now: Instant, handle: CallHandle, sdp: Option<Bytes>) {
+        let Some(call) = self.calls.get_mut(&handle) else {
+            return;
+        };
+        let Some(body) = sdp else {
+            // An offerless re-INVITE: our offer goes in the 200, the answer in the ACK.
+            match call.sdp.create_offer() {
+                Ok(offer) => {
+                    let _ = self
+                        .agent
+                        .answer_offer(now, handle, Bytes::from(offer.to_string()));
+                }
+                Err(_) => {
+                    let _ = self.agent.reject_offer(now, handle, 491);
+                }
+            }
+            return;
+        };
+        let negotiated = SessionDescription::parse(&body)
+            .map_err(confab_sip::sdp::NegotiationError::from)
+            .and_then(|offer| call.sdp.handle_offer(&offer));
+        match negotiated {
+            Ok(answer) => {
+                if answer.media.held_by_peer {
+                    tracing::info!(leg = call.leg.0, "the SIP phone holds the call");
+                }
+                let body = Bytes::from(answer.sdp.to_string());
+                let _ = self.agent.answer_offer(now, handle, body);
+            }
+            Err(e) => {
+                let _ = self.agent.reject_offer(now, handle, e.sip_status());
+            }
+        }
+    }
+
+    fn terminated(&mut self, handle: CallHandle, reason: EndReason, status: Option<u16>) {
+        let Some(mut call) = self.calls.remove(&handle) else {
+            return;
+        };
+        self.legs.remove(&call.leg);
+        if call.ended_here {
+            return;
+        }
+        let event = if call.answered || !call.outbound {
+            LegEvent::HungUp
+        } else {
+            match (reason, status) {
+                _ if call.timed_out => LegEvent::NoAnswer,
+                (EndReason::Rejected, Some(486 | 600)) => LegEvent::Busy,
+                _ => LegEvent::Failed,
+            }
+        };
+        report(&mut call, event);
+    }
+}
+
+/// Sends an event to the call's actor, or keeps it until the inbound leg is attached.
+fn report(call: &mut SipCall, event: LegEvent) {
+    match &call.events {
+        Some(events) => {
+            let _ = events.send(event);
+        }
+        None if !call.ended_here => call.early.push(event),
+        None => {}
+    }
+}
+
+/// The address the leg resolved (stored in the target's host by [`SipLeg::place`]).
+///
+/// [`SipLeg::place`]: crate::call::sip::SipLeg::place
+fn target_addr(target: &super::SipTarget) -> Option<SocketAddr> {
+    let ip: IpAddr = target.host.parse().ok()?;
+    Some(SocketAddr::new(ip, target.port))
+}
+
+/// The From URI of a call we place: a SIP URI as given, anything else (a number) as the user
+/// part of a URI at our address.
+fn from_uri(from: &str, local: &str) -> String {
+    let from = from.trim();
+    let lower = from.to_ascii_lowercase();
+    if lower.starts_with("sip:") || lower.starts_with("sips:") {
+        return from.to_owned();
+    }
+    let user: String = from
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "+-_.!~*'()".contains(*c))
+        .collect();
+    if user.is_empty() {
+        format!("sip:confab@{local}")
+    } else {
+        format!("sip:{user}@{local}")
+    }
+}
