@@ -722,3 +722,38 @@ async fn send_digits_reach_the_far_end_once_it_answers() {
     let heard = api.heard(&sid).await;
     assert_eq!(heard["digits"], "42#", "{heard}");
 }
+
+#[tokio::test]
+async fn a_call_hung_up_while_joining_leaves_no_participant_behind() {
+    let api = Api::new().await;
+    let twiml = dial("hurry");
+    let mut sids = Vec::new();
+    for i in 0..20 {
+        let to = format!("sim:hurry{i}?silence");
+        let sid = api
+            .call(&[("From", "+15550100"), ("To", &to), ("Twiml", &twiml)])
+            .await;
+        // Hung up at once: often while its conference is still admitting it.
+        let reply = api
+            .post(&format!("Calls/{sid}.json"), &[("Status", "completed")])
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+        sids.push(sid);
+    }
+    for _ in 0..250 {
+        let list = api.get("Conferences.json?FriendlyName=hurry").await;
+        let mut connected = 0;
+        for c in list["conferences"].as_array().into_iter().flatten() {
+            let sid = c["sid"].as_str().unwrap_or_default();
+            let parts = api
+                .get(&format!("Conferences/{sid}/Participants.json"))
+                .await;
+            connected += parts["participants"].as_array().map_or(0, Vec::len);
+        }
+        if connected == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("a hung-up call stayed in its conference");
+}

@@ -188,7 +188,7 @@ impl CallActor {
         }
         // A call that ended while its conference was admitting it waits for that answer, so
         // that it can take itself out again (see `joined`).
-        while !self.call.status.is_final() {
+        while !self.call.status.is_final() || self.joining.is_some() {
             let timeout = self
                 .interpreter
                 .as_ref()
