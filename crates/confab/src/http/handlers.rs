@@ -53,6 +53,12 @@ pub(super) async fn handle(
         }
         (Resource::Calls, _) => super::calls::handle(state, req, None, method).await,
         (Resource::Call(sid), _) => super::calls::handle(state, req, Some(sid), method).await,
+        (Resource::IncomingPhoneNumbers, _) => {
+            super::numbers::handle(state, req, None, method).await
+        }
+        (Resource::IncomingPhoneNumber(sid), _) => {
+            super::numbers::handle(state, req, Some(sid), method).await
+        }
     }
 }
 

@@ -16,6 +16,7 @@ mod callbacks;
 mod calls;
 mod handlers;
 pub mod metrics;
+mod numbers;
 mod render;
 pub mod route;
 

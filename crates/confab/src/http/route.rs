@@ -45,6 +45,10 @@ pub enum Resource {
     Calls,
     /// `Calls/{Sid}`
     Call(String),
+    /// `IncomingPhoneNumbers`
+    IncomingPhoneNumbers,
+    /// `IncomingPhoneNumbers/{Sid}`
+    IncomingPhoneNumber(String),
 }
 
 impl Resource {
@@ -54,10 +58,11 @@ impl Resource {
             Resource::Conferences | Resource::Recordings(_) => &["GET"],
             Resource::Conference(_) => &["GET", "POST"],
             Resource::Participants(_) => &["GET", "POST"],
-            Resource::Participant(..) | Resource::Recording(..) | Resource::Call(_) => {
-                &["GET", "POST", "DELETE"]
-            }
-            Resource::Calls => &["GET", "POST"],
+            Resource::Participant(..)
+            | Resource::Recording(..)
+            | Resource::Call(_)
+            | Resource::IncomingPhoneNumber(_) => &["GET", "POST", "DELETE"],
+            Resource::Calls | Resource::IncomingPhoneNumbers => &["GET", "POST"],
         }
     }
 
@@ -73,6 +78,8 @@ impl Resource {
             Resource::Recording(..) => "Conferences/{ConferenceSid}/Recordings/{RecordingSid}",
             Resource::Calls => "Calls",
             Resource::Call(_) => "Calls/{CallSid}",
+            Resource::IncomingPhoneNumbers => "IncomingPhoneNumbers",
+            Resource::IncomingPhoneNumber(_) => "IncomingPhoneNumbers/{PhoneNumberSid}",
         }
     }
 }
@@ -175,6 +182,10 @@ pub fn parse(path: &str) -> Option<ApiPath> {
         }
         [c] if c == "Calls" => Some(Resource::Calls),
         [c, sid] if c == "Calls" && !sid.is_empty() => Some(Resource::Call(sid.clone())),
+        [n] if n == "IncomingPhoneNumbers" => Some(Resource::IncomingPhoneNumbers),
+        [n, sid] if n == "IncomingPhoneNumbers" && !sid.is_empty() => {
+            Some(Resource::IncomingPhoneNumber(sid.clone()))
+        }
         _ => None,
     };
     Some(ApiPath {
@@ -229,6 +240,18 @@ mod tests {
         assert_eq!(p.heard, None);
         assert_eq!(parse_confab("/confab/v1/Accounts//Calls"), None);
         assert_eq!(parse_confab("/2010-04-01/Accounts/AC1/Calls"), None);
+    }
+
+    #[test]
+    fn incoming_phone_numbers() {
+        let list = parse("/api/laml/2010-04-01/Accounts/AC1/IncomingPhoneNumbers").expect("path");
+        assert_eq!(list.resource, Some(Resource::IncomingPhoneNumbers));
+        let one = parse("/2010-04-01/Accounts/AC1/IncomingPhoneNumbers/PN1.json").expect("path");
+        assert_eq!(
+            one.resource,
+            Some(Resource::IncomingPhoneNumber("PN1".into()))
+        );
+        assert_eq!(one.resource.map(|r| r.allowed().len()), Some(3));
     }
 
     #[test]
