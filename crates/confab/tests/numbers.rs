@@ -6,24 +6,14 @@
 
 mod common;
 
-use std::sync::LazyLock;
-
 use axum::http::{header, StatusCode};
 use common::in_process::{InProcess, Reply};
+use common::openapi::{conforms, list_conforms};
 use confab_core::{Account, SidStyle};
 use serde_json::Value;
 
-/// Twilio's voice OpenAPI file, as the conformance suites read it.
-static SPEC: LazyLock<Value> = LazyLock::new(|| {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/conformance/spec/twilio_api_v2010_voice.json"
-    );
-    let text = std::fs::read_to_string(path).expect("the spec file is in the repository");
-    serde_json::from_str(&text).expect("the spec is JSON")
-});
-
 const NUMBER_SCHEMA: &str = "api.v2010.account.incoming_phone_number";
+const NUMBERS_LIST: &str = "/2010-04-01/Accounts/{AccountSid}/IncomingPhoneNumbers.json";
 
 struct Api {
     app: InProcess,
@@ -101,110 +91,6 @@ fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
     v[key].as_str().unwrap_or_else(|| panic!("{key} in {v}"))
 }
 
-/// Checks `value` against the component schema `name`: every property present with its type,
-/// nullability, enum, length and SID pattern, and no property the schema does not name.
-fn conforms(value: &Value, name: &str) {
-    let schema = &SPEC["components"]["schemas"][name];
-    assert!(schema.is_object(), "no schema {name}");
-    conforms_to(value, schema, name);
-}
-
-fn conforms_to(value: &Value, schema: &Value, at: &str) {
-    if let Some(reference) = schema["$ref"].as_str() {
-        let target = reference
-            .strip_prefix("#/components/schemas/")
-            .expect("a local reference");
-        return conforms_to(value, &SPEC["components"]["schemas"][target], at);
-    }
-    if value.is_null() {
-        assert_eq!(schema["nullable"], true, "{at} is null but not nullable");
-        return;
-    }
-    if let Some(allowed) = schema["enum"].as_array() {
-        assert!(
-            allowed.contains(value),
-            "{at} = {value} is not one of {allowed:?}"
-        );
-    }
-    match schema["type"].as_str() {
-        Some("string") => {
-            let s = value
-                .as_str()
-                .unwrap_or_else(|| panic!("{at} = {value} is no string"));
-            let len = s.chars().count() as u64;
-            if let Some(min) = schema["minLength"].as_u64() {
-                assert!(len >= min, "{at} = {s:?} is shorter than {min}");
-            }
-            if let Some(max) = schema["maxLength"].as_u64() {
-                assert!(len <= max, "{at} = {s:?} is longer than {max}");
-            }
-            if let Some(pattern) = schema["pattern"].as_str() {
-                assert!(
-                    sid_pattern_matches(pattern, s),
-                    "{at} = {s:?} does not match {pattern}"
-                );
-            }
-            match schema["format"].as_str() {
-                Some("date-time-rfc-2822") => assert!(is_rfc2822(s), "{at} = {s:?}"),
-                Some("phone-number") => assert!(
-                    s.starts_with('+') && s[1..].bytes().all(|b| b.is_ascii_digit()),
-                    "{at} = {s:?}"
-                ),
-                _ => {}
-            }
-        }
-        Some("boolean") => assert!(value.is_boolean(), "{at} = {value} is no boolean"),
-        Some("integer") => assert!(value.is_i64() || value.is_u64(), "{at} = {value}"),
-        Some("array") => {
-            let items = value
-                .as_array()
-                .unwrap_or_else(|| panic!("{at} is no array"));
-            for (i, item) in items.iter().enumerate() {
-                conforms_to(item, &schema["items"], &format!("{at}[{i}]"));
-            }
-        }
-        Some("object") => {
-            let object = value
-                .as_object()
-                .unwrap_or_else(|| panic!("{at} is no object"));
-            let properties = schema["properties"].as_object().expect("properties");
-            for key in object.keys() {
-                assert!(
-                    properties.contains_key(key),
-                    "{at}.{key} is not in the schema"
-                );
-            }
-            for (key, property) in properties {
-                let field = object
-                    .get(key)
-                    .unwrap_or_else(|| panic!("{at}.{key} is missing"));
-                conforms_to(field, property, &format!("{at}.{key}"));
-            }
-        }
-        other => panic!("{at}: schema type {other:?} not handled by this check"),
-    }
-}
-
-/// The spec's SID patterns are all `^XX[0-9a-fA-F]{32}$`.
-fn sid_pattern_matches(pattern: &str, s: &str) -> bool {
-    let prefix = pattern
-        .strip_prefix('^')
-        .and_then(|p| p.strip_suffix("[0-9a-fA-F]{32}$"))
-        .unwrap_or_else(|| panic!("pattern {pattern} not handled by this check"));
-    s.len() == prefix.len() + 32
-        && s.starts_with(prefix)
-        && s[prefix.len()..].bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-fn is_rfc2822(s: &str) -> bool {
-    let parts: Vec<&str> = s.split(' ').collect();
-    parts.len() == 6
-        && parts[0].ends_with(',')
-        && parts[1].len() == 2
-        && parts[3].len() == 4
-        && parts[5] == "+0000"
-}
-
 /// The check is not vacuous: what Twilio's schema refuses, it refuses.
 fn rejected_by_the_schema_check(valid: &Value) {
     let broken: [(&str, Option<Value>); 7] = [
@@ -229,24 +115,6 @@ fn rejected_by_the_schema_check(valid: &Value) {
         let outcome = std::panic::catch_unwind(|| conforms(&bad, NUMBER_SCHEMA));
         assert!(outcome.is_err(), "{key}: the check accepted {bad}");
     }
-}
-
-/// The list response schema of List IncomingPhoneNumbers.
-fn list_conforms(body: &Value) {
-    let schema = &SPEC["paths"]["/2010-04-01/Accounts/{AccountSid}/IncomingPhoneNumbers.json"]
-        ["get"]["responses"]["200"]["content"]["application/json"]["schema"];
-    let properties = schema["properties"].as_object().expect("list properties");
-    let keys: Vec<&String> = body.as_object().expect("object").keys().collect();
-    let mut want: Vec<&String> = properties.keys().collect();
-    let mut got = keys.clone();
-    want.sort();
-    got.sort();
-    assert_eq!(got, want, "the list envelope has exactly the schema's keys");
-    conforms_to(
-        &body["incoming_phone_numbers"],
-        &properties["incoming_phone_numbers"],
-        "incoming_phone_numbers",
-    );
 }
 
 #[tokio::test]
@@ -298,7 +166,7 @@ async fn create_fetch_list_update_and_delete_in_the_twilio_shape() {
 
     let list = api.get(&format!("{}.json", api.numbers())).await;
     assert_eq!(list.status, StatusCode::OK);
-    list_conforms(&list.json);
+    list_conforms(NUMBERS_LIST, &list.json);
     assert_eq!(
         list.json["incoming_phone_numbers"],
         serde_json::json!([created])
@@ -359,7 +227,7 @@ async fn create_fetch_list_update_and_delete_in_the_twilio_shape() {
         (404, Some(20404))
     );
     let empty = api.get(&format!("{}.json", api.numbers())).await;
-    list_conforms(&empty.json);
+    list_conforms(NUMBERS_LIST, &empty.json);
     assert_eq!(empty.json["incoming_phone_numbers"], serde_json::json!([]));
 }
 
@@ -696,7 +564,7 @@ async fn list_filters_and_pages() {
     };
     let list = format!("{}.json", api.numbers());
     let all = api.get(&list).await;
-    list_conforms(&all.json);
+    list_conforms(NUMBERS_LIST, &all.json);
     assert_eq!(
         numbers_in(&all),
         ["+18005550100", "+15550100202", "+15550100101"],
@@ -725,7 +593,7 @@ async fn list_filters_and_pages() {
     let first = api
         .get(&format!("{list}?FriendlyName=sales&PageSize=1"))
         .await;
-    list_conforms(&first.json);
+    list_conforms(NUMBERS_LIST, &first.json);
     assert_eq!(numbers_in(&first), ["+18005550100"]);
     let next = str_of(&first.json, "next_page_uri").to_owned();
     assert!(
@@ -733,7 +601,7 @@ async fn list_filters_and_pages() {
         "{next}"
     );
     let second = api.get(&next).await;
-    list_conforms(&second.json);
+    list_conforms(NUMBERS_LIST, &second.json);
     assert_eq!(numbers_in(&second), ["+15550100101"]);
     assert_eq!(second.json["next_page_uri"], Value::Null);
     assert_eq!(second.json["page"], 1);

@@ -14,6 +14,7 @@
 #![allow(dead_code)]
 
 pub(crate) mod in_process;
+pub(crate) mod openapi;
 pub(crate) mod web;
 
 use std::future::Future;
