@@ -7,45 +7,29 @@ mod common;
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use common::in_process::InProcess;
+use common::client::Client;
 use common::web::{share_loud, share_with_tone, wav_tone, WebApp};
-use confab_core::{Account, SidStyle};
 use serde_json::Value;
 
 const TONE_HZ: f64 = 700.0;
 const OTHER_HZ: f64 = 1000.0;
 
 struct Api {
-    app: InProcess,
-    account: Account,
+    client: Client,
+}
+
+impl std::ops::Deref for Api {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        &self.client
+    }
 }
 
 impl Api {
     async fn new() -> Api {
-        let (app, mut accounts) = InProcess::start(&[(SidStyle::Twilio, "calls")]).await;
         Api {
-            app,
-            account: accounts.pop().expect("an account"),
+            client: Client::new("calls").await,
         }
-    }
-
-    fn path(&self, rest: &str) -> String {
-        format!("/2010-04-01/Accounts/{}/{rest}", self.account.sid)
-    }
-
-    async fn post(&self, rest: &str, form: &[(&str, &str)]) -> common::in_process::Reply {
-        self.app
-            .send_form("POST", &self.path(rest), &self.account, form)
-            .await
-    }
-
-    async fn get(&self, rest: &str) -> Value {
-        let reply = self
-            .app
-            .send_form("GET", &self.path(rest), &self.account, &[])
-            .await;
-        assert_eq!(reply.status, StatusCode::OK, "{rest}: {}", reply.json);
-        reply.json
     }
 
     /// Creates a call; asserts 201.
@@ -105,17 +89,6 @@ impl Api {
             .get(&format!("Conferences/{sid}/Participants.json"))
             .await;
         panic!("{room} never had {n} connected participants: {parts}");
-    }
-
-    /// `Heard.json` of a simulated call.
-    async fn heard(&self, call: &str) -> Value {
-        let path = format!(
-            "/confab/v1/Accounts/{}/Calls/{call}/Heard.json",
-            self.account.sid
-        );
-        let reply = self.app.send_form("GET", &path, &self.account, &[]).await;
-        assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
-        reply.json
     }
 }
 

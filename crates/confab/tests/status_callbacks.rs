@@ -6,67 +6,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::in_process::InProcess;
+use common::client::Client as Api;
 use common::web::{Reply, Seen, WebApp};
 use confab_core::webhook::signature;
-use confab_core::{Account, SidStyle};
-use serde_json::Value;
-
-struct Api {
-    app: InProcess,
-    account: Account,
-}
-
-impl Api {
-    async fn new(name: &str) -> Api {
-        let (app, mut accounts) = InProcess::start(&[(SidStyle::Twilio, name)]).await;
-        Api {
-            app,
-            account: accounts.pop().expect("an account"),
-        }
-    }
-
-    fn path(&self, rest: &str) -> String {
-        format!("/2010-04-01/Accounts/{}/{rest}", self.account.sid)
-    }
-
-    async fn send(&self, method: &str, rest: &str, form: &[(&str, &str)]) -> Value {
-        let reply = self
-            .app
-            .send_form(method, &self.path(rest), &self.account, form)
-            .await;
-        assert!(reply.status.is_success(), "{method} {rest}: {}", reply.json);
-        reply.json
-    }
-
-    /// Adds a participant and waits until it is connected; returns its call SID and the
-    /// conference's.
-    async fn join(&self, room: &str, form: &[(&str, &str)]) -> (String, String) {
-        let json = self
-            .send(
-                "POST",
-                &format!("Conferences/{room}/Participants.json"),
-                form,
-            )
-            .await;
-        let sid = json["call_sid"].as_str().expect("sid").to_owned();
-        let cf = json["conference_sid"].as_str().expect("cf").to_owned();
-        for _ in 0..300 {
-            let p = self
-                .send(
-                    "GET",
-                    &format!("Conferences/{cf}/Participants/{sid}.json"),
-                    &[],
-                )
-                .await;
-            if p["status"] == "connected" {
-                return (sid, cf);
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("{sid} never connected");
-    }
-}
 
 fn param<'a>(seen: &'a Seen, name: &str) -> Option<&'a str> {
     seen.form

@@ -11,10 +11,9 @@ mod common;
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use common::in_process::InProcess;
+use common::client::Client;
 use common::web::{share_loud, share_with_tone_between, wav_tone, wav_tone_at, Reply, WebApp};
 use confab_core::webhook::signature;
-use confab_core::{Account, SidStyle};
 use serde_json::Value;
 
 const A_HZ: f64 = 440.0;
@@ -32,41 +31,28 @@ const SETTLE_MS: u64 = 500;
 /// 2 s of a 1000 Hz tone, MP3 (see confab-media's test data README for how it was made).
 const TONE_MP3: &[u8] = include_bytes!("../../confab-media/tests/data/tone_1k.mp3");
 
-struct Api {
-    app: InProcess,
-    account: Account,
-}
-
+/// A caller in a test: its call SID.
 struct Caller {
     sid: String,
 }
 
+/// The test's server and account, with the verdicts on what callers heard.
+struct Api {
+    client: Client,
+}
+
+impl std::ops::Deref for Api {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        &self.client
+    }
+}
+
 impl Api {
     async fn new(name: &str) -> Api {
-        let (app, mut accounts) = InProcess::start(&[(SidStyle::Twilio, name)]).await;
         Api {
-            app,
-            account: accounts.pop().expect("an account"),
+            client: Client::new(name).await,
         }
-    }
-
-    fn path(&self, rest: &str) -> String {
-        format!("/2010-04-01/Accounts/{}/{rest}", self.account.sid)
-    }
-
-    async fn post(&self, rest: &str, form: &[(&str, &str)]) -> common::in_process::Reply {
-        self.app
-            .send_form("POST", &self.path(rest), &self.account, form)
-            .await
-    }
-
-    async fn get(&self, rest: &str) -> Value {
-        let reply = self
-            .app
-            .send_form("GET", &self.path(rest), &self.account, &[])
-            .await;
-        assert_eq!(reply.status, StatusCode::OK, "{rest}: {}", reply.json);
-        reply.json
     }
 
     /// Adds a simulated caller sending `tone` (or silence) to `room`; waits until connected.
@@ -81,61 +67,22 @@ impl Api {
             ("Beep", "false"),
         ];
         form.extend_from_slice(extra);
-        let reply = self
-            .post(&format!("Conferences/{room}/Participants.json"), &form)
-            .await;
-        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.json);
-        let sid = reply.json["call_sid"].as_str().expect("sid").to_owned();
-        let conference = reply.json["conference_sid"]
-            .as_str()
-            .expect("cf")
-            .to_owned();
-        for _ in 0..300 {
-            let p = self
-                .get(&format!("Conferences/{conference}/Participants/{sid}.json"))
-                .await;
-            if p["status"] == "connected" {
-                return Caller { sid };
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("{sid} never connected");
+        let (sid, _) = self.client.join(room, &form).await;
+        Caller { sid }
     }
 
     async fn conference(&self, room: &str) -> String {
-        let list = self
-            .get(&format!("Conferences.json?FriendlyName={room}"))
-            .await;
-        list["conferences"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|c| c["status"] != "completed")
-            .and_then(|c| c["sid"].as_str())
-            .expect("a live conference")
-            .to_owned()
+        self.live_conference(room).await
     }
 
     /// Update Participant; returns the reply.
     async fn update(&self, cf: &str, who: &Caller, form: &[(&str, &str)]) -> Value {
-        let reply = self
-            .post(
-                &format!("Conferences/{cf}/Participants/{}.json", who.sid),
-                form,
-            )
-            .await;
-        assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
-        reply.json
+        let path = format!("Conferences/{cf}/Participants/{}.json", who.sid);
+        self.send("POST", &path, form).await
     }
 
     async fn heard(&self, who: &Caller) -> Value {
-        let path = format!(
-            "/confab/v1/Accounts/{}/Calls/{}/Heard.json",
-            self.account.sid, who.sid
-        );
-        let reply = self.app.send_form("GET", &path, &self.account, &[]).await;
-        assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
-        reply.json
+        self.client.heard(&who.sid).await
     }
 
     /// How much the caller has heard so far, in ms.

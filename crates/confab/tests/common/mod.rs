@@ -13,6 +13,7 @@
 // Each test binary uses a different part of the harness.
 #![allow(dead_code)]
 
+pub(crate) mod client;
 pub(crate) mod in_process;
 pub(crate) mod openapi;
 pub(crate) mod web;
