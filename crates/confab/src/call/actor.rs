@@ -184,6 +184,8 @@ impl CallActor {
                     let instructions = instructions.clone();
                     self.run_twiml(instructions);
                 }
+                // The first fetch goes out now, not after the leg's first event.
+                self.drive();
             }
         }
         // A call that ended while its conference was admitting it waits for that answer, so
@@ -526,7 +528,13 @@ impl CallActor {
             self.not_joined("the call has no media");
             return;
         };
-        let create = match join.membership(&self.call.from, &self.call.to) {
+        // An inbound call's `To` is one of our numbers, not an endpoint to place; the leg
+        // exists already, so the membership only needs a valid endpoint.
+        let to = match self.call.direction {
+            confab_core::Direction::Inbound => "sip:inbound@confab.invalid",
+            _ => self.call.to.as_str(),
+        };
+        let create = match join.membership(&self.call.from, to) {
             Ok(create) => create,
             Err(e) => {
                 self.not_joined(&e.message);

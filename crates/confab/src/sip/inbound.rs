@@ -62,8 +62,23 @@ impl Numbers for StoreNumbers {
         &'a self,
         number: &'a str,
     ) -> BoxFuture<'a, Result<Option<NumberRoute>, StoreError>> {
-        let _ = (&self.state, number);
-        Box::pin(async { Ok(None) })
+        Box::pin(async move {
+            let found = self.state.store.number_by_e164(number).await?;
+            Ok(found.map(|n| NumberRoute {
+                account_sid: n.account_sid,
+                phone_number: n.phone_number.to_string(),
+                voice_url: n.voice_url.filter(|u| !u.is_empty()),
+                voice_method: n.voice_method,
+                voice_fallback: n
+                    .voice_fallback_url
+                    .filter(|u| !u.is_empty())
+                    .map(|u| (u, n.voice_fallback_method)),
+                status_callback: n
+                    .status_callback
+                    .filter(|u| !u.is_empty())
+                    .map(|u| (u, n.status_callback_method)),
+            }))
+        })
     }
 }
 

@@ -1,0 +1,334 @@
+//! SIP with real user agents against the real binary: SIPp scenarios (`tests/data/sipp/`, see
+//! its README) for inbound calls to numbers (answered into a conference, busy, unknown, late
+//! offer, hung up by confab), OPTIONS, and `sip:` participants (answer, busy, no answer with a
+//! CANCEL at `Timeout`, a re-INVITE hold from the phone); baresip for audio both ways.
+//!
+//! Every server listens for SIP on its own free port; every SIPp and baresip gets its own SIP
+//! and RTP ports, so the tests run in parallel. SIPp and baresip are installed by
+//! `scripts/install-test-deps.sh`; a missing tool fails the test with that advice.
+
+mod common;
+
+mod sip_agents;
+
+use std::time::Duration;
+
+use common::web::{share_loud, share_with_tone, Reply as Web, WebApp};
+use common::{eventually, Api, Server};
+use serde_json::Value;
+use sip_agents::{free_port, require, Sipp};
+
+/// A server with SIP on a free port.
+struct SipServer {
+    server: Server,
+    sip_port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl SipServer {
+    /// `media_threads: Some(1)` keeps every call on one media thread, so confab never moves a
+    /// call's RTP with a re-INVITE (SIPp scenarios have no room for one).
+    async fn start(media_threads: Option<usize>) -> SipServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut sip_port = 0;
+        let server = Server::launch(dir.path(), |cmd, addr| {
+            sip_port = free_port();
+            cmd.arg("serve")
+                .arg("--data-dir")
+                .arg(dir.path())
+                .arg("--listen")
+                .arg(addr.to_string())
+                .arg("--sip-listen")
+                .arg(format!("127.0.0.1:{sip_port}"));
+            if let Some(n) = media_threads {
+                cmd.arg("--media-threads").arg(n.to_string());
+            }
+        })
+        .await;
+        SipServer {
+            server,
+            sip_port,
+            _dir: dir,
+        }
+    }
+
+    fn api(&self) -> Api {
+        self.server.api()
+    }
+
+    /// Configures `number` to fetch TwiML from `url`.
+    async fn number(&self, number: &str, url: &str) {
+        let api = self.api();
+        let path = api.twilio("IncomingPhoneNumbers.json");
+        api.post_form(&path, &[("PhoneNumber", number), ("VoiceUrl", url)])
+            .await
+            .expect_status(201);
+    }
+
+    async fn calls(&self) -> Vec<Value> {
+        let api = self.api();
+        let body = api.get(&api.twilio("Calls.json")).await.expect_status(200);
+        body["calls"].as_array().cloned().unwrap_or_default()
+    }
+
+    async fn call(&self, sid: &str) -> Value {
+        let api = self.api();
+        api.get(&api.twilio(&format!("Calls/{sid}.json")))
+            .await
+            .expect_status(200)
+    }
+
+    /// Waits until call `sid` has `status`.
+    async fn wait_call(&self, sid: &str, status: &str) -> Value {
+        let what = format!("call {sid} to be {status}");
+        eventually(&what, Duration::from_secs(30), || async {
+            let call = self.call(sid).await;
+            (call["status"] == status).then_some(call)
+        })
+        .await
+    }
+
+    /// Adds a participant to `room` and returns its call SID.
+    async fn participant(&self, room: &str, to: &str, extra: &[(&str, &str)]) -> String {
+        let api = self.api();
+        let path = api.twilio(&format!("Conferences/{room}/Participants.json"));
+        let mut form = vec![("From", "+15550100001"), ("To", to)];
+        form.extend_from_slice(extra);
+        let body = api.post_form(&path, &form).await.expect_status(201);
+        body["call_sid"].as_str().expect("call_sid").to_owned()
+    }
+
+    /// The conference SID of the live room `name`, once it exists.
+    async fn conference(&self, name: &str) -> String {
+        let api = self.api();
+        let path = api.twilio(&format!("Conferences.json?FriendlyName={name}"));
+        eventually(
+            &format!("conference {name}"),
+            Duration::from_secs(20),
+            || async {
+                let body = api.get(&path).await.expect_status(200);
+                body["conferences"][0]["sid"].as_str().map(str::to_owned)
+            },
+        )
+        .await
+    }
+
+    /// The call SIDs of the participants of conference `sid`.
+    async fn members(&self, sid: &str) -> Vec<String> {
+        let api = self.api();
+        let path = api.twilio(&format!("Conferences/{sid}/Participants.json"));
+        let body = api.get(&path).await.expect_status(200);
+        body["participants"]
+            .as_array()
+            .map(|ps| {
+                ps.iter()
+                    .filter_map(|p| p["call_sid"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    async fn heard(&self, call: &str) -> Value {
+        let api = self.api();
+        let path = format!(
+            "/confab/v1/Accounts/{}/Calls/{call}/Heard.json",
+            self.server.account.sid
+        );
+        api.get(&path).await.expect_status(200)
+    }
+}
+
+fn dial(room: &str) -> Web {
+    let twiml = format!("<Response><Dial><Conference>{room}</Conference></Dial></Response>");
+    Web::Body("text/xml", twiml.into_bytes())
+}
+
+#[tokio::test]
+async fn options_and_unrouted_invites() {
+    let sip = SipServer::start(Some(1)).await;
+    Sipp::uac("options.xml", sip.sip_port, "confab")
+        .run_ok()
+        .await;
+    for user in ["+15559990000", "15559990000", "alice"] {
+        Sipp::uac("inbound_unknown.xml", sip.sip_port, user)
+            .run_ok()
+            .await;
+    }
+    assert!(
+        sip.calls().await.is_empty(),
+        "an unrouted INVITE made a call"
+    );
+}
+
+#[tokio::test]
+async fn inbound_call_dials_a_conference() {
+    let sip = SipServer::start(Some(1)).await;
+    let web = WebApp::serve(vec![("/voice", dial("sipin"))]).await;
+    sip.number("+15550101001", &web.url("/voice")).await;
+    let sim = sip.participant("sipin", "sim:alice?tone=440", &[]).await;
+    sip.wait_call(&sim, "in-progress").await;
+    // Without the `+`, as many carriers send it.
+    Sipp::uac("inbound_call.xml", sip.sip_port, "15550101001")
+        .pcap()
+        .run_ok()
+        .await;
+    let voice = web.requests_for("/voice");
+    assert_eq!(voice.len(), 1, "one VoiceUrl request");
+    let form = &voice[0].form;
+    let param = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_else(|| panic!("{name} missing from {form:?}"))
+    };
+    assert_eq!(param("Direction"), "inbound");
+    assert_eq!(param("To"), "+15550101001");
+    assert_eq!(param("SipSourceIp"), "127.0.0.1");
+    assert_eq!(param("SipHeader_X-Room"), "blue");
+    assert!(!param("SipCallId").is_empty());
+    let call_sid = param("CallSid").to_owned();
+    let call = sip.wait_call(&call_sid, "completed").await;
+    assert_eq!(call["direction"], "inbound");
+    // The caller's A-law audio reached the simulated participant.
+    let heard = sip.heard(&sim).await;
+    assert!(
+        share_loud(&heard, 0, u64::MAX) > 0.1,
+        "the simulated participant heard nothing of the SIP caller"
+    );
+}
+
+#[tokio::test]
+async fn reject_busy_and_late_offer() {
+    let sip = SipServer::start(Some(1)).await;
+    let busy = Web::Body(
+        "text/xml",
+        b"<Response><Reject reason=\"busy\"/></Response>".to_vec(),
+    );
+    let web = WebApp::serve(vec![("/busy", busy), ("/late", dial("late"))]).await;
+    sip.number("+15550102001", &web.url("/busy")).await;
+    sip.number("+15550102002", &web.url("/late")).await;
+    Sipp::uac("inbound_busy.xml", sip.sip_port, "+15550102001")
+        .run_ok()
+        .await;
+    Sipp::uac("inbound_late_offer.xml", sip.sip_port, "+15550102002")
+        .run_ok()
+        .await;
+    let calls = sip.calls().await;
+    let statuses: Vec<_> = calls.iter().map(|c| c["status"].clone()).collect();
+    assert_eq!(calls.len(), 2, "{statuses:?}");
+    assert!(statuses.contains(&Value::from("busy")), "{statuses:?}");
+}
+
+#[tokio::test]
+async fn confab_hangs_up_a_kicked_sip_caller() {
+    let sip = SipServer::start(Some(1)).await;
+    let web = WebApp::serve(vec![("/voice", dial("kick"))]).await;
+    sip.number("+15550103001", &web.url("/voice")).await;
+    let caller = Sipp::uac("inbound_kicked.xml", sip.sip_port, "+15550103001").spawn();
+    let conference = sip.conference("kick").await;
+    let member = eventually(
+        "the SIP caller to join",
+        Duration::from_secs(20),
+        || async { sip.members(&conference).await.into_iter().next() },
+    )
+    .await;
+    sip.wait_call(&member, "in-progress").await;
+    let api = sip.api();
+    let path = api.twilio(&format!(
+        "Conferences/{conference}/Participants/{member}.json"
+    ));
+    assert_eq!(api.delete(&path).await.status, 204);
+    caller.finish_ok().await;
+    sip.wait_call(&member, "completed").await;
+}
+
+#[tokio::test]
+async fn sip_participant_answers_and_is_hung_up() {
+    let sip = SipServer::start(Some(1)).await;
+    let phone = Sipp::uas("uas_answer.xml");
+    let to = format!("sip:bob@127.0.0.1:{}?X-Room=blue", phone.port);
+    let running = phone.spawn();
+    let call = sip.participant("out", &to, &[]).await;
+    sip.wait_call(&call, "in-progress").await;
+    let conference = sip.conference("out").await;
+    let api = sip.api();
+    let path = api.twilio(&format!(
+        "Conferences/{conference}/Participants/{call}.json"
+    ));
+    assert_eq!(api.delete(&path).await.status, 204);
+    running.finish_ok().await;
+    sip.wait_call(&call, "completed").await;
+}
+
+#[tokio::test]
+async fn sip_participant_busy_and_no_answer() {
+    let sip = SipServer::start(Some(1)).await;
+    let busy = Sipp::uas("uas_busy.xml");
+    let busy_to = format!("sip:busy@127.0.0.1:{}", busy.port);
+    let quiet = Sipp::uas("uas_no_answer.xml");
+    let quiet_to = format!("sip:quiet@127.0.0.1:{}", quiet.port);
+    let (busy, quiet) = (busy.spawn(), quiet.spawn());
+    let busy_call = sip.participant("out", &busy_to, &[]).await;
+    let quiet_call = sip.participant("out", &quiet_to, &[("Timeout", "5")]).await;
+    sip.wait_call(&busy_call, "busy").await;
+    busy.finish_ok().await;
+    sip.wait_call(&quiet_call, "no-answer").await;
+    quiet.finish_ok().await;
+}
+
+#[tokio::test]
+async fn sip_participant_holds_confab() {
+    let sip = SipServer::start(Some(1)).await;
+    let phone = Sipp::uas("uas_hold.xml");
+    let to = format!("sip:bob@127.0.0.1:{}", phone.port);
+    let running = phone.spawn();
+    let call = sip.participant("held", &to, &[]).await;
+    sip.wait_call(&call, "in-progress").await;
+    running.finish_ok().await;
+    sip.wait_call(&call, "completed").await;
+}
+
+#[tokio::test]
+async fn baresip_calls_a_number_and_audio_flows_both_ways() {
+    require("baresip");
+    let sip = SipServer::start(None).await;
+    let web = WebApp::serve(vec![("/voice", dial("bare"))]).await;
+    sip.number("+15550104001", &web.url("/voice")).await;
+    let sim = sip.participant("bare", "sim:alice?tone=440", &[]).await;
+    sip.wait_call(&sim, "in-progress").await;
+    let phone = sip_agents::Baresip::new(1000.0, false);
+    let dial = format!("sip:+15550104001@127.0.0.1:{}", sip.sip_port);
+    let recorded = phone.call(&dial, 7).await;
+    assert!(
+        sip_agents::tone_share(&recorded, 440.0) > 0.5,
+        "baresip did not hear the simulated caller's 440 Hz tone"
+    );
+    let heard = sip.heard(&sim).await;
+    assert!(
+        share_with_tone(&heard, 0, 1000.0) > 0.2,
+        "the simulated caller did not hear baresip's 1 kHz tone: {heard}"
+    );
+}
+
+#[tokio::test]
+async fn baresip_answers_as_a_sip_participant() {
+    require("baresip");
+    let sip = SipServer::start(None).await;
+    let sim = sip.participant("ans", "sim:alice?tone=440", &[]).await;
+    sip.wait_call(&sim, "in-progress").await;
+    let phone = sip_agents::Baresip::new(1000.0, true);
+    let to = format!("sip:bob@127.0.0.1:{}", phone.sip_port);
+    let answering = phone.answer(8);
+    let call = sip.participant("ans", &to, &[]).await;
+    sip.wait_call(&call, "in-progress").await;
+    let recorded = answering.await;
+    assert!(
+        sip_agents::tone_share(&recorded, 440.0) > 0.4,
+        "the answering baresip did not hear the simulated caller's tone"
+    );
+    let heard = sip.heard(&sim).await;
+    assert!(
+        share_with_tone(&heard, 0, 1000.0) > 0.1,
+        "the simulated caller did not hear the answering baresip: {heard}"
+    );
+}

@@ -1,0 +1,351 @@
+//! SIPp and baresip as child processes for `tests/sip.rs`: free ports, scenario runs with
+//! their logs kept for the failure message, a headless baresip config (tone WAV in, received
+//! audio to a WAV file), and tone detection on that file.
+
+use std::net::{TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::process::{Child, Command};
+
+/// How long one SIPp or baresip run may take.
+const RUN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Fails the test unless `tool` is on the PATH.
+pub(crate) fn require(tool: &str) {
+    let found = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .stdin(Stdio::null())
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        found,
+        "{tool} is not installed: run scripts/install-test-deps.sh (it installs sip-tester and baresip-core)"
+    );
+}
+
+/// A loopback port free for both UDP and TCP a moment ago.
+pub(crate) fn free_port() -> u16 {
+    loop {
+        let Ok(udp) = UdpSocket::bind("127.0.0.1:0") else {
+            continue;
+        };
+        let Ok(addr) = udp.local_addr() else {
+            continue;
+        };
+        if TcpListener::bind(addr).is_ok() {
+            return addr.port();
+        }
+    }
+}
+
+fn scenario(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/sipp")
+        .join(name)
+}
+
+/// One SIPp run, not started yet.
+pub(crate) struct Sipp {
+    cmd: Command,
+    /// Its SIP port (where a UAS listens).
+    pub(crate) port: u16,
+    dir: tempfile::TempDir,
+    name: String,
+}
+
+impl Sipp {
+    fn new(file: &str) -> Sipp {
+        require("sipp");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let mut cmd = Command::new("sipp");
+        cmd.arg("-sf")
+            .arg(scenario(file))
+            .args(["-i", "127.0.0.1", "-mi", "127.0.0.1"])
+            .arg("-p")
+            .arg(port.to_string())
+            .arg("-mp")
+            .arg(free_port().to_string())
+            .args(["-m", "1", "-nostdin", "-timeout", "40", "-timeout_error"])
+            .args(["-trace_err", "-trace_msg"])
+            .arg("-error_file")
+            .arg(dir.path().join("errors.log"))
+            .arg("-message_file")
+            .arg(dir.path().join("messages.log"))
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        Sipp {
+            cmd,
+            port,
+            dir,
+            name: file.to_owned(),
+        }
+    }
+
+    /// A caller sending `file`'s requests to `user` at confab's SIP port.
+    pub(crate) fn uac(file: &str, confab_port: u16, user: &str) -> Sipp {
+        let mut sipp = Sipp::new(file);
+        sipp.cmd
+            .arg("-s")
+            .arg(user)
+            .arg(format!("127.0.0.1:{confab_port}"));
+        sipp
+    }
+
+    /// A phone waiting for confab's INVITE on [`Sipp::port`].
+    pub(crate) fn uas(file: &str) -> Sipp {
+        Sipp::new(file)
+    }
+
+    /// Gives the scenario `[pcap]`: the G.711 A-law recording SIPp ships.
+    pub(crate) fn pcap(mut self) -> Sipp {
+        self.cmd
+            .args(["-key", "pcap", "/usr/share/sip-tester/g711a.pcap"]);
+        self
+    }
+
+    /// Starts it.
+    pub(crate) fn spawn(mut self) -> Running {
+        let child = self.cmd.spawn().expect("spawning sipp");
+        Running {
+            child,
+            dir: self.dir,
+            name: self.name,
+        }
+    }
+
+    /// Runs it to the end; fails the test unless every step passed.
+    pub(crate) async fn run_ok(self) {
+        self.spawn().finish_ok().await;
+    }
+}
+
+/// A SIPp run under way.
+pub(crate) struct Running {
+    child: Child,
+    dir: tempfile::TempDir,
+    name: String,
+}
+
+impl Running {
+    /// Waits for the end; fails the test, with SIPp's logs, unless the scenario passed.
+    pub(crate) async fn finish_ok(mut self) {
+        let status = tokio::time::timeout(RUN_TIMEOUT, self.child.wait()).await;
+        let ok = matches!(&status, Ok(Ok(s)) if s.success());
+        if ok {
+            return;
+        }
+        let _ = self.child.kill().await;
+        let read =
+            |name: &str| std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
+        panic!(
+            "SIPp scenario {} failed ({status:?}).\nerrors:\n{}\nmessages:\n{}",
+            self.name,
+            read("errors.log"),
+            read("messages.log")
+        );
+    }
+}
+
+/// A headless baresip with its own config directory.
+pub(crate) struct Baresip {
+    dir: tempfile::TempDir,
+    /// Its SIP port.
+    pub(crate) sip_port: u16,
+}
+
+impl Baresip {
+    /// A baresip that sends a `tone_hz` sine and records what it receives; `auto_answer`
+    /// answers incoming calls.
+    pub(crate) fn new(tone_hz: f64, auto_answer: bool) -> Baresip {
+        require("baresip");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sip_port = free_port();
+        let rtp = free_port();
+        let path = dir.path();
+        std::fs::create_dir_all(path.join("rec")).expect("rec dir");
+        // Longer than any call: baresip ends a call when its audio file ends.
+        std::fs::write(path.join("tone.wav"), tone_wav(tone_hz, 30.0)).expect("tone");
+        let config = format!(
+            "sip_listen 127.0.0.1:{sip_port}\n\
+             net_interface 127.0.0.1\n\
+             audio_source aufile,{tone}\n\
+             audio_player aubridge,nil\n\
+             audio_alert aubridge,nil\n\
+             ausrc_srate 8000\n\
+             auplay_srate 8000\n\
+             ausrc_channels 1\n\
+             auplay_channels 1\n\
+             rtp_ports {rtp}-{rtp_end}\n\
+             module_path /usr/lib/baresip/modules\n\
+             module stdio.so\n\
+             module g711.so\n\
+             module aufile.so\n\
+             module aubridge.so\n\
+             module sndfile.so\n\
+             module_tmp account.so\n\
+             module_app menu.so\n\
+             snd_path {rec}\n",
+            tone = path.join("tone.wav").display(),
+            rec = path.join("rec").display(),
+            rtp_end = rtp.saturating_add(9),
+        );
+        std::fs::write(path.join("config"), config).expect("config");
+        let mode = if auto_answer { "auto" } else { "manual" };
+        let account = format!(
+            "<sip:bob@127.0.0.1:{sip_port}>;regint=0;answermode={mode};audio_codecs=pcmu,pcma\n"
+        );
+        std::fs::write(path.join("accounts"), account).expect("accounts");
+        Baresip { dir, sip_port }
+    }
+
+    fn command(&self, secs: u32) -> Command {
+        let mut cmd = Command::new("baresip");
+        cmd.arg("-f")
+            .arg(self.dir.path())
+            .arg("-t")
+            .arg(secs.to_string())
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        cmd
+    }
+
+    /// Calls `uri`, stays `secs` seconds, and returns the audio it received.
+    pub(crate) async fn call(self, uri: &str, secs: u32) -> Vec<f64> {
+        let mut cmd = self.command(secs);
+        cmd.arg("-e").arg(format!("/dial {uri}"));
+        self.run(cmd).await
+    }
+
+    /// Waits `secs` seconds for calls, answering them; resolves to the audio received.
+    pub(crate) fn answer(self, secs: u32) -> impl std::future::Future<Output = Vec<f64>> {
+        let cmd = self.command(secs);
+        let child = cmd_spawn(cmd);
+        async move { self.collect(child).await }
+    }
+
+    async fn run(self, cmd: Command) -> Vec<f64> {
+        let child = cmd_spawn(cmd);
+        self.collect(child).await
+    }
+
+    async fn collect(self, child: Child) -> Vec<f64> {
+        let output = tokio::time::timeout(RUN_TIMEOUT, child.wait_with_output())
+            .await
+            .expect("baresip ran past its -t")
+            .expect("baresip output");
+        let log = String::from_utf8_lossy(&output.stdout).into_owned()
+            + &String::from_utf8_lossy(&output.stderr);
+        let recorded = std::fs::read_dir(self.dir.path().join("rec"))
+            .expect("rec dir")
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| p.to_string_lossy().ends_with("-dec.wav"));
+        let Some(recorded) = recorded else {
+            panic!("baresip recorded nothing (no call?):\n{log}");
+        };
+        let bytes = std::fs::read(&recorded).expect("recording");
+        wav_samples(&bytes).unwrap_or_else(|| panic!("unreadable recording; baresip log:\n{log}"))
+    }
+}
+
+fn cmd_spawn(mut cmd: Command) -> Child {
+    cmd.spawn().expect("spawning baresip")
+}
+
+/// An 8 kHz mono 16-bit WAV of a sine at half scale.
+fn tone_wav(hz: f64, seconds: f64) -> Vec<u8> {
+    let rate = 8000u32;
+    let n = (seconds * f64::from(rate)) as usize;
+    let mut data = Vec::with_capacity(n * 2);
+    for i in 0..n {
+        let v = (i as f64 * hz * 2.0 * std::f64::consts::PI / f64::from(rate)).sin();
+        data.extend_from_slice(&((v * 16000.0) as i16).to_le_bytes());
+    }
+    let mut wav = Vec::new();
+    wav.extend_from_slice(b"RIFF");
+    wav.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
+    wav.extend_from_slice(b"WAVEfmt ");
+    wav.extend_from_slice(&16u32.to_le_bytes());
+    wav.extend_from_slice(&1u16.to_le_bytes());
+    wav.extend_from_slice(&1u16.to_le_bytes());
+    wav.extend_from_slice(&rate.to_le_bytes());
+    wav.extend_from_slice(&(rate * 2).to_le_bytes());
+    wav.extend_from_slice(&2u16.to_le_bytes());
+    wav.extend_from_slice(&16u16.to_le_bytes());
+    wav.extend_from_slice(b"data");
+    wav.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    wav.extend_from_slice(&data);
+    wav
+}
+
+/// The first channel of a 16-bit PCM WAV as samples in -1..1, with its rate: `(rate, samples)`
+/// flattened as the rate first.
+fn wav_samples(bytes: &[u8]) -> Option<Vec<f64>> {
+    let mut at = 12;
+    let (mut rate, mut channels) = (0u32, 1usize);
+    while at + 8 <= bytes.len() {
+        let id = &bytes[at..at + 4];
+        let len = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().ok()?) as usize;
+        let body = bytes.get(at + 8..(at + 8 + len).min(bytes.len()))?;
+        if id == b"fmt " && body.len() >= 16 {
+            channels = usize::from(u16::from_le_bytes([body[2], body[3]])).max(1);
+            rate = u32::from_le_bytes(body[4..8].try_into().ok()?);
+        }
+        if id == b"data" {
+            let mut out = vec![f64::from(rate)];
+            out.extend(
+                body.chunks_exact(2 * channels)
+                    .map(|c| f64::from(i16::from_le_bytes([c[0], c[1]])) / 32768.0),
+            );
+            return Some(out);
+        }
+        at += 8 + len + (len & 1);
+    }
+    None
+}
+
+/// Share of the audible 100 ms windows of a recording (from [`Baresip`]) in which `hz`
+/// carries most of the energy (Goertzel).
+pub(crate) fn tone_share(recorded: &[f64], hz: f64) -> f64 {
+    let Some((&rate, samples)) = recorded.split_first() else {
+        return 0.0;
+    };
+    let window = (rate / 10.0) as usize;
+    if window == 0 {
+        return 0.0;
+    }
+    let (mut audible, mut toned) = (0usize, 0usize);
+    for w in samples.chunks_exact(window) {
+        let energy: f64 = w.iter().map(|s| s * s).sum();
+        if energy / (window as f64) < 1e-5 {
+            continue;
+        }
+        audible += 1;
+        let k = 2.0 * (2.0 * std::f64::consts::PI * hz / rate).cos();
+        let (mut s1, mut s2) = (0.0, 0.0);
+        for &x in w {
+            let s0 = x + k * s1 - s2;
+            s2 = s1;
+            s1 = s0;
+        }
+        let power = s1 * s1 + s2 * s2 - k * s1 * s2;
+        // A pure tone's Goertzel power is energy * N / 2.
+        if power / (energy * window as f64 / 2.0) > 0.5 {
+            toned += 1;
+        }
+    }
+    if audible == 0 {
+        return 0.0;
+    }
+    toned as f64 / audible as f64
+}
