@@ -279,13 +279,30 @@ async fn sip_participant_busy_and_no_answer() {
 #[tokio::test]
 async fn sip_participant_holds_confab() {
     let sip = SipServer::start(Some(1)).await;
-    let phone = Sipp::uas("uas_hold.xml");
+    let listener = sip
+        .participant("held", "sim:carol", &[("WaitUrl", "")])
+        .await;
+    sip.wait_call(&listener, "in-progress").await;
+    let phone = Sipp::uas("uas_hold.xml").pcap();
     let to = format!("sip:bob@127.0.0.1:{}", phone.port);
     let running = phone.spawn();
-    let call = sip.participant("held", &to, &[]).await;
+    let call = sip.participant("held", &to, &[("Beep", "false")]).await;
     sip.wait_call(&call, "in-progress").await;
     running.finish_ok().await;
     sip.wait_call(&call, "completed").await;
+    // The phone's own hold music (3 s of A-law) never reached the conference.
+    let heard = sip.heard(&listener).await;
+    let loud = share_loud(&heard, 0, u64::MAX);
+    assert!(
+        loud < 0.05,
+        "the conference heard the phone's music on hold ({loud})"
+    );
+    let held = sip.api();
+    let path = held.twilio(&format!("Calls/{call}.json"));
+    assert_eq!(
+        held.get(&path).await.expect_status(200)["status"],
+        "completed"
+    );
 }
 
 #[tokio::test]

@@ -255,6 +255,15 @@ impl CallActor {
             LegEvent::NoAnswer => (CallEvent::NoAnswer, CallProgress::NoAnswer),
             LegEvent::Failed => (CallEvent::Failed, CallProgress::Failed),
             LegEvent::HungUp => (CallEvent::HungUp, CallProgress::HungUp),
+            LegEvent::FarEndHold(held) => {
+                if let Some(conference) = self.conference() {
+                    tell(
+                        conference,
+                        Command::FarEndHold(self.call.sid.clone(), *held),
+                    );
+                }
+                return;
+            }
         };
         if let Some(conference) = self.conference() {
             let sid = self.call.sid.clone();

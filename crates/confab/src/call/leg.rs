@@ -28,6 +28,10 @@ pub enum LegEvent {
     Failed,
     /// The far end hung up after answering.
     HungUp,
+    /// The far end put the call on hold (a SIP re-INVITE with `sendonly`, `inactive` or
+    /// `c=0.0.0.0`), or took it off: while it holds, its audio (its own music on hold) is not
+    /// mixed into a conference.
+    FarEndHold(bool),
 }
 
 /// A leg's media as negotiated: where its RTP is and how it is encoded.

@@ -19,9 +19,9 @@ mod audio;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use confab_core::callback::{Callback, CallbackSource};
 use confab_core::request::{ConferenceUpdate, CreateParticipant, ParticipantUpdate};
 use confab_core::room::{CallProgress, Event, LeaveReason, Outcome, Room};
-use confab_core::callback::{Callback, CallbackSource};
 use confab_core::status_callback;
 use confab_core::{
     Account, AccountSid, ApiError, Call, CallSid, Conference, ConferenceSid, Participant,
@@ -62,6 +62,10 @@ pub enum Command {
     UpdateConference(ConferenceUpdate, Reply<Conference>),
     /// A call leg reports progress.
     Progress(CallSid, CallProgress),
+    /// The far end of a participant's call holds it (a SIP phone's re-INVITE) or resumed:
+    /// while it holds, its audio (its own hold music) is not mixed. The API's `hold` and
+    /// `muted` stay as they are.
+    FarEndHold(CallSid, bool),
     /// A write failed: reload the durable state (sent by the actor to itself).
     Resync,
     /// The durable state, loaded after a failed write.
@@ -362,6 +366,8 @@ struct Member {
     params: Vec<(String, String)>,
     /// Whether the call joined through `<Dial><Conference>` (its TwiML goes on when it leaves).
     via_twiml: bool,
+    /// The far end holds the call: its audio is muted in the mixer whatever `muted` says.
+    far_end_hold: bool,
 }
 
 impl Actor {
@@ -425,6 +431,16 @@ impl Actor {
                     member.media = Some(media);
                 }
                 self.handle(Command::Progress(call_sid, CallProgress::Answered));
+            }
+            Command::FarEndHold(call_sid, held) => {
+                let muted = self.room.participant(call_sid.as_str()).map(|p| p.muted);
+                if let Some(member) = self.members.get_mut(&call_sid) {
+                    member.far_end_hold = held;
+                    if let (true, Some(muted)) = (member.joined, muted) {
+                        let (id, muted) = (member.id, muted || held);
+                        self.media.command(MixerCommand::SetMuted { id, muted });
+                    }
+                }
             }
             Command::Redirect(call_sid) => {
                 let outcome = self.room.redirect_participant(now, &call_sid);
@@ -572,6 +588,7 @@ impl Actor {
                 .map(|p| (p.muted, p.hold, p.call_sid.clone()))
             {
                 Some((muted, held, call_sid)) => {
+                    let muted = muted || self.far_end_holds(&sid);
                     self.pending.command(MixerCommand::SetMuted { id, muted });
                     self.pending.command(MixerCommand::SetHeld { id, held });
                     self.sync_roles(&call_sid);
@@ -684,7 +701,7 @@ impl Actor {
                 }
                 Event::Muted(sid, muted) => {
                     if let Some(id) = self.joined_id(sid) {
-                        let muted = *muted;
+                        let muted = *muted || self.far_end_holds(sid);
                         self.pending.command(MixerCommand::SetMuted { id, muted });
                     }
                 }
@@ -723,6 +740,7 @@ impl Actor {
         };
         let id = member.id;
         member.joined = true;
+        let muted = muted || member.far_end_hold;
         self.pending.join_with(
             id,
             MediaParams {
@@ -812,6 +830,11 @@ impl Actor {
     }
 
     /// The media record of a participant, made on first use.
+    /// Whether the far end of this member's call holds it.
+    fn far_end_holds(&self, sid: &CallSid) -> bool {
+        self.members.get(sid).is_some_and(|m| m.far_end_hold)
+    }
+
     fn member(&mut self, sid: &CallSid) -> &mut Member {
         self.next_media_id = self.next_media_id.wrapping_add(1);
         let id = MixerParticipantId(self.next_media_id);
@@ -821,6 +844,7 @@ impl Actor {
             joined: false,
             params: Vec::new(),
             via_twiml: false,
+            far_end_hold: false,
         })
     }
 

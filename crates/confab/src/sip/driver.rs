@@ -43,6 +43,8 @@ struct SipCall {
     ended_here: bool,
     /// A media move waits for the next chance to re-INVITE.
     reinvite_wanted: bool,
+    /// The far end holds the call (its last offer was sendonly, inactive or `c=0.0.0.0`).
+    held_by_peer: bool,
 }
 
 /// The driver; see the module docs.
@@ -271,6 +273,7 @@ impl Driver {
                 timed_out: false,
                 ended_here: false,
                 reinvite_wanted: false,
+                held_by_peer: false,
             },
         );
         let sip = self.handle.clone();
@@ -449,6 +452,7 @@ impl Driver {
                 timed_out: false,
                 ended_here: false,
                 reinvite_wanted: false,
+                held_by_peer: false,
             },
         );
         let invite = inbound::Invite::read(&request, source);
@@ -529,8 +533,17 @@ impl Driver {
             .and_then(|offer| call.sdp.handle_offer(&offer));
         match negotiated {
             Ok(answer) => {
-                if answer.media.held_by_peer {
-                    tracing::info!(leg = call.leg.0, "the SIP phone holds the call");
+                let held = answer.media.held_by_peer;
+                if held != call.held_by_peer {
+                    tracing::info!(
+                        leg = call.leg.0,
+                        held,
+                        "the SIP phone holds the call or resumes"
+                    );
+                    call.held_by_peer = held;
+                    if call.answered {
+                        report(call, LegEvent::FarEndHold(held));
+                    }
                 }
                 let body = Bytes::from(answer.sdp.to_string());
                 let _ = self.agent.answer_offer(now, handle, body);

@@ -90,23 +90,20 @@ impl SipTarget {
             .filter(|p| !p.is_empty())
             .filter_map(|pair| {
                 let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-                let name = percent_decode_str(name)
-                    .decode_utf8()
-                    .ok()?
-                    .trim()
-                    .to_owned();
-                let value = percent_decode_str(value)
-                    .decode_utf8()
-                    .ok()?
-                    .trim()
-                    .to_owned();
+                let clean = |s: &str| s.chars().all(|c| !c.is_control());
+                let name = percent_decode_str(name).decode_utf8().ok()?;
+                let value = percent_decode_str(value).decode_utf8().ok()?;
+                if !clean(&name) || !clean(&value) {
+                    return None;
+                }
+                let (name, value) = (name.trim().to_owned(), value.trim().to_owned());
                 let lower = name.to_ascii_lowercase();
                 let allowed = lower.starts_with("x-") || ALLOWED_HEADERS.contains(&lower.as_str());
-                let clean = |s: &str| s.chars().all(|c| !c.is_control());
-                let token = name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
-                (allowed && token && clean(&value)).then_some((name, value))
+                let token = !name.is_empty()
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+                (allowed && token).then_some((name, value))
             })
             .collect();
         Ok(SipTarget {
