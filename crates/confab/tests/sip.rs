@@ -154,10 +154,36 @@ async fn options_and_unrouted_invites() {
             .run_ok()
             .await;
     }
+    Sipp::uac("options.xml", sip.sip_port, "confab")
+        .tcp()
+        .run_ok()
+        .await;
+    Sipp::uac("inbound_unknown.xml", sip.sip_port, "+15559990001")
+        .tcp()
+        .run_ok()
+        .await;
     assert!(
         sip.calls().await.is_empty(),
         "an unrouted INVITE made a call"
     );
+}
+
+#[tokio::test]
+async fn sip_participant_over_tcp() {
+    let sip = SipServer::start(Some(1)).await;
+    let phone = Sipp::uas("uas_answer.xml").tcp();
+    let to = format!("sip:bob@127.0.0.1:{};transport=tcp?X-Room=blue", phone.port);
+    let running = phone.spawn();
+    let call = sip.participant("tcp", &to, &[]).await;
+    sip.wait_call(&call, "in-progress").await;
+    let conference = sip.conference("tcp").await;
+    let api = sip.api();
+    let path = api.twilio(&format!(
+        "Conferences/{conference}/Participants/{call}.json"
+    ));
+    assert_eq!(api.delete(&path).await.status, 204);
+    running.finish_ok().await;
+    sip.wait_call(&call, "completed").await;
 }
 
 #[tokio::test]

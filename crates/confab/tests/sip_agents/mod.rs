@@ -103,6 +103,12 @@ impl Sipp {
         Sipp::new(file)
     }
 
+    /// Over TCP instead of UDP (`-t t1`: one connection).
+    pub(crate) fn tcp(mut self) -> Sipp {
+        self.cmd.args(["-t", "t1"]);
+        self
+    }
+
     /// Gives the scenario `[pcap]`: the G.711 A-law recording SIPp ships.
     pub(crate) fn pcap(mut self) -> Sipp {
         self.cmd
