@@ -49,9 +49,36 @@ pub(crate) fn range(values: &[f64]) -> (f64, f64) {
 
 /// User plus system CPU time of this process, from `/proc/self/stat` (0 where unavailable).
 pub(crate) fn cpu_seconds() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+    std::fs::read_to_string("/proc/self/stat").map_or(0.0, |stat| stat_seconds(&stat))
+}
+
+/// CPU time, in seconds, of this process's threads whose name starts with `prefix` (the media
+/// threads are `confab-media-N`): each thread's `schedstat` in nanoseconds where the kernel
+/// keeps it, else its `stat` in clock ticks (0 where neither is readable).
+pub(crate) fn threads_cpu_seconds(prefix: &str) -> f64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
         return 0.0;
     };
+    let mut total = 0.0;
+    for task in tasks.flatten() {
+        let dir = task.path();
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if !comm.starts_with(prefix) {
+            continue;
+        }
+        let nanos = std::fs::read_to_string(dir.join("schedstat"))
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok());
+        total += match nanos {
+            Some(ns) => ns / 1e9,
+            None => stat_seconds(&std::fs::read_to_string(dir.join("stat")).unwrap_or_default()),
+        };
+    }
+    total
+}
+
+/// User plus system time of a `/proc` `stat` line, in seconds (0 if it does not parse).
+fn stat_seconds(stat: &str) -> f64 {
     // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
     let Some((_, rest)) = stat.rsplit_once(')') else {
         return 0.0;
