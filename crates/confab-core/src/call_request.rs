@@ -39,6 +39,8 @@ pub struct CreateCall {
     pub time_limit_secs: u32,
     /// DTMF to send once answered (`0-9 A-D * #`, `w`/`W` pauses).
     pub send_digits: Option<String>,
+    /// `SipAuthUsername` and `SipAuthPassword`, for a `sip:` To that challenges.
+    pub sip_auth: Option<crate::request::SipAuth>,
 }
 
 /// Update Call, parsed.
@@ -96,6 +98,7 @@ impl CreateCall {
                 .map_or(60, |n| n as u32),
             time_limit_secs: time_limit(p)?.unwrap_or(14_400),
             send_digits: send_digits(p)?,
+            sip_auth: crate::request::sip_auth(p)?,
         })
     }
 }

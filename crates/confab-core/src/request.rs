@@ -76,6 +76,78 @@ pub struct CreateParticipant {
     pub status_callback_events: Vec<String>,
     /// Conference-level settings; the first participant's win.
     pub conference: ConferenceSettings,
+    /// `SipAuthUsername` and `SipAuthPassword`: credentials for a `sip:` To that challenges.
+    pub sip_auth: Option<SipAuth>,
+}
+
+/// Credentials a SIP call answers a 401/407 with (`SipAuthUsername`, `SipAuthPassword`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SipAuth {
+    /// The user name.
+    pub username: String,
+    /// The password.
+    pub password: String,
+}
+
+impl std::fmt::Debug for SipAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SipAuth")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The longest `SipAuthUsername` or `SipAuthPassword` accepted.
+const MAX_SIP_AUTH: usize = 256;
+
+/// `SipAuthUsername`/`SipAuthPassword`: `None` without a user name; printable text of at most
+/// 256 characters each ([`codes::INVALID_PARAMETER`] otherwise).
+pub(crate) fn sip_auth(p: &Params) -> Result<Option<SipAuth>, ApiError> {
+    let Some(username) = p.text("SipAuthUsername").filter(|u| !u.is_empty()) else {
+        return Ok(None);
+    };
+    let password = p.text("SipAuthPassword").unwrap_or("");
+    for (name, value) in [("SipAuthUsername", username), ("SipAuthPassword", password)] {
+        if value.chars().count() > MAX_SIP_AUTH || value.chars().any(char::is_control) {
+            return Err(ApiError::invalid(
+                codes::INVALID_PARAMETER,
+                format!("{name} must be printable text of at most {MAX_SIP_AUTH} characters"),
+            ));
+        }
+    }
+    Ok(Some(SipAuth {
+        username: username.to_owned(),
+        password: password.to_owned(),
+    }))
+}
+
+#[cfg(test)]
+mod sip_auth_tests {
+    use super::*;
+
+    #[test]
+    fn sip_credentials_are_parsed_and_bounded() {
+        let parse = |pairs: &[(&str, &str)]| {
+            let p = Params::from_pairs(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+            sip_auth(&p)
+        };
+        assert_eq!(parse(&[]), Ok(None));
+        assert_eq!(parse(&[("SipAuthPassword", "x")]), Ok(None));
+        let auth = parse(&[("SipAuthUsername", "bob"), ("SipAuthPassword", "pw")])
+            .expect("valid")
+            .expect("present");
+        assert_eq!(
+            (auth.username.as_str(), auth.password.as_str()),
+            ("bob", "pw")
+        );
+        assert!(
+            !format!("{auth:?}").contains("pw"),
+            "the password is not logged"
+        );
+        let long = "a".repeat(300);
+        assert!(parse(&[("SipAuthUsername", &long)]).is_err());
+        assert!(parse(&[("SipAuthUsername", "a\r\nb")]).is_err());
+    }
 }
 
 /// Conference-level settings carried by Create Participant.
@@ -155,6 +227,7 @@ impl CreateParticipant {
             status_callback_method,
             status_callback_events,
             conference,
+            sip_auth: sip_auth(p)?,
         })
     }
 }

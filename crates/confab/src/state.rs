@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use confab_core::call_request::CreateCall;
-use confab_core::request::CreateParticipant;
+use confab_core::request::{CreateParticipant, SipAuth};
 use confab_core::{
     Account, AccountSid, ApiError, Call, CallSid, ConferenceSid, Participant, SidStyle,
 };
@@ -126,6 +126,7 @@ impl AppState {
             )
         };
         let endpoint = create.endpoint.clone();
+        let auth = create.sip_auth.clone();
         if let Some(sid) = ConferenceSid::parse(segment) {
             let handle = self
                 .live_conference(&account.sid, &sid)
@@ -134,7 +135,8 @@ impl AppState {
                 .ask(|reply| Command::Add(Box::new(create), reply))
                 .await
                 .map_err(|_| not_active())?;
-            return answer.map(|(p, call)| self.place_member(account, &handle, call, endpoint, p));
+            return answer
+                .map(|(p, call)| self.place_member(account, &handle, call, (endpoint, auth), p));
         }
         if segment.trim().is_empty() || segment.chars().count() > 128 {
             return Err(ApiError::invalid(
@@ -149,7 +151,8 @@ impl AppState {
             let request = Box::new(create.clone());
             if let Ok(answer) = handle.ask(|reply| Command::Add(request, reply)).await {
                 return answer.map(|(p, call)| {
-                    self.place_member(account, &handle, call, endpoint.clone(), p)
+                    let target = (endpoint.clone(), auth.clone());
+                    self.place_member(account, &handle, call, target, p)
                 });
             }
         }
@@ -166,12 +169,12 @@ impl AppState {
         account: &Account,
         conference: &Handle,
         call: Call,
-        endpoint: confab_core::endpoint::Endpoint,
+        (endpoint, sip_auth): (confab_core::endpoint::Endpoint, Option<SipAuth>),
         participant: Participant,
     ) -> Participant {
         let program = Program::Member(conference.clone());
         self.calls
-            .start(account.clone(), call, endpoint, program, None);
+            .start(account.clone(), call, endpoint, program, None, sip_auth);
         participant
     }
 
@@ -204,6 +207,7 @@ impl AppState {
             create.endpoint,
             program,
             create.send_digits,
+            create.sip_auth,
         );
         Ok(call)
     }

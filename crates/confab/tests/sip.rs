@@ -169,6 +169,19 @@ async fn options_and_unrouted_invites() {
 }
 
 #[tokio::test]
+async fn sip_participant_answers_a_digest_challenge() {
+    let sip = SipServer::start(Some(1)).await;
+    let phone = Sipp::uas("uas_auth.xml");
+    let to = format!("sip:bob@127.0.0.1:{}", phone.port);
+    let running = phone.spawn();
+    let auth = [("SipAuthUsername", "bob"), ("SipAuthPassword", "secret")];
+    let call = sip.participant("auth", &to, &auth).await;
+    sip.wait_call(&call, "in-progress").await;
+    running.finish_ok().await;
+    sip.wait_call(&call, "completed").await;
+}
+
+#[tokio::test]
 async fn sip_participant_over_tcp() {
     let sip = SipServer::start(Some(1)).await;
     let phone = Sipp::uas("uas_answer.xml").tcp();

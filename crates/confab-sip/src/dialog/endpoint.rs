@@ -92,6 +92,8 @@ pub(super) struct Call {
     pub(super) ring_deadline: Option<Instant>,
     /// The instant filed in the timer queue.
     pub(super) scheduled: Option<Instant>,
+    /// Caller: credentials for a 401/407 to our INVITE, and how many times they were used.
+    pub(super) credentials: Option<(crate::digest::DigestClient, u8)>,
 }
 
 impl Call {

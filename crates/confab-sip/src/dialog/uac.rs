@@ -69,6 +69,7 @@ impl UserAgent {
             pending_ok: None,
             ack: None,
             cancel_wanted: false,
+            credentials: None,
             rang: false,
             bye_after_ack: false,
             reoffer: None,
@@ -93,6 +94,93 @@ impl UserAgent {
             self.send_cancel(now, call);
         }
         Ok(())
+    }
+
+    /// Gives a call we placed the credentials to answer a 401 or 407 to its INVITE with: the
+    /// INVITE is sent again once per challenge (at most twice) with the same Call-ID and tags,
+    /// CSeq + 1 and an `Authorization` (or `Proxy-Authorization`) for exactly its Request-URI
+    /// (RFC 3261 §22.2). A challenge that cannot be answered ends the call as rejected.
+    pub fn set_credentials(
+        &mut self,
+        call: CallHandle,
+        client: crate::digest::DigestClient,
+    ) -> Result<(), Error> {
+        let c = self.calls.get_mut(&call).ok_or(Error::UnknownCall)?;
+        if c.role != Role::Caller {
+            return Err(Error::InvalidState);
+        }
+        c.credentials = Some((client, 0));
+        Ok(())
+    }
+
+    /// Answers a 401/407 to our INVITE with credentials; `false` if there are none (or no
+    /// usable challenge), and the failure ends the call as usual.
+    fn retry_with_credentials(
+        &mut self,
+        now: Instant,
+        call: CallHandle,
+        response: &Message,
+        status: u16,
+    ) -> bool {
+        const MAX_TRIES: u8 = 2;
+        let (challenge_header, answer_header) = match status {
+            401 => ("WWW-Authenticate", "Authorization"),
+            _ => ("Proxy-Authenticate", "Proxy-Authorization"),
+        };
+        let cnonce = self.ids.tag();
+        let branch = self.ids.branch();
+        let Some(c) = self.calls.get_mut(&call) else {
+            return false;
+        };
+        if c.cancel_wanted {
+            return false;
+        }
+        let Some((client, tries)) = c.credentials.as_mut() else {
+            return false;
+        };
+        if *tries >= MAX_TRIES {
+            return false;
+        }
+        let Ok(challenge) =
+            crate::digest::Challenge::choose(response.header_values(challenge_header))
+        else {
+            return false;
+        };
+        let mut invite = c.invite.clone();
+        let uri = invite.request_uri().unwrap_or_default().to_owned();
+        let request = crate::digest::DigestRequest {
+            method: "INVITE",
+            uri: &uri,
+            body: &invite.body,
+        };
+        let Ok(authorization) = client.authorize(&challenge, &request, &cnonce) else {
+            return false;
+        };
+        *tries += 1;
+        invite.cseq.seq = invite.cseq.seq.saturating_add(1);
+        let via = crate::message::Via::new(
+            c.dialog.peer.transport.via_token(),
+            &self.config.local,
+            &branch,
+        );
+        match invite.via.first_mut() {
+            Some(top) => *top = via,
+            None => invite.via.push(via),
+        }
+        invite.remove_header(answer_header);
+        invite.push_header(answer_header, authorization.to_string());
+        let peer = c.dialog.peer;
+        let Ok(tx) = self.transactions.send_request(now, peer, invite.clone()) else {
+            return false;
+        };
+        if let Some(c) = self.calls.get_mut(&call) {
+            c.dialog.local_seq = invite.cseq.seq;
+            c.invite = invite;
+            c.invite_tx = Some(tx);
+            c.phase = Phase::Calling;
+        }
+        self.by_transaction.insert(tx, call);
+        true
     }
 
     /// Sends a re-INVITE in a confirmed dialog (hold, resume, a new codec): with our offer,
@@ -166,6 +254,10 @@ impl UserAgent {
         response: Message,
         status: u16,
     ) {
+        if matches!(status, 401 | 407) && self.retry_with_credentials(now, call, &response, status)
+        {
+            return;
+        }
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };

@@ -144,6 +144,7 @@ impl UserAgent {
             pending_ok: None,
             ack: None,
             cancel_wanted: false,
+            credentials: None,
             rang: false,
             bye_after_ack: false,
             reoffer: None,

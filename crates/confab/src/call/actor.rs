@@ -111,6 +111,8 @@ pub(super) struct CallActor {
     awaiting_answer: bool,
     /// Sent with every voice webhook besides the standard parameters (inbound SIP calls).
     pub(super) extra_params: Vec<(String, String)>,
+    /// Credentials a `sip:` far end's challenge is answered with.
+    pub(super) sip_auth: Option<confab_core::request::SipAuth>,
     playing: Option<Playing>,
     cookies: Arc<confab_fetch::CallCookies>,
     done_tx: mpsc::UnboundedSender<Done>,
@@ -139,6 +141,7 @@ impl CallActor {
         CallActor {
             send_digits,
             extra_params: Vec::new(),
+            sip_auth: None,
             awaiting_answer: false,
             calls,
             account,
@@ -240,7 +243,9 @@ impl CallActor {
             Endpoint::Sip(uri) => {
                 let sip = self.calls.sip();
                 let (from, timeout) = (&self.call.from, self.call.timeout_secs);
-                if let Some(leg) = super::sip::SipLeg::place(sip, uri, from, timeout, events) {
+                let auth = self.sip_auth.take();
+                if let Some(leg) = super::sip::SipLeg::place(sip, uri, from, timeout, auth, events)
+                {
                     self.leg = Some(Box::new(leg));
                 }
             }

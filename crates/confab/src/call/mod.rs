@@ -162,7 +162,8 @@ impl Calls {
 
     /// Starts the actor of a call that is stored already (queued): it places the leg to
     /// `endpoint` and runs `program` once answered, sending `send_digits` (Calls create's
-    /// `SendDigits`) to the far end as it answers.
+    /// `SendDigits`) to the far end as it answers, and answering a SIP challenge with
+    /// `sip_auth` (`SipAuthUsername`/`SipAuthPassword`).
     pub fn start(
         self: &Arc<Self>,
         account: Account,
@@ -170,11 +171,13 @@ impl Calls {
         endpoint: Endpoint,
         program: Program,
         send_digits: Option<String>,
+        sip_auth: Option<confab_core::request::SipAuth>,
     ) {
         let (tx, rx) = mpsc::unbounded_channel();
         let handle = CallHandle { tx };
         self.registry.insert(&call.sid, handle);
-        let actor = actor::CallActor::new(self.clone(), account, call, program, send_digits);
+        let mut actor = actor::CallActor::new(self.clone(), account, call, program, send_digits);
+        actor.sip_auth = sip_auth;
         tokio::spawn(actor.run(actor::Start::Place(endpoint), rx));
     }
 

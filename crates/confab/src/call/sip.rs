@@ -7,6 +7,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use confab_core::request::SipAuth;
+
 use super::leg::{Leg, LegEvent, LegEvents};
 use crate::sip::{Command, LegId, SipHandle, SipTarget};
 
@@ -20,7 +22,8 @@ pub struct SipLeg {
 
 impl SipLeg {
     /// Places a call to `to` (`sip:user@host[:port][;transport=tcp][?x-header=value]`) from
-    /// `from`, cancelled after `timeout_secs` of ringing. Progress goes to `events`; a `To`
+    /// `from`, cancelled after `timeout_secs` of ringing, answering a 401/407 with `auth`.
+    /// Progress goes to `events`; a `To`
     /// that cannot be dialed or resolved, or a server without SIP, reports
     /// [`LegEvent::Failed`].
     pub fn place(
@@ -28,6 +31,7 @@ impl SipLeg {
         to: &str,
         from: &str,
         timeout_secs: u32,
+        auth: Option<SipAuth>,
         events: LegEvents,
     ) -> Option<SipLeg> {
         let Some(sip) = sip else {
@@ -58,6 +62,7 @@ impl SipLeg {
                         target,
                         from,
                         timeout,
+                        auth,
                         events,
                     });
                 }

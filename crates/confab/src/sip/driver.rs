@@ -160,8 +160,15 @@ impl Driver {
                 target,
                 from,
                 timeout,
+                auth,
                 events,
-            } => self.place(now, leg, target, from, timeout, events),
+            } => {
+                let placed = self.place(now, leg, target, from, timeout, events);
+                if let (Some(handle), Some(auth)) = (placed, auth) {
+                    let client = confab_sip::DigestClient::new(auth.username, auth.password);
+                    let _ = self.agent.set_credentials(handle, client);
+                }
+            }
             Command::Unreachable(_, events) => {
                 let _ = events.send(LegEvent::Failed);
             }
@@ -222,10 +229,10 @@ impl Driver {
         from: String,
         timeout: Duration,
         events: LegEvents,
-    ) {
+    ) -> Option<CallHandle> {
         let Some(addr) = target_addr(&target) else {
             let _ = events.send(LegEvent::Failed);
-            return;
+            return None;
         };
         let mut sdp = self.session();
         let offer = match sdp.create_offer() {
@@ -233,7 +240,7 @@ impl Driver {
             Err(e) => {
                 tracing::error!(error = %e, "no SDP offer for an outbound SIP call");
                 let _ = events.send(LegEvent::Failed);
-                return;
+                return None;
             }
         };
         let peer = if target.tcp {
@@ -254,7 +261,7 @@ impl Driver {
             Err(e) => {
                 tracing::warn!(error = %e, to = %target.request_uri, "SIP call not placed");
                 let _ = events.send(LegEvent::Failed);
-                return;
+                return None;
             }
         };
         self.legs.insert(leg, handle);
@@ -281,6 +288,7 @@ impl Driver {
             tokio::time::sleep(timeout).await;
             sip.send(Command::RingTimeout(leg));
         });
+        Some(handle)
     }
 
     fn attach(&mut self, leg: LegId, events: LegEvents) {

@@ -59,6 +59,8 @@ pub enum Command {
         from: String,
         /// How long it may ring before confab cancels it.
         timeout: Duration,
+        /// Credentials for a 401/407.
+        auth: Option<confab_core::request::SipAuth>,
         /// The call actor's channel.
         events: LegEvents,
     },
