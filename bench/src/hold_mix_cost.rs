@@ -223,7 +223,13 @@ fn report(server: &Server, site: &AudioSite, pairs: usize, phases: &[(usize, Pha
     };
     let (lo, hi) = range(&ratios);
     let ratio = median(&ratios);
-    let late: u64 = phases.iter().map(|(_, p)| p.late).sum();
+    let late = |mode: Mode| -> u64 {
+        phases
+            .iter()
+            .filter(|(_, p)| p.mode == mode)
+            .map(|(_, p)| p.late)
+            .sum()
+    };
     println!(
         "per participant per tick (median of phases): built-in {:.3} us, url {:.3} us",
         per_part(Mode::Builtin),
@@ -237,8 +243,10 @@ fn report(server: &Server, site: &AudioSite, pairs: usize, phases: &[(usize, Pha
     );
     let stats = server.state.media.stats();
     println!(
-        "late ticks while measuring: {late} (target 0); over the whole run {} of {} ticks, max \
-         tick lateness {:.1} ms, longest tick {:.1} ms",
+        "late ticks while measuring: built-in {}, url {} (target 0); over the whole run {} of {} \
+         ticks, max tick lateness {:.1} ms, longest tick {:.1} ms",
+        late(Mode::Builtin),
+        late(Mode::Url),
         stats.late_ticks,
         stats.ticks,
         stats.max_lateness_us as f64 / 1000.0,
