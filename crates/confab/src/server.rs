@@ -67,6 +67,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 
     let shutdown = CancellationToken::new();
     tokio::spawn(wait_for_signal(shutdown.clone()));
+    if let Some(service) = &_sip {
+        // At shutdown the SIP side answers 503 and hangs up its calls while HTTP drains.
+        let (sip, stop) = (service.handle.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            stop.cancelled().await;
+            sip.send(crate::sip::Command::Drain);
+        });
+    }
     let app = crate::app(state);
 
     println!("confab listening on http://{bound}");

@@ -282,6 +282,27 @@ async fn confab_hangs_up_a_kicked_sip_caller() {
 }
 
 #[tokio::test]
+async fn shutdown_hangs_up_sip_calls() {
+    let mut sip = SipServer::start(Some(1)).await;
+    let web = WebApp::serve(vec![("/voice", dial("down"))]).await;
+    sip.number("+15550103002", &web.url("/voice")).await;
+    let caller = Sipp::uac("inbound_kicked.xml", sip.sip_port, "+15550103002").spawn();
+    let conference = sip.conference("down").await;
+    let member = eventually(
+        "the SIP caller to join",
+        Duration::from_secs(20),
+        || async { sip.members(&conference).await.into_iter().next() },
+    )
+    .await;
+    sip.wait_call(&member, "in-progress").await;
+    sip.server.signal("TERM");
+    // The phone gets a BYE rather than a call that goes silent.
+    caller.finish_ok().await;
+    let status = sip.server.wait_exit(Duration::from_secs(20)).await;
+    assert!(status.success(), "confab exited with {status}");
+}
+
+#[tokio::test]
 async fn sip_participant_answers_and_is_hung_up() {
     let sip = SipServer::start(Some(1)).await;
     let phone = Sipp::uas("uas_answer.xml");

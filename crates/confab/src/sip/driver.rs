@@ -202,6 +202,18 @@ impl Driver {
                 }
             }
             Command::MediaAt(leg, local) => self.media_at(now, leg, local),
+            Command::Drain => {
+                self.agent.set_draining(true);
+                let handles: Vec<CallHandle> = self.calls.keys().copied().collect();
+                tracing::info!(calls = handles.len(), "SIP draining: ending every call");
+                for handle in handles {
+                    if let Some(call) = self.calls.get_mut(&handle) {
+                        call.ended_here = true;
+                        call.events = None;
+                    }
+                    let _ = self.agent.hangup(now, handle);
+                }
+            }
             Command::RingTimeout(leg) => {
                 if let Some(call) = self.call_of(leg) {
                     if !call.answered && !call.ended_here {

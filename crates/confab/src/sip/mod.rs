@@ -80,6 +80,9 @@ pub enum Command {
     MediaAt(LegId, SocketAddr),
     /// The call's ring timeout ran out.
     RingTimeout(LegId),
+    /// The server shuts down: OPTIONS and new INVITEs get 503, and every call is ended (BYE,
+    /// CANCEL, or 603 while ringing here).
+    Drain,
 }
 
 /// A way to reach the SIP driver; cheap to clone.
