@@ -237,6 +237,34 @@ async fn inbound_call_dials_a_conference() {
 }
 
 #[tokio::test]
+async fn rfc4733_digits_from_a_sip_caller_reach_gather() {
+    let sip = SipServer::start(Some(1)).await;
+    let gather = Web::Body(
+        "text/xml",
+        b"<Response><Gather numDigits=\"1\" timeout=\"10\" action=\"/digits\"/></Response>"
+            .to_vec(),
+    );
+    let hangup = Web::Body("text/xml", b"<Response><Hangup/></Response>".to_vec());
+    let web = WebApp::serve(vec![("/voice", gather), ("/digits", hangup)]).await;
+    sip.number("+15550105001", &web.url("/voice")).await;
+    // The caller plays SIPp's recorded key 1 after the ACK; confab's <Hangup/> may BYE first.
+    let caller = Sipp::uac("inbound_call.xml", sip.sip_port, "+15550105001")
+        .pcap_file("dtmf_2833_1.pcap")
+        .spawn();
+    let digits = eventually("the <Gather> action", Duration::from_secs(20), || async {
+        web.requests_for("/digits").into_iter().next()
+    })
+    .await;
+    let digit = digits
+        .form
+        .iter()
+        .find(|(k, _)| k == "Digits")
+        .map(|(_, v)| v.clone());
+    assert_eq!(digit.as_deref(), Some("1"), "{:?}", digits.form);
+    drop(caller);
+}
+
+#[tokio::test]
 async fn reject_busy_and_late_offer() {
     let sip = SipServer::start(Some(1)).await;
     let busy = Web::Body(

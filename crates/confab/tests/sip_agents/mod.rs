@@ -110,9 +110,20 @@ impl Sipp {
     }
 
     /// Gives the scenario `[pcap]`: the G.711 A-law recording SIPp ships.
-    pub(crate) fn pcap(mut self) -> Sipp {
-        self.cmd
-            .args(["-key", "pcap", "/usr/share/sip-tester/g711a.pcap"]);
+    pub(crate) fn pcap(self) -> Sipp {
+        self.pcap_file("g711a.pcap")
+    }
+
+    /// Gives the scenario `[pcap]`: this one of the recordings SIPp ships
+    /// (`/usr/share/sip-tester`, e.g. `dtmf_2833_1.pcap`, an RFC 4733 key 1 at payload type 101).
+    pub(crate) fn pcap_file(mut self, name: &str) -> Sipp {
+        let path = Path::new("/usr/share/sip-tester").join(name);
+        assert!(
+            path.is_file(),
+            "{} is missing: run scripts/install-test-deps.sh (package sip-tester)",
+            path.display()
+        );
+        self.cmd.arg("-key").arg("pcap").arg(path);
         self
     }
 
