@@ -106,8 +106,9 @@ impl AudioService {
         let (tx, rx) = mpsc::unbounded_channel();
         let this = self.clone();
         let url = url.to_owned();
-        // Decoding is CPU work: on the blocking pool, never on a runtime worker. It runs to the
-        // end (at most MAX_SAMPLES) even if nobody listens any more, so the cache gets it.
+        // Decoding is CPU work: on the blocking pool, never on a runtime worker. It stops when
+        // nobody listens any more (an unhold during a long file): a second or more of CPU is
+        // not spent on audio nobody hears, and a file not decoded to its end is not kept.
         tokio::task::spawn_blocking(move || {
             let mut decoder = match Decoder::with_limit(kind, body.to_vec(), MAX_SAMPLES) {
                 Ok(decoder) => decoder,
@@ -121,7 +122,9 @@ impl AudioService {
                 match decoder.next_chunk() {
                     Ok(Some(chunk)) => {
                         let chunk: Arc<[i16]> = chunk.into();
-                        let _ = tx.send(Ok((chunk.clone(), false)));
+                        if tx.send(Ok((chunk.clone(), false))).is_err() {
+                            return;
+                        }
                         all.push(chunk);
                     }
                     Ok(None) => break,
