@@ -33,7 +33,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     // Callbacks a crash left pending queue first, before any new one is released.
     let pending_callbacks = state.outbox.recover().await?;
     if pending_callbacks > 0 {
-        tracing::warn!(pending_callbacks, "delivering callbacks left pending by the previous run");
+        tracing::warn!(
+            pending_callbacks,
+            "delivering callbacks left pending by the previous run"
+        );
     }
     let ended_calls = state.calls.recover().await?;
     if ended_calls > 0 {
@@ -49,12 +52,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     // After recovery, which would end the calls a fresh INVITE starts.
     let _sip = match &config.sip {
         Some(sip) => {
-            let service = crate::sip::start(sip, state.clone()).await.with_context(|| {
-                format!(
-                    "binding the SIP port {} (UDP and TCP; --sip-listen off runs without SIP)",
-                    sip.listen
-                )
-            })?;
+            let service = crate::sip::start(sip, state.clone())
+                .await
+                .with_context(|| {
+                    format!(
+                        "binding the SIP port {} (UDP and TCP; --sip-listen off runs without SIP)",
+                        sip.listen
+                    )
+                })?;
             println!("confab SIP on udp+tcp {}", service.local_addr);
             Some(service)
         }
@@ -72,7 +77,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         let (sip, stop) = (service.handle.clone(), shutdown.clone());
         tokio::spawn(async move {
             stop.cancelled().await;
-            sip.send(crate::sip::Command::Drain);
+            sip.send(crate::sip::Command::Drain(None));
         });
     }
     let app = crate::app(state);
@@ -83,6 +88,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 
     let Some((addr, cert, key)) = config.tls.clone() else {
         plain.await?;
+        drain_sip(_sip.as_ref()).await;
         return Ok(());
     };
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -108,7 +114,18 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let (plain_result, tls_result) = tokio::join!(plain, tls_server);
     plain_result?;
     tls_result?;
+    drain_sip(_sip.as_ref()).await;
     Ok(())
+}
+
+/// Before the process exits: every SIP call's BYE is sent (at most a second's wait).
+async fn drain_sip(sip: Option<&crate::sip::SipService>) {
+    let Some(sip) = sip else {
+        return;
+    };
+    let (done, drained) = tokio::sync::oneshot::channel();
+    sip.handle.send(crate::sip::Command::Drain(Some(done)));
+    let _ = tokio::time::timeout(Duration::from_secs(1), drained).await;
 }
 
 fn print_first_start(listen: std::net::SocketAddr, account: &confab_core::Account) {

@@ -200,6 +200,38 @@ async fn sip_participant_over_tcp() {
 }
 
 #[tokio::test]
+async fn junk_and_floods_leave_sip_answering() {
+    let sip = SipServer::start(Some(1)).await;
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let target = format!("127.0.0.1:{}", sip.sip_port);
+    let invite =
+        "INVITE sip:+15550100000@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKx\r\n\
+         From: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\nCall-ID: flood\r\nCSeq: 1 INVITE\r\n\
+         Content-Length: 0\r\n\r\n";
+    let huge = vec![b'A'; 60_000];
+    for i in 0..20_000usize {
+        let datagram: &[u8] = match i % 4 {
+            0 => &invite.as_bytes()[..(i % invite.len()).max(1)],
+            1 => b"\x00\xff garbage \r\n\r\n",
+            2 => &huge,
+            _ => invite.as_bytes(),
+        };
+        let _ = socket.send_to(datagram, &target).await;
+    }
+    // Still answering, over UDP and TCP, and no call came of any of it.
+    Sipp::uac("options.xml", sip.sip_port, "confab")
+        .run_ok()
+        .await;
+    Sipp::uac("options.xml", sip.sip_port, "confab")
+        .tcp()
+        .run_ok()
+        .await;
+    assert!(sip.calls().await.is_empty());
+}
+
+#[tokio::test]
 async fn inbound_call_dials_a_conference() {
     let sip = SipServer::start(Some(1)).await;
     let web = WebApp::serve(vec![("/voice", dial("sipin"))]).await;

@@ -90,8 +90,12 @@ impl Driver {
         }
     }
 
-    /// Runs until every sender of inputs is gone.
-    pub(super) async fn run(mut self, mut inputs: mpsc::UnboundedReceiver<Input>) {
+    /// Runs until the transport's and the legs' senders are gone.
+    pub(super) async fn run(
+        mut self,
+        mut network: mpsc::Receiver<Input>,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+    ) {
         loop {
             let wake = self.agent.poll_timeout();
             let sleep = async {
@@ -101,11 +105,18 @@ impl Driver {
                 }
             };
             tokio::select! {
-                input = inputs.recv() => match input {
+                // Timers, then legs, then the network: neither a retransmission nor a hang-up
+                // waits behind a flood of datagrams.
+                biased;
+                () = sleep => self.agent.handle_timeout(Instant::now()),
+                command = commands.recv() => match command {
+                    Some(command) => self.command(Instant::now(), command),
+                    None => return,
+                },
+                input = network.recv() => match input {
                     Some(input) => self.input(input),
                     None => return,
                 },
-                () = sleep => self.agent.handle_timeout(Instant::now()),
             }
             self.flush();
         }
@@ -117,8 +128,12 @@ impl Driver {
             Input::Datagram(from, bytes) => self.agent.handle_datagram(now, from, &bytes),
             Input::Frame(from, bytes) => self.agent.handle_stream_frame(now, from, &bytes),
             Input::Opened(peer, tx) => self.transport.opened(peer, tx),
-            Input::Closed(peer) => self.transport.closed(peer),
-            Input::Command(command) => self.command(now, command),
+            Input::Connected(peer) => self.transport.connected(peer),
+            Input::Closed(peer) => {
+                for transaction in self.transport.closed(peer) {
+                    self.agent.handle_transport_error(now, transaction);
+                }
+            }
         }
     }
 
@@ -202,7 +217,7 @@ impl Driver {
                 }
             }
             Command::MediaAt(leg, local) => self.media_at(now, leg, local),
-            Command::Drain => {
+            Command::Drain(done) => {
                 self.agent.set_draining(true);
                 let handles: Vec<CallHandle> = self.calls.keys().copied().collect();
                 tracing::info!(calls = handles.len(), "SIP draining: ending every call");
@@ -212,6 +227,10 @@ impl Driver {
                         call.events = None;
                     }
                     let _ = self.agent.hangup(now, handle);
+                }
+                if let Some(done) = done {
+                    self.flush();
+                    let _ = done.send(());
                 }
             }
             Command::RingTimeout(leg) => {

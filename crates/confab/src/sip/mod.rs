@@ -81,21 +81,21 @@ pub enum Command {
     /// The call's ring timeout ran out.
     RingTimeout(LegId),
     /// The server shuts down: OPTIONS and new INVITEs get 503, and every call is ended (BYE,
-    /// CANCEL, or 603 while ringing here).
-    Drain,
+    /// CANCEL, or 603 while ringing here); the sender, if any, hears once those are sent.
+    Drain(Option<tokio::sync::oneshot::Sender<()>>),
 }
 
 /// A way to reach the SIP driver; cheap to clone.
 #[derive(Clone)]
 pub struct SipHandle {
-    inputs: mpsc::UnboundedSender<transport::Input>,
+    commands: mpsc::UnboundedSender<Command>,
     next_leg: Arc<AtomicU64>,
 }
 
 impl SipHandle {
     /// Sends a command to the driver; dropped silently once the driver is gone (shutdown).
     pub fn send(&self, command: Command) {
-        let _ = self.inputs.send(transport::Input::Command(command));
+        let _ = self.commands.send(command);
     }
 
     /// A fresh leg id.
@@ -117,9 +117,10 @@ pub struct SipService {
 pub async fn start(config: &SipConfig, state: Arc<AppState>) -> std::io::Result<SipService> {
     let (udp, tcp) = transport::bind(config.listen).await?;
     let local_addr = udp.local_addr()?;
-    let (inputs, rx) = mpsc::unbounded_channel();
+    let (inputs, network) = mpsc::channel(transport::INPUT_QUEUE);
+    let (commands, commands_rx) = mpsc::unbounded_channel();
     let handle = SipHandle {
-        inputs: inputs.clone(),
+        commands,
         next_leg: Arc::new(AtomicU64::new(1)),
     };
     let transport = transport::Transport::start(udp, tcp, inputs);
@@ -132,7 +133,7 @@ pub async fn start(config: &SipConfig, state: Arc<AppState>) -> std::io::Result<
         state.clone(),
         numbers,
     );
-    tokio::spawn(driver.run(rx));
+    tokio::spawn(driver.run(network, commands_rx));
     state.calls.set_sip(handle.clone());
     Ok(SipService { local_addr, handle })
 }

@@ -11,12 +11,10 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use confab_sip::message::{check_frame, FrameError};
-use confab_sip::transaction::{Transmit, Transport as Proto};
+use confab_sip::transaction::{TransactionId, Transmit, Transport as Proto};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
-
-use super::Command;
 
 /// The largest UDP datagram read.
 const MAX_DATAGRAM: usize = 65_535;
@@ -34,11 +32,15 @@ pub(crate) enum Input {
     Frame(SocketAddr, Bytes),
     /// A TCP connection was accepted; send to the peer through `tx`.
     Opened(SocketAddr, mpsc::UnboundedSender<Bytes>),
-    /// A TCP connection closed.
+    /// A TCP connection confab opened is up.
+    Connected(SocketAddr),
+    /// A TCP connection closed (or could not be opened).
     Closed(SocketAddr),
-    /// A command from a call leg.
-    Command(Command),
 }
+
+/// Received messages queued for the driver at most; past that, UDP datagrams are dropped
+/// (the senders retransmit) and TCP connections wait.
+pub(super) const INPUT_QUEUE: usize = 4096;
 
 /// Binds UDP and TCP on `listen` (for port 0, TCP takes the port UDP got).
 pub(super) async fn bind(listen: SocketAddr) -> std::io::Result<(UdpSocket, TcpListener)> {
@@ -52,7 +54,9 @@ pub(super) async fn bind(listen: SocketAddr) -> std::io::Result<(UdpSocket, TcpL
 pub(super) struct Transport {
     udp: Arc<UdpSocket>,
     tcp: HashMap<SocketAddr, mpsc::UnboundedSender<Bytes>>,
-    inputs: mpsc::UnboundedSender<Input>,
+    /// Connections being opened, with the transactions whose messages wait for them.
+    connecting: HashMap<SocketAddr, Vec<TransactionId>>,
+    inputs: mpsc::Sender<Input>,
 }
 
 impl Transport {
@@ -60,7 +64,7 @@ impl Transport {
     pub(super) fn start(
         udp: UdpSocket,
         tcp: TcpListener,
-        inputs: mpsc::UnboundedSender<Input>,
+        inputs: mpsc::Sender<Input>,
     ) -> Transport {
         let udp = Arc::new(udp);
         tokio::spawn(read_udp(udp.clone(), inputs.clone()));
@@ -68,6 +72,7 @@ impl Transport {
         Transport {
             udp,
             tcp: HashMap::new(),
+            connecting: HashMap::new(),
             inputs,
         }
     }
@@ -89,6 +94,11 @@ impl Transport {
                 let addr = transmit.to.addr;
                 if let Some(tx) = self.tcp.get(&addr) {
                     if tx.send(transmit.bytes.clone()).is_ok() {
+                        if let (Some(waiting), Some(id)) =
+                            (self.connecting.get_mut(&addr), transmit.transaction)
+                        {
+                            waiting.push(id);
+                        }
                         return true;
                     }
                     self.tcp.remove(&addr);
@@ -99,6 +109,8 @@ impl Transport {
                 let (tx, rx) = mpsc::unbounded_channel();
                 let _ = tx.send(transmit.bytes.clone());
                 self.tcp.insert(addr, tx);
+                self.connecting
+                    .insert(addr, transmit.transaction.into_iter().collect());
                 tokio::spawn(connect(addr, rx, self.inputs.clone()));
                 true
             }
@@ -110,8 +122,15 @@ impl Transport {
         self.tcp.insert(peer, tx);
     }
 
-    /// A connection closed.
-    pub(super) fn closed(&mut self, peer: SocketAddr) {
+    /// A connection confab opened is up.
+    pub(super) fn connected(&mut self, peer: SocketAddr) {
+        self.connecting.remove(&peer);
+    }
+
+    /// A connection closed; returns the transactions whose messages never left because it
+    /// could not be opened.
+    #[must_use]
+    pub(super) fn closed(&mut self, peer: SocketAddr) -> Vec<TransactionId> {
         if self
             .tcp
             .get(&peer)
@@ -119,17 +138,22 @@ impl Transport {
         {
             self.tcp.remove(&peer);
         }
+        self.connecting.remove(&peer).unwrap_or_default()
     }
 }
 
-async fn read_udp(udp: Arc<UdpSocket>, inputs: mpsc::UnboundedSender<Input>) {
+async fn read_udp(udp: Arc<UdpSocket>, inputs: mpsc::Sender<Input>) {
     let mut buf = vec![0u8; MAX_DATAGRAM];
     loop {
         match udp.recv_from(&mut buf).await {
             Ok((n, from)) => {
                 let bytes = Bytes::copy_from_slice(&buf[..n]);
-                if inputs.send(Input::Datagram(from, bytes)).is_err() {
-                    return;
+                match inputs.try_send(Input::Datagram(from, bytes)) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        tracing::debug!(%from, "SIP input queue full: datagram dropped");
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => return,
                 }
             }
             // ICMP errors from earlier sends surface here on some systems: keep reading.
@@ -138,12 +162,12 @@ async fn read_udp(udp: Arc<UdpSocket>, inputs: mpsc::UnboundedSender<Input>) {
     }
 }
 
-async fn accept(listener: TcpListener, inputs: mpsc::UnboundedSender<Input>) {
+async fn accept(listener: TcpListener, inputs: mpsc::Sender<Input>) {
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
                 let (tx, rx) = mpsc::unbounded_channel();
-                if inputs.send(Input::Opened(peer, tx)).is_err() {
+                if inputs.send(Input::Opened(peer, tx)).await.is_err() {
                     return;
                 }
                 tokio::spawn(connection(stream, peer, rx, inputs.clone()));
@@ -160,19 +184,22 @@ async fn accept(listener: TcpListener, inputs: mpsc::UnboundedSender<Input>) {
 async fn connect(
     peer: SocketAddr,
     rx: mpsc::UnboundedReceiver<Bytes>,
-    inputs: mpsc::UnboundedSender<Input>,
+    inputs: mpsc::Sender<Input>,
 ) {
     let connecting =
         tokio::time::timeout(std::time::Duration::from_secs(10), TcpStream::connect(peer));
     match connecting.await {
-        Ok(Ok(stream)) => connection(stream, peer, rx, inputs).await,
+        Ok(Ok(stream)) => {
+            let _ = inputs.send(Input::Connected(peer)).await;
+            connection(stream, peer, rx, inputs).await;
+        }
         Ok(Err(e)) => {
             tracing::info!(error = %e, %peer, "SIP TCP connect failed");
-            let _ = inputs.send(Input::Closed(peer));
+            let _ = inputs.send(Input::Closed(peer)).await;
         }
         Err(_) => {
             tracing::info!(%peer, "SIP TCP connect timed out");
-            let _ = inputs.send(Input::Closed(peer));
+            let _ = inputs.send(Input::Closed(peer)).await;
         }
     }
 }
@@ -182,7 +209,7 @@ async fn connection(
     stream: TcpStream,
     peer: SocketAddr,
     mut rx: mpsc::UnboundedReceiver<Bytes>,
-    inputs: mpsc::UnboundedSender<Input>,
+    inputs: mpsc::Sender<Input>,
 ) {
     let (mut reader, mut writer) = stream.into_split();
     let writing = async {
@@ -214,7 +241,8 @@ async fn connection(
                 match check_frame(&buffer) {
                     Ok(len) => {
                         let frame: Vec<u8> = buffer.drain(..len).collect();
-                        if inputs.send(Input::Frame(peer, Bytes::from(frame))).is_err() {
+                        let frame = Input::Frame(peer, Bytes::from(frame));
+                        if inputs.send(frame).await.is_err() {
                             return;
                         }
                     }
@@ -232,5 +260,5 @@ async fn connection(
         () = reading => {}
     }
     rx.close();
-    let _ = inputs.send(Input::Closed(peer));
+    let _ = inputs.send(Input::Closed(peer)).await;
 }

@@ -54,6 +54,10 @@ pub(crate) struct Sipp {
     pub(crate) port: u16,
     dir: tempfile::TempDir,
     name: String,
+    /// Waits for confab's INVITE (no `-s` target).
+    uas: bool,
+    /// A UAS over TCP: [`Sipp::spawn`] waits until it listens.
+    tcp_server: bool,
 }
 
 impl Sipp {
@@ -85,6 +89,8 @@ impl Sipp {
             port,
             dir,
             name: file.to_owned(),
+            uas: false,
+            tcp_server: false,
         }
     }
 
@@ -100,12 +106,15 @@ impl Sipp {
 
     /// A phone waiting for confab's INVITE on [`Sipp::port`].
     pub(crate) fn uas(file: &str) -> Sipp {
-        Sipp::new(file)
+        let mut sipp = Sipp::new(file);
+        sipp.uas = true;
+        sipp
     }
 
     /// Over TCP instead of UDP (`-t t1`: one connection).
     pub(crate) fn tcp(mut self) -> Sipp {
         self.cmd.args(["-t", "t1"]);
+        self.tcp_server = self.uas;
         self
     }
 
@@ -127,9 +136,17 @@ impl Sipp {
         self
     }
 
-    /// Starts it.
+    /// Starts it; a UAS over TCP is waited for until it accepts connections.
     pub(crate) fn spawn(mut self) -> Running {
         let child = self.cmd.spawn().expect("spawning sipp");
+        if self.tcp_server {
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err()
+                && std::time::Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
         Running {
             child,
             dir: self.dir,
