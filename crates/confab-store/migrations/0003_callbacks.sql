@@ -32,6 +32,8 @@ CREATE INDEX callbacks_pending ON callbacks (created, source_kind, source_sid, s
     WHERE state = 'pending';
 -- Listing an account's callbacks newest first (and pruning its oldest finished ones).
 CREATE INDEX callbacks_by_account ON callbacks (account_sid, created, source_kind, source_sid, sequence);
--- The same, filtered by the call an event is about or by the delivery state.
+-- The same, filtered by the call an event is about. A filter by delivery state has no index of
+-- its own: it walks the account's index, whose rows are bounded (at most the retention bound of
+-- finished callbacks plus the outbox bound of undelivered ones), and an index on `state` would
+-- be rewritten by every delivery.
 CREATE INDEX callbacks_by_call ON callbacks (account_sid, call_sid, created);
-CREATE INDEX callbacks_by_state ON callbacks (account_sid, state, created);
