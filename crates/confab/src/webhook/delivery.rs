@@ -102,23 +102,56 @@ pub(super) fn outcome(previous: u32, report: &DeliveryReport, now: Timestamp) ->
     }
 }
 
-/// Writes an outcome through the store without waiting for it; a failure is logged (the
-/// callback then stays pending and is sent again after a restart).
-pub(super) fn record(store: &dyn Store, callback: &Callback, delivery: Delivery) {
-    let write = Write::Delivery {
-        account: callback.account_sid.clone(),
-        source: callback.source.clone(),
-        sequence: callback.sequence,
-        delivery,
-    };
-    store.write_then(
-        vec![write],
-        Box::new(|result| {
-            if let Err(e) = result {
-                tracing::error!(error = %e, "recording a callback's delivery failed");
-            }
-        }),
-    );
+/// Delivery outcomes waiting to be written as one store batch: outcomes are collected for
+/// up to [`OUTCOME_DELAY`] (or until [`OUTCOME_BATCH`] are held) instead of costing the
+/// store one write each. Holding them back is safe: a callback whose outcome is lost in a
+/// crash is still pending in the store and is sent again (same token) after the restart.
+#[derive(Default)]
+pub(super) struct Outcomes {
+    /// The outcomes held, in the order they were reached.
+    writes: Vec<Write>,
+}
+
+/// Most outcomes one batch holds.
+pub(super) const OUTCOME_BATCH: usize = 256;
+/// Longest an outcome waits to be written.
+pub(super) const OUTCOME_DELAY: std::time::Duration = std::time::Duration::from_millis(5);
+
+impl Outcomes {
+    /// Holds an outcome; `true` when the batch is full and should be written now.
+    #[must_use]
+    pub(super) fn hold(&mut self, callback: &Callback, delivery: Delivery) -> bool {
+        self.writes.push(Write::Delivery {
+            account: callback.account_sid.clone(),
+            source: callback.source.clone(),
+            sequence: callback.sequence,
+            delivery,
+        });
+        self.writes.len() >= OUTCOME_BATCH
+    }
+
+    /// Whether no outcome is held.
+    pub(super) fn is_empty(&self) -> bool {
+        self.writes.is_empty()
+    }
+
+    /// Writes the held outcomes through the store as one batch without waiting for it; a
+    /// failure is logged (those callbacks then stay pending and are sent again after a
+    /// restart).
+    pub(super) fn write(&mut self, store: &dyn Store) {
+        if self.writes.is_empty() {
+            return;
+        }
+        let batch = std::mem::replace(&mut self.writes, Vec::with_capacity(OUTCOME_BATCH));
+        store.write_then(
+            batch,
+            Box::new(|result| {
+                if let Err(e) = result {
+                    tracing::error!(error = %e, "recording callbacks' deliveries failed");
+                }
+            }),
+        );
+    }
 }
 
 #[cfg(test)]

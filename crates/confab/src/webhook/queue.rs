@@ -13,7 +13,7 @@ use confab_fetch::{Fetcher, FetcherConfig};
 use confab_store::Store;
 use tokio::sync::{mpsc, Semaphore};
 
-use super::delivery::{self, Finished, Job};
+use super::delivery::{self, Finished, Job, Outcomes, OUTCOME_DELAY};
 use super::{AuthTokens, OutboxConfig, Queued};
 use crate::clock;
 
@@ -42,6 +42,10 @@ pub(super) struct Dispatcher {
     undelivered: usize,
     /// Deliveries started and not yet finished.
     sending: usize,
+    /// Outcomes not yet written, and when they must be at the latest.
+    outcomes: Outcomes,
+    /// When the held outcomes are due; `None` while none are held.
+    outcomes_due: Option<tokio::time::Instant>,
 }
 
 /// One source's callbacks.
@@ -71,6 +75,8 @@ impl Dispatcher {
             next_arrival: 0,
             undelivered: 0,
             sending: 0,
+            outcomes: Outcomes::default(),
+            outcomes_due: None,
         }
     }
 
@@ -79,15 +85,34 @@ impl Dispatcher {
         let (done, mut finished) = mpsc::unbounded_channel();
         let mut open = true;
         while open || self.sending > 0 {
+            let due = self.outcomes_due;
             tokio::select! {
                 batch = released.recv(), if open => match batch {
                     Some(batch) => self.admit(batch, &done),
                     None => open = false,
                 },
                 Some(result) = finished.recv() => self.finish(result, &done),
+                () = sleep_until(due), if due.is_some() => self.write_outcomes(),
             }
             metrics::gauge!("confab_callbacks_queued").set(self.undelivered as f64);
         }
+        self.write_outcomes();
+    }
+
+    /// Holds an outcome for the next batch, writing the batch now if it is full.
+    fn record(&mut self, callback: &confab_core::callback::Callback, delivery: Delivery) {
+        if self.outcomes.hold(callback, delivery) {
+            self.write_outcomes();
+        } else if self.outcomes_due.is_none() {
+            self.outcomes_due = Some(tokio::time::Instant::now() + OUTCOME_DELAY);
+        }
+    }
+
+    /// Writes the held outcomes as one store batch.
+    fn write_outcomes(&mut self) {
+        self.outcomes.write(self.store.as_ref());
+        debug_assert!(self.outcomes.is_empty());
+        self.outcomes_due = None;
     }
 
     /// Queues released callbacks, applies the outbox bound, and starts idle sources.
@@ -169,7 +194,7 @@ impl Dispatcher {
                 finished: Some(clock::now()),
                 ..Delivery::pending()
             };
-            delivery::record(self.store.as_ref(), callback, outcome);
+            self.record(&dropped.callback, outcome);
         }
     }
 
@@ -229,8 +254,8 @@ impl Dispatcher {
                 );
             }
         }
-        delivery::record(self.store.as_ref(), callback, finished.delivery);
         let source = callback.source.clone();
+        self.record(&finished.callback, finished.delivery);
         if let Some(queue) = self.sources.get_mut(&source) {
             queue.sending = None;
         }
@@ -262,6 +287,13 @@ impl Dispatcher {
             .entry(host)
             .or_insert_with(|| Arc::new(Semaphore::new(per_host)))
             .clone()
+    }
+}
+
+/// Sleeps until `due`; never called without one (the branch is disabled then).
+async fn sleep_until(due: Option<tokio::time::Instant>) {
+    if let Some(due) = due {
+        tokio::time::sleep_until(due).await;
     }
 }
 
