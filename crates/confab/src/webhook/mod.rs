@@ -4,7 +4,9 @@
 //! and hands the same callbacks to the [`Outbox`] once that batch is durable (from the store's
 //! durability closure, so [`Outbox::release`] only queues, never blocks and never fails).
 //! From there the worker sends them and records each outcome through the store
-//! ([`Write::Delivery`](confab_store::Write::Delivery)), without waiting for that write.
+//! ([`Write::Delivery`](confab_store::Write::Delivery)), without waiting for that write:
+//! outcomes are collected for a few milliseconds (or until a few hundred are held) and
+//! written as one batch, so the store pays one write per batch, not per delivery.
 //!
 //! The rules the worker keeps:
 //!
