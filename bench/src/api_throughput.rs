@@ -375,6 +375,9 @@ impl Server {
             .arg(data_dir)
             .arg("--listen")
             .arg(addr.to_string())
+            // No SIP: a benchmark must not need (or take) the default SIP port.
+            .arg("--sip-listen")
+            .arg("off")
             .env("CONFAB_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

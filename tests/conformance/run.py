@@ -95,7 +95,9 @@ class Server:
         self.proc = None
 
     def start(self, timeout=90):
-        args = self.cmd + ["serve", "--data-dir", self.data_dir, "--listen", "127.0.0.1:%d" % self.port,
+        # No SIP here (the suites test the HTTP API): the default SIP port may be taken.
+        args = self.cmd + ["serve", "--sip-listen", "off", "--data-dir", self.data_dir,
+                           "--listen", "127.0.0.1:%d" % self.port,
                            "--tls-listen", "127.0.0.1:%d" % self.tls_port, "--tls-cert", CERT, "--tls-key", KEY]
         self.log = open(self.log_path, "ab")
         self.log.write(("$ %s\n" % " ".join(map(shlex.quote, args))).encode())
