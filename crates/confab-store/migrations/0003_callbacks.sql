@@ -30,10 +30,10 @@ CREATE TABLE callbacks (
 -- What is left to deliver after a restart, oldest first.
 CREATE INDEX callbacks_pending ON callbacks (created, source_kind, source_sid, sequence)
     WHERE state = 'pending';
--- Listing an account's callbacks newest first (and pruning its oldest finished ones).
+-- Listing an account's callbacks newest first (and pruning its oldest finished ones). The filters
+-- by the call an event is about and by delivery state have no index of their own: they walk this
+-- one, whose rows per account are bounded (at most the retention bound of finished callbacks plus
+-- the outbox bound of undelivered ones). An index on `call_sid` would take an insert at a random
+-- place for every callback (most of the cost of writing one), one on `state` a rewrite at every
+-- delivery.
 CREATE INDEX callbacks_by_account ON callbacks (account_sid, created, source_kind, source_sid, sequence);
--- The same, filtered by the call an event is about. A filter by delivery state has no index of
--- its own: it walks the account's index, whose rows are bounded (at most the retention bound of
--- finished callbacks plus the outbox bound of undelivered ones), and an index on `state` would
--- be rewritten by every delivery.
-CREATE INDEX callbacks_by_call ON callbacks (account_sid, call_sid, created);
