@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use common::{answer, pairs, serve, Recorded};
+use common::{answer, pairs, serve, twilio_python_validates, Recorded};
 use confab_core::webhook::signature;
 use confab_core::HttpMethod;
 use confab_fetch::{codes, delivery_host, CallbackRequest, Fetcher, FetcherConfig};
@@ -37,54 +37,6 @@ fn fetcher() -> Fetcher {
 
 async fn no_content(_: Recorded) -> axum::response::Response {
     answer(204, &[], "")
-}
-
-/// Asks twilio-python's `RequestValidator` whether each recorded request validates (the venv
-/// comes from `scripts/install-test-deps.sh`, as for the webhook tests).
-async fn twilio_python_validates(requests: &[Recorded]) -> Vec<bool> {
-    let python = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../.test-deps/py-twilio9/bin/python"
-    );
-    assert!(
-        std::path::Path::new(python).exists(),
-        "{python} is missing: run `bash scripts/install-test-deps.sh` (scripts/test.sh does)"
-    );
-    let cases: Vec<_> = requests
-        .iter()
-        .map(|r| {
-            let params = if r.method == "POST" { r.form() } else { Vec::new() };
-            serde_json::json!({"url": r.url, "params": params, "signature": r.header("x-twilio-signature")})
-        })
-        .collect();
-    let script = r#"
-import json, sys
-from twilio.request_validator import RequestValidator
-class Multi(dict):
-    def getall(self, name): return self[name]
-out = []
-for case in json.load(sys.stdin):
-    params = Multi()
-    for name, value in case["params"]:
-        params.setdefault(name, []).append(value)
-    out.append(RequestValidator(sys.argv[1]).validate(case["url"], params, case["signature"]))
-print(json.dumps(out))
-"#;
-    let mut child = tokio::process::Command::new(python)
-        .args(["-c", script, TOKEN])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let input = serde_json::to_vec(&cases).unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    tokio::io::AsyncWriteExt::write_all(&mut stdin, &input)
-        .await
-        .unwrap();
-    drop(stdin);
-    let output = child.wait_with_output().await.unwrap();
-    assert!(output.status.success(), "the validator script failed");
-    serde_json::from_slice(&output.stdout).unwrap()
 }
 
 #[tokio::test]
@@ -145,7 +97,10 @@ async fn post_and_get_are_signed_as_twilio_signs_and_carry_its_headers() {
         assert_eq!(r.header("user-agent"), "TwilioProxy/1.1");
         assert_eq!(r.header("i-twilio-idempotency-token"), IDEMPOTENCY);
     }
-    assert_eq!(twilio_python_validates(&seen).await, vec![true, true]);
+    assert_eq!(
+        twilio_python_validates(&seen, TOKEN).await,
+        vec![true, true]
+    );
 }
 
 #[tokio::test]

@@ -116,3 +116,53 @@ pub fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
         .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
         .collect()
 }
+
+/// Asks twilio-python's `RequestValidator` whether each recorded request
+/// validates. The venv comes from `scripts/install-test-deps.sh`, which
+/// `scripts/test.sh` runs before the tests; without it this test fails on
+/// purpose rather than skipping the cross-check silently.
+pub async fn twilio_python_validates(requests: &[Recorded], token: &str) -> Vec<bool> {
+    let python = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../.test-deps/py-twilio9/bin/python"
+    );
+    assert!(
+        std::path::Path::new(python).exists(),
+        "{python} is missing: run `bash scripts/install-test-deps.sh` (scripts/test.sh does)"
+    );
+    let cases: Vec<_> = requests
+        .iter()
+        .map(|r| {
+            let params = if r.method == "POST" { r.form() } else { Vec::new() };
+            serde_json::json!({"url": r.url, "params": params, "signature": r.header("x-twilio-signature")})
+        })
+        .collect();
+    let script = r#"
+import json, sys
+from twilio.request_validator import RequestValidator
+class Multi(dict):
+    def getall(self, name): return self[name]
+out = []
+for case in json.load(sys.stdin):
+    params = Multi()
+    for name, value in case["params"]:
+        params.setdefault(name, []).append(value)
+    out.append(RequestValidator(sys.argv[1]).validate(case["url"], params, case["signature"]))
+print(json.dumps(out))
+"#;
+    let mut child = tokio::process::Command::new(python)
+        .args(["-c", script, token])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let input = serde_json::to_vec(&cases).unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut stdin, &input)
+        .await
+        .unwrap();
+    drop(stdin);
+    let output = child.wait_with_output().await.unwrap();
+    assert!(output.status.success(), "the validator script failed");
+    serde_json::from_slice(&output.stdout).unwrap()
+}
