@@ -24,9 +24,8 @@
 //! looked up beside this one, or at `$CONFAB_BIN`.
 
 use std::collections::HashMap;
-use std::net::{SocketAddr, TcpListener as StdListener};
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -37,10 +36,10 @@ use axum::{Form, Json, Router};
 use base64::Engine;
 use hyper::header::AUTHORIZATION;
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use tokio::task::JoinSet;
 
+mod confab_process;
 mod loadgen;
 mod stats;
 
@@ -367,52 +366,13 @@ impl Server {
     /// Starts `confab serve` and reads the default account from its
     /// first-start message.
     async fn start(data_dir: &Path) -> anyhow::Result<Server> {
-        let binary = confab_binary()?;
-        let addr = free_port()?;
-        let mut child = Command::new(&binary)
-            .arg("serve")
-            .arg("--data-dir")
-            .arg(data_dir)
-            .arg("--listen")
-            .arg(addr.to_string())
-            // No SIP: a benchmark must not need (or take) the default SIP port.
-            .arg("--sip-listen")
-            .arg("off")
-            .env("CONFAB_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("starting {}", binary.display()))?;
-        let pid = child.id().context("the server exited at once")?;
-        let stdout = child.stdout.take().context("server stdout")?;
-        let mut lines = BufReader::new(stdout).lines();
-        let (mut account, mut token) = (None, None);
-        let read = async {
-            while let Some(line) = lines.next_line().await? {
-                let line = line.trim();
-                if let Some(v) = line.strip_prefix("Account SID:") {
-                    account = Some(v.trim().to_owned());
-                } else if let Some(v) = line.strip_prefix("Auth token:") {
-                    token = Some(v.trim().to_owned());
-                } else if line.starts_with("confab listening on http://") {
-                    return anyhow::Ok(());
-                }
-            }
-            bail!("the server closed stdout before it listened")
-        };
-        tokio::time::timeout(Duration::from_secs(30), read)
-            .await
-            .context("the server did not start within 30 s")??;
-        // Keep draining stdout so the server never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let spawned = confab_process::spawn(data_dir).await?;
         Ok(Server {
-            child,
-            pid,
-            addr,
-            account: account.context("no \"Account SID:\" line on first start")?,
-            token: token.context("no \"Auth token:\" line on first start")?,
+            child: spawned.child,
+            pid: spawned.pid,
+            addr: spawned.addr,
+            account: spawned.account,
+            token: spawned.token,
             http: reqwest::Client::new(),
         })
     }
@@ -504,30 +464,6 @@ fn participant_uri(created: &Value) -> anyhow::Result<String> {
         .as_str()
         .map(str::to_owned)
         .with_context(|| format!("a participant without a uri: {created}"))
-}
-
-/// `$CONFAB_BIN`, or `confab` beside this binary (both are built into the
-/// same target directory).
-fn confab_binary() -> anyhow::Result<PathBuf> {
-    if let Some(path) = std::env::var_os("CONFAB_BIN") {
-        return Ok(PathBuf::from(path));
-    }
-    let exe = std::env::current_exe()?;
-    let beside = exe.with_file_name("confab");
-    if !beside.exists() {
-        bail!(
-            "{} not found: build it first with `cargo build --release -p confab` \
-             (same CARGO_TARGET_DIR), or set CONFAB_BIN",
-            beside.display()
-        );
-    }
-    Ok(beside)
-}
-
-/// A loopback port nobody listens on right now.
-fn free_port() -> anyhow::Result<SocketAddr> {
-    let listener = StdListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?)
 }
 
 /// Serves the baseline route and returns its address.

@@ -7,16 +7,16 @@
 //! of the callbacks is the difference between the two under the same load.
 
 use std::collections::BTreeMap;
-use std::net::{SocketAddr, TcpListener as StdListener};
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::net::SocketAddr;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use tokio::task::JoinSet;
+
+use crate::confab_process;
 
 /// Every conference event there is to subscribe, as `ConferenceStatusCallbackEvent`.
 pub(crate) const EVERY_EVENT: &str = "start end join leave mute hold modify speaker announcement";
@@ -49,52 +49,13 @@ pub(crate) struct Conferences {
 impl ConfabServer {
     /// Starts `confab serve` in `data_dir` and reads the account from its first-start lines.
     pub(crate) async fn start(data_dir: &Path) -> anyhow::Result<ConfabServer> {
-        let binary = confab_binary()?;
-        let addr = StdListener::bind("127.0.0.1:0")?.local_addr()?;
-        let mut child = Command::new(&binary)
-            .arg("serve")
-            .arg("--data-dir")
-            .arg(data_dir)
-            .arg("--listen")
-            .arg(addr.to_string())
-            // No SIP: a benchmark must not need (or take) the default SIP port.
-            .arg("--sip-listen")
-            .arg("off")
-            .env("CONFAB_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("starting {}", binary.display()))?;
-        let pid = child.id().context("the server exited at once")?;
-        let stdout = child.stdout.take().context("the server's stdout")?;
-        let mut lines = BufReader::new(stdout).lines();
-        let (mut account, mut token) = (None, None);
-        let first_start = async {
-            while let Some(line) = lines.next_line().await? {
-                let line = line.trim();
-                if let Some(v) = line.strip_prefix("Account SID:") {
-                    account = Some(v.trim().to_owned());
-                } else if let Some(v) = line.strip_prefix("Auth token:") {
-                    token = Some(v.trim().to_owned());
-                } else if line.starts_with("confab listening on http://") {
-                    return anyhow::Ok(());
-                }
-            }
-            bail!("the server closed its stdout before it listened")
-        };
-        tokio::time::timeout(Duration::from_secs(30), first_start)
-            .await
-            .context("the server did not listen within 30 s")??;
-        // Drain stdout from now on, so the server never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let spawned = confab_process::spawn(data_dir).await?;
         Ok(ConfabServer {
-            child,
-            pid,
-            addr,
-            account: account.context("no \"Account SID:\" line on first start")?,
-            token: token.context("no \"Auth token:\" line on first start")?,
+            child: spawned.child,
+            pid: spawned.pid,
+            addr: spawned.addr,
+            account: spawned.account,
+            token: spawned.token,
             http: reqwest::Client::new(),
         })
     }
@@ -238,20 +199,4 @@ fn participant(created: &Value) -> anyhow::Result<(String, String)> {
         (Some(uri), Some(call_sid)) => Ok((uri.to_owned(), call_sid.to_owned())),
         _ => bail!("a participant without a uri or call_sid: {created}"),
     }
-}
-
-/// `$CONFAB_BIN`, or `confab` beside this binary (both built into one target directory).
-fn confab_binary() -> anyhow::Result<PathBuf> {
-    if let Some(path) = std::env::var_os("CONFAB_BIN") {
-        return Ok(PathBuf::from(path));
-    }
-    let beside = std::env::current_exe()?.with_file_name("confab");
-    if !beside.exists() {
-        bail!(
-            "{} not found: build it first with `cargo build --release -p confab` (same \
-             CARGO_TARGET_DIR), or set CONFAB_BIN",
-            beside.display()
-        );
-    }
-    Ok(beside)
 }

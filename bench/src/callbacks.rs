@@ -39,6 +39,7 @@
 mod callback_load;
 mod callback_receiver;
 mod callback_server;
+mod confab_process;
 // The load generator of `api_throughput`; this benchmark uses most of it.
 #[allow(dead_code)]
 mod loadgen;
