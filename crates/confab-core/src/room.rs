@@ -56,6 +56,9 @@ pub enum LeaveReason {
     AddFailed(CallProgress),
     /// Update Call sent the call elsewhere (`participant_updated_via_api`).
     UpdatedViaApi,
+    /// Removed through the API, or its conference ended, while its call had not connected
+    /// yet: the call is canceled.
+    Canceled,
 }
 
 /// Something that happened, in order.
@@ -486,12 +489,17 @@ impl Room {
     fn depart(&mut self, now: Timestamp, index: usize, reason: LeaveReason, out: &mut Outcome) {
         let mut p = self.participants.remove(index);
         let was_connected = p.status == ParticipantStatus::Connected;
+        let kicked = reason == LeaveReason::Kicked;
+        let reason = if kicked && !was_connected {
+            LeaveReason::Canceled
+        } else {
+            reason
+        };
         p.status = match reason {
             LeaveReason::AddFailed(_) => ParticipantStatus::Failed,
             _ => ParticipantStatus::Complete,
         };
         p.date_updated = now;
-        let kicked = reason == LeaveReason::Kicked;
         let ends_all = p.end_conference_on_exit && (was_connected || kicked);
         let sid = p.call_sid.clone();
         out.events.push(Event::CallStatus(sid.clone(), p.status));
@@ -520,6 +528,11 @@ impl Room {
             _ => LeaveReason::ModeratorEnded,
         };
         for mut p in self.participants.drain(..) {
+            let leave = if p.status == ParticipantStatus::Connected {
+                leave
+            } else {
+                LeaveReason::Canceled
+            };
             p.status = ParticipantStatus::Complete;
             p.date_updated = now;
             out.events

@@ -436,3 +436,41 @@ fn a_redirected_call_leaves_with_its_reason_and_the_end_rules_apply() {
     assert!(room.is_completed(), "a moderator leaving ends it");
     assert!(out.events.contains(&Event::Ended(EndReason::EndOnExitLeft)));
 }
+
+#[test]
+fn a_participant_removed_or_ended_while_ringing_is_canceled() {
+    let mut room = Room::new(conference(), vec![]);
+    join(&mut room, 1, &[]);
+    join(&mut room, 2, &[]);
+    for n in [3, 4] {
+        room.add_participant(T0, call(n), &create(&[]))
+            .expect("added");
+        room.call_progress(T0, &call(n), CallProgress::Ringing);
+    }
+    let out = room
+        .remove_participant(T0, call(3).as_str())
+        .expect("removed");
+    assert!(out
+        .events
+        .contains(&Event::Left(call(3), LeaveReason::Canceled)));
+    let kicked = room
+        .remove_participant(T0, call(2).as_str())
+        .expect("removed");
+    assert!(
+        kicked
+            .events
+            .contains(&Event::Left(call(2), LeaveReason::Kicked)),
+        "a connected participant is kicked, not canceled"
+    );
+    let end = ConferenceUpdate {
+        end: true,
+        ..Default::default()
+    };
+    let out = room.update_conference(T0, &end).expect("ended");
+    assert!(out
+        .events
+        .contains(&Event::Left(call(4), LeaveReason::Canceled)));
+    assert!(out
+        .events
+        .contains(&Event::Left(call(1), LeaveReason::ConferenceEndedViaApi)));
+}

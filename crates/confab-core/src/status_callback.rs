@@ -20,10 +20,9 @@
 //! - Conference sequence numbers start at [`FIRST_CONFERENCE_SEQUENCE`] (1, as in Twilio's
 //!   example), call progress ones at [`FIRST_CALL_SEQUENCE`] (0, as documented).
 //! - `ParticipantCallStatus` on `participant-leave` is the far end's failure for a
-//!   participant whose call never connected (`busy`, `no-answer`, `failed`) and `completed`
-//!   otherwise. A participant removed while its call was still ringing is reported
-//!   `completed` too: a room outcome does not say whether the departed participant had
-//!   joined.
+//!   participant whose call never connected (`busy`, `no-answer`, `failed`), `canceled` for
+//!   one removed (or whose conference ended) while its call was still ringing, both with
+//!   `ReasonParticipantLeft=participant_add_failed`, and `completed` otherwise.
 //! - `SipResponseCode` on the terminal call event: 200 for `completed`, 486 (Busy Here) for
 //!   `busy`, 487 (Request Terminated, the CANCEL that ends the ringing) for `no-answer` and
 //!   `canceled`, 500 for `failed`.
@@ -394,6 +393,7 @@ pub fn participant_call_status(reason: LeaveReason) -> CallStatus {
         LeaveReason::AddFailed(CallProgress::Busy) => CallStatus::Busy,
         LeaveReason::AddFailed(CallProgress::NoAnswer) => CallStatus::NoAnswer,
         LeaveReason::AddFailed(_) => CallStatus::Failed,
+        LeaveReason::Canceled => CallStatus::Canceled,
         LeaveReason::HungUp
         | LeaveReason::Kicked
         | LeaveReason::ConferenceEndedViaApi
@@ -409,7 +409,7 @@ pub fn reason_participant_left(reason: LeaveReason) -> &'static str {
         LeaveReason::Kicked | LeaveReason::UpdatedViaApi => "participant_updated_via_api",
         LeaveReason::ConferenceEndedViaApi => "conference_ended_via_api",
         LeaveReason::ModeratorEnded => "moderator_ended_conference",
-        LeaveReason::AddFailed(_) => "participant_add_failed",
+        LeaveReason::AddFailed(_) | LeaveReason::Canceled => "participant_add_failed",
     }
 }
 

@@ -258,7 +258,7 @@ fn scripted_conference_every_parameter() {
 /// Each way of leaving, with its `ParticipantCallStatus` and `ReasonParticipantLeft`.
 #[test]
 fn leave_reasons_and_call_statuses() {
-    let cases: [(LeaveReason, &str, &str); 8] = [
+    let cases: [(LeaveReason, &str, &str); 9] = [
         (LeaveReason::HungUp, "completed", "participant_hung_up"),
         (
             LeaveReason::Kicked,
@@ -295,6 +295,7 @@ fn leave_reasons_and_call_statuses() {
             "failed",
             "participant_add_failed",
         ),
+        (LeaveReason::Canceled, "canceled", "participant_add_failed"),
     ];
     for (reason, status, text) in cases {
         assert_eq!(
