@@ -10,6 +10,8 @@
 //! - [`dtmf`]: RFC 4733 telephone events: digit strings to packets and packets to digits.
 //! - [`jitter`]: a per-participant jitter buffer that turns packets arriving at uneven times into
 //!   one payload per 20 ms tick, with loss concealment.
+//! - [`latch`]: which participant a datagram belongs to by its source address, with RTP
+//!   latching (symmetric RTP) for peers behind NAT.
 //! - [`leg`]: one remote participant's RTP both ways: jitter buffer, telephone events, talk
 //!   detection and the outgoing stream's numbering.
 //! - [`mixer`]: the conference mixer (mix-minus, mute, hold, coaching, wait music, announcements).
@@ -77,6 +79,7 @@ pub mod decode;
 pub mod dtmf;
 pub mod g711;
 pub mod jitter;
+pub mod latch;
 pub mod leg;
 pub mod mixer;
 pub mod rtp;

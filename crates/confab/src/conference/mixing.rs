@@ -79,6 +79,7 @@ impl Actor {
                     .telephone_event
                     .and_then(confab_media::PayloadType::new),
                 jitter,
+                latch: None,
             },
         );
         if let Some(call) = self.conferences.calls.live(sid) {

@@ -18,10 +18,13 @@
 //! # Demultiplexing
 //!
 //! Every remote participant sends from its own address, so the sender's address alone says
-//! which conference and participant a datagram belongs to; its [`MediaLeg`] takes it from
-//! there. Datagrams from unknown addresses, or that the leg refuses (not RTP, a payload type
-//! not negotiated) are counted and dropped: the network is untrusted and nothing it sends may
-//! stop the thread.
+//! which conference and participant a datagram belongs to (an [`RtpDemux`]); its [`MediaLeg`]
+//! takes it from there. A participant joined with a [`MediaParams::latch`] IP may instead be
+//! latched to the first source on that IP that sends it valid RTP (symmetric RTP behind NAT;
+//! the rules are [`confab_media::latch`]'s), and from then on its RTP is sent there.
+//! Datagrams from unknown addresses, or that the leg refuses (not RTP, a payload type not
+//! negotiated) are counted and dropped: the network is untrusted and nothing it sends may stop
+//! the thread.
 //!
 //! # Back-channel
 //!
@@ -36,6 +39,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
+use confab_media::latch::{Routed, RtpDemux};
 use confab_media::leg::{LegConfig, LegEvent, MediaLeg};
 use confab_media::mixer::MixerConfig;
 use confab_media::rtp::RtpTimestamp;
@@ -121,7 +125,7 @@ pub(super) fn spawn(
                 stats,
                 tick_metrics: TickMetrics::new(index),
                 conferences: HashMap::new(),
-                by_remote: HashMap::new(),
+                addresses: RtpDemux::new(),
                 legs: 0,
                 inbox: Inbox::new(),
                 outbox: Outbox::new(),
@@ -183,8 +187,8 @@ struct Engine {
     tick_metrics: TickMetrics,
     /// Conferences on this thread by key.
     conferences: HashMap<u64, ConferenceMix>,
-    /// Which conference and participant each remote address belongs to.
-    by_remote: HashMap<SocketAddr, (u64, MixerParticipantId)>,
+    /// Which conference and participant each remote address belongs to, with latching.
+    addresses: RtpDemux<(u64, MixerParticipantId)>,
     /// Connected participants over all conferences; zero means the thread may sleep.
     legs: usize,
     /// Datagrams read, a batch at a time.
@@ -254,11 +258,9 @@ impl Engine {
             EngineCommand::Close(key) => {
                 if let Some(mix) = self.conferences.remove(&key) {
                     // A call that moved to another conference on this thread keeps its
-                    // address there: only remove what still points here.
-                    for (id, leg) in &mix.legs {
-                        if self.by_remote.get(&leg.remote) == Some(&(key, *id)) {
-                            self.by_remote.remove(&leg.remote);
-                        }
+                    // address there: the demux releases only what still points here.
+                    for id in mix.legs.keys() {
+                        self.addresses.remove((key, *id));
                     }
                     self.legs -= mix.legs.len();
                 }
@@ -312,7 +314,7 @@ impl Engine {
             remote,
             media: MediaLeg::new(config, random_sender(params.codec)),
         };
-        if let Some(previous) = self.by_remote.insert(remote, (key, id)) {
+        if let Some(previous) = self.addresses.insert((key, id), remote, params.latch) {
             tracing::warn!(%remote, ?previous, "RTP address reused by a new participant");
         }
         mix.legs.insert(id, leg);
@@ -324,10 +326,8 @@ impl Engine {
             return;
         };
         let _ = mix.mixer.remove_participant(id);
-        if let Some(leg) = mix.legs.remove(&id) {
-            if self.by_remote.get(&leg.remote) == Some(&(key, id)) {
-                self.by_remote.remove(&leg.remote);
-            }
+        if mix.legs.remove(&id).is_some() {
+            self.addresses.remove((key, id));
             self.legs -= 1;
         }
     }
@@ -338,7 +338,7 @@ impl Engine {
             socket,
             inbox,
             conferences,
-            by_remote,
+            addresses,
             stats,
             ..
         } = self;
@@ -349,7 +349,7 @@ impl Engine {
                 let Some((datagram, from)) = inbox.datagram(index) else {
                     break;
                 };
-                if accept(conferences, by_remote, now, datagram, from) {
+                if accept(conferences, addresses, now, datagram, from) {
                     accepted += 1;
                 }
             }
@@ -452,24 +452,35 @@ impl Engine {
     }
 }
 
-/// Hands one datagram to its participant's jitter buffer; false if it is dropped.
+/// Hands one datagram to its participant's jitter buffer (latching the participant to its
+/// source if the rules say so); false if it is dropped.
 fn accept(
     conferences: &mut HashMap<u64, ConferenceMix>,
-    by_remote: &HashMap<SocketAddr, (u64, MixerParticipantId)>,
+    addresses: &mut RtpDemux<(u64, MixerParticipantId)>,
     now: Instant,
     datagram: &[u8],
     from: SocketAddr,
 ) -> bool {
-    let Some(&(key, id)) = by_remote.get(&from) else {
-        return false;
+    let offer = |(key, id): (u64, MixerParticipantId)| {
+        conferences
+            .get_mut(&key)
+            .and_then(|mix| mix.legs.get_mut(&id))
+            .is_some_and(|leg| leg.media.handle_datagram(now, datagram))
     };
-    let Some(leg) = conferences
-        .get_mut(&key)
-        .and_then(|mix| mix.legs.get_mut(&id))
-    else {
-        return false;
-    };
-    leg.media.handle_datagram(now, datagram)
+    match addresses.handle_datagram(now, from, offer) {
+        None => false,
+        Some(Routed::Owner(_)) => true,
+        Some(Routed::Latched((key, id))) => {
+            let leg = conferences
+                .get_mut(&key)
+                .and_then(|mix| mix.legs.get_mut(&id));
+            if let Some(leg) = leg {
+                tracing::debug!(conference = key, participant = id.0, from = %from, was = %leg.remote, "RTP latched");
+                leg.remote = from;
+            }
+            true
+        }
+    }
 }
 
 impl ConferenceMix {

@@ -134,6 +134,16 @@ pub struct MediaParams {
     pub telephone_event: Option<PayloadType>,
     /// Its jitter buffer depth.
     pub jitter: JitterBufferSize,
+    /// Latching (symmetric RTP, RFC 4961) for a peer behind NAT: when set, this participant's
+    /// RTP may arrive from another address than `remote`. The first valid RTP (its codec's or
+    /// telephone-event payload type) from an address nobody owns whose IP is this one, while
+    /// nothing has come from `remote` yet, moves the participant there: `remote` becomes that
+    /// source, for receiving and for sending. It moves again only after nothing came from its
+    /// address for [`REBIND_AFTER`](confab_media::latch::REBIND_AFTER) (a NAT rebinding).
+    /// Several participants waiting on one IP: the one whose `remote` port is the source port
+    /// first, else the oldest; an address another participant owns is never taken. Usually the
+    /// IP the leg's signalling came from. `None`: packets count only from `remote` exactly.
+    pub latch: Option<IpAddr>,
 }
 
 /// The media runtime; see the module docs. Dropping it stops its threads.
@@ -361,6 +371,7 @@ impl ConferenceMedia {
                 codec,
                 telephone_event: None,
                 jitter,
+                latch: None,
             },
         );
     }

@@ -10,6 +10,7 @@ use confab_twiml::Event;
 
 use super::{now, CallActor, Done, Playing, Solo, SOLO_ID};
 use crate::call::audio;
+use crate::call::leg::LegMedia;
 use crate::media::{MediaEvent, MediaParams};
 
 impl CallActor {
@@ -199,17 +200,23 @@ impl CallActor {
             media: conference_media,
             generation,
         };
-        let params = MediaParams {
-            remote: media.remote,
-            codec: media.codec,
-            telephone_event: media.telephone_event.and_then(PayloadType::new),
-            jitter: JitterBufferSize::default(),
-        };
+        let params = leg_params(media);
         solo.media.join_with(SOLO_ID, params);
         solo.media.command(MixerCommand::SetStarted(true));
         if let Some(leg) = &mut self.leg {
             leg.connect_media(solo.media.local_addr());
         }
         self.solo = Some(solo);
+    }
+}
+
+/// How a leg's negotiated media joins a mixer.
+pub(super) fn leg_params(media: LegMedia) -> MediaParams {
+    MediaParams {
+        remote: media.remote,
+        codec: media.codec,
+        telephone_event: media.telephone_event.and_then(PayloadType::new),
+        jitter: JitterBufferSize::default(),
+        latch: None,
     }
 }
