@@ -9,7 +9,7 @@ use confab_core::request::CreateParticipant;
 use confab_core::{ApiError, HttpMethod};
 
 use crate::attribute::{DialRecord, Trim, WaitUrl};
-use crate::dial::Conference;
+use crate::dial::{Callee, Conference};
 use crate::error::Warning;
 use crate::verb::{RejectReason, SaySegment};
 
@@ -75,6 +75,10 @@ pub enum Event {
     Digit(char),
     /// The caller left the conference of the last [`Action::JoinConference`].
     DialEnded(DialOutcome),
+    /// The two-party call of the last [`Action::DialCalls`] is over (or never connected).
+    /// When the caller hung up, send this (with [`DialCallResult::caller_hung_up`]) before
+    /// [`Event::CallHungUp`], so that the action gets the outcome.
+    DialCallEnded(DialCallResult),
     /// The remote side hung up. The engine stops; see [`crate::Interpreter::handle_event`].
     CallHungUp,
 }
@@ -92,6 +96,88 @@ pub enum DialOutcome {
     NotJoined,
     /// The caller hung up while in the conference.
     CallerHungUp,
+}
+
+/// How a `<Dial><Number>`/`<Sip>` ended, as Twilio's `DialCallStatus` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DialCallStatus {
+    /// A callee answered and was bridged; the call ended (either side hung up, `timeLimit`,
+    /// `hangupOnStar`).
+    Completed,
+    /// The callees were busy.
+    Busy,
+    /// Nobody answered before `timeout`.
+    NoAnswer,
+    /// No callee could be reached (a bad target, a 4xx-6xx, no trunk).
+    Failed,
+    /// The dial was given up before anyone answered (the caller hung up).
+    Canceled,
+}
+
+impl DialCallStatus {
+    /// The wire value of `DialCallStatus`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DialCallStatus::Completed => "completed",
+            DialCallStatus::Busy => "busy",
+            DialCallStatus::NoAnswer => "no-answer",
+            DialCallStatus::Failed => "failed",
+            DialCallStatus::Canceled => "canceled",
+        }
+    }
+}
+
+/// The outcome of an [`Action::DialCalls`], reported with [`Event::DialCallEnded`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DialCallResult {
+    /// `DialCallStatus`.
+    pub status: DialCallStatus,
+    /// `DialCallSid`: the callee's call (the bridged one, else the one whose end is
+    /// reported); `None` when no call was made.
+    pub call_sid: Option<String>,
+    /// `DialCallDuration`: whole seconds the bridge lasted; `None` when nobody answered.
+    pub duration_secs: Option<u64>,
+    /// `DialSipCallId`: the SIP Call-ID of a `<Sip>` callee's dialog, when known.
+    pub sip_call_id: Option<String>,
+    /// `DialSipResponseCode`: the final SIP response to the INVITE, when known.
+    pub sip_response_code: Option<u16>,
+    /// The caller hung up (or was hung up through the API): the action is requested but its
+    /// answer is not run.
+    pub caller_hung_up: bool,
+}
+
+impl DialCallResult {
+    /// A result with only a status: no call SID, no duration, no SIP details.
+    pub fn new(status: DialCallStatus) -> DialCallResult {
+        DialCallResult {
+            status,
+            call_sid: None,
+            duration_secs: None,
+            sip_call_id: None,
+            sip_response_code: None,
+            caller_hung_up: false,
+        }
+    }
+
+    /// The `<Dial action>` parameters Twilio sends for this outcome.
+    pub fn params(&self) -> Vec<(String, String)> {
+        let mut params = vec![("DialCallStatus".to_owned(), self.status.as_str().to_owned())];
+        if let Some(sid) = &self.call_sid {
+            params.push(("DialCallSid".to_owned(), sid.clone()));
+        }
+        if let Some(secs) = self.duration_secs {
+            params.push(("DialCallDuration".to_owned(), secs.to_string()));
+        }
+        let bridged = self.duration_secs.is_some();
+        params.push(("DialBridged".to_owned(), bridged.to_string()));
+        if let Some(id) = &self.sip_call_id {
+            params.push(("DialSipCallId".to_owned(), id.clone()));
+        }
+        if let Some(code) = self.sip_response_code {
+            params.push(("DialSipResponseCode".to_owned(), code.to_string()));
+        }
+        params
+    }
 }
 
 /// What the driver must do next, drained with [`crate::Interpreter::poll_action`].
@@ -141,6 +227,10 @@ pub enum Action {
     StopMedia,
     /// Join the caller to a conference and report [`Event::DialEnded`] when it leaves.
     JoinConference(Box<ConferenceJoin>),
+    /// Ring the callees of a `<Dial><Number>`/`<Sip>` at once, bridge the caller to the first
+    /// that answers (the others are cancelled), and report [`Event::DialCallEnded`] when that
+    /// call is over or nobody answered.
+    DialCalls(Box<DialCalls>),
     /// Refuse the unanswered call: `busy` (486 Busy Here) or `rejected` (603 Decline).
     Reject(RejectReason),
     /// Hang up (`<Hangup>`, or after an error message or a played audio document).
@@ -176,6 +266,33 @@ pub struct ConferenceJoin {
     /// Whether the `<Dial>` has an `action` (the engine requests it when the dial ends).
     pub has_action: bool,
 }
+
+/// Everything the call actor needs to ring the parties of a `<Dial>` and bridge the caller
+/// to one: the callees with their URLs made absolute, and the `<Dial>` attributes that apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DialCalls {
+    /// The parties to ring at once, 1 to [`MAX_CALLEES`], in document order; `url` and
+    /// `status_callback` are absolute.
+    pub callees: Vec<Callee>,
+    /// `<Dial timeout>`: how long each callee may ring.
+    pub timeout: std::time::Duration,
+    /// `<Dial callerId>`: the callees' `From`; the caller's `From` when `None`.
+    pub caller_id: Option<String>,
+    /// `<Dial timeLimit>`: the longest the bridge may last; the callee is then hung up.
+    pub time_limit: std::time::Duration,
+    /// `<Dial hangupOnStar>`: `*` from the caller hangs up the callee and the caller goes on.
+    pub hangup_on_star: bool,
+    /// `<Dial answerOnBridge>`: an inbound caller is answered only when a callee answers
+    /// (the engine emitted no [`Action::Answer`] for this dial).
+    pub answer_on_bridge: bool,
+    /// `<Dial ringTone>`, as written (what the caller hears while the callees ring).
+    pub ring_tone: Option<String>,
+    /// Whether the `<Dial>` has an `action` (the engine requests it when the dial ends).
+    pub has_action: bool,
+}
+
+/// The most parties one `<Dial>` rings at once, as on Twilio; more are dropped with a warning.
+pub const MAX_CALLEES: usize = 10;
 
 /// The message Twilio plays when a call's application fails.
 pub const APPLICATION_ERROR_MESSAGE: &str =

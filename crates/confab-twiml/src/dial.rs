@@ -1,10 +1,12 @@
-//! `<Dial>` and its nouns: `<Conference>` (which confab runs) and `<Number>`, `<Sip>`,
-//! `<Client>` (parsed, not dialled yet).
+//! `<Dial>` and its nouns: `<Conference>`, and the parties it rings, `<Number>` and `<Sip>`
+//! (a [`Callee`] each); `<Client>` is parsed but not dialled yet.
 //!
 //! A `<Conference>` keeps every attribute of Twilio's noun, typed and defaulted, so the call
 //! actor can hand it to the conference as it is. The `<Dial>` attributes that matter for a
 //! conference (`action`, `hangupOnStar`, `timeLimit`, `record`, `trim`, ...) stay on [`Dial`];
 //! `callerId` and `timeout` have no effect with a conference but are parsed all the same.
+//! A `<Number>` or `<Sip>` keeps its own attributes (`url`, `statusCallback*`, `sendDigits`,
+//! `username`/`password`) on its [`Callee`].
 //! Conference types shared with the REST API (`Beep`, `JitterBufferSize`, `HttpMethod`) are
 //! confab-core's.
 
@@ -72,18 +74,18 @@ pub struct Dial {
 pub enum DialNoun {
     /// `<Conference>`: join a conference room.
     Conference(Box<Conference>),
-    /// `<Number>` or bare text: a phone number. Not supported yet.
-    Number(String),
-    /// `<Sip>`: a SIP URI. Not supported yet.
-    Sip(String),
+    /// `<Number>` or bare text: a phone number, reached through the SIP trunk.
+    Number(Box<Callee>),
+    /// `<Sip>`: a `sip:` URI, dialled directly.
+    Sip(Box<Callee>),
     /// `<Client>`: a client identity. Not supported yet.
     Client(String),
 }
 
 impl DialNoun {
-    /// Whether confab can dial this noun today (only `<Conference>`).
+    /// Whether confab can dial this noun today (all but `<Client>`).
     pub fn is_supported(&self) -> bool {
-        matches!(self, DialNoun::Conference(_))
+        !matches!(self, DialNoun::Client(_))
     }
 
     /// The noun's element name, for messages.
@@ -93,6 +95,46 @@ impl DialNoun {
             DialNoun::Number(_) => "Number",
             DialNoun::Sip(_) => "Sip",
             DialNoun::Client(_) => "Client",
+        }
+    }
+}
+
+/// A party `<Dial>` rings: a `<Number>` or a `<Sip>`, with the attributes of its noun.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Callee {
+    /// The body, trimmed: a phone number (`<Number>`) or a `sip:` URI (`<Sip>`).
+    pub target: String,
+    /// `sendDigits` (`<Number>`): keys sent to the callee once it answers (`0-9 * # w W`).
+    pub send_digits: Option<String>,
+    /// `url`: a document run on the callee when it answers, before it is bridged.
+    pub url: Option<String>,
+    /// `method` (POST) for `url`.
+    pub method: HttpMethod,
+    /// `statusCallback`: the callee's call progress webhook.
+    pub status_callback: Option<String>,
+    /// `statusCallbackEvent` (`completed`): `initiated ringing answered completed`.
+    pub status_callback_event: Vec<String>,
+    /// `statusCallbackMethod` (POST).
+    pub status_callback_method: HttpMethod,
+    /// `username` (`<Sip>`): answers the callee's digest challenge.
+    pub username: Option<String>,
+    /// `password` (`<Sip>`).
+    pub password: Option<String>,
+}
+
+impl Callee {
+    /// A callee with no attributes given: Twilio's defaults.
+    pub fn new(target: &str) -> Callee {
+        Callee {
+            target: target.trim().to_owned(),
+            send_digits: None,
+            url: None,
+            method: HttpMethod::Post,
+            status_callback: None,
+            status_callback_event: vec!["completed".to_owned()],
+            status_callback_method: HttpMethod::Post,
+            username: None,
+            password: None,
         }
     }
 }
@@ -200,8 +242,8 @@ fn dial_nouns(ctx: &mut Ctx, node: Node<'_, '_>) -> Vec<DialNoun> {
         }
         let noun = match child.tag_name().name() {
             "Conference" => parse_conference(ctx, child).map(|c| DialNoun::Conference(Box::new(c))),
-            "Number" => Some(DialNoun::Number(text_of(child))),
-            "Sip" => Some(DialNoun::Sip(text_of(child))),
+            "Number" => parse_callee(ctx, child, NUMBER_ATTRIBUTES).map(DialNoun::Number),
+            "Sip" => parse_callee(ctx, child, SIP_ATTRIBUTES).map(DialNoun::Sip),
             "Client" => Some(DialNoun::Client(text_of(child))),
             other => {
                 ctx.unknown_element(other, "Dial");
@@ -213,7 +255,7 @@ fn dial_nouns(ctx: &mut Ctx, node: Node<'_, '_>) -> Vec<DialNoun> {
     let bare = bare.trim();
     if !bare.is_empty() {
         if nouns.is_empty() {
-            nouns.push(DialNoun::Number(bare.to_owned()));
+            nouns.push(DialNoun::Number(Box::new(Callee::new(bare))));
         } else {
             ctx.warn(code::SCHEMA_VALIDATION, "<Dial> text beside nouns ignored");
         }
@@ -232,6 +274,48 @@ fn dial_nouns(ctx: &mut Ctx, node: Node<'_, '_>) -> Vec<DialNoun> {
         }
     }
     nouns
+}
+
+/// A `<Number>` or `<Sip>`: its body and the attributes in `known`; an empty body is
+/// skipped with 12200.
+fn parse_callee(ctx: &mut Ctx, node: Node<'_, '_>, known: &[&str]) -> Option<Box<Callee>> {
+    ctx.check_attrs(node, known);
+    ctx.no_children(node, &[]);
+    let name = node.tag_name().name();
+    let mut callee = Callee::new(&text_of(node));
+    if callee.target.is_empty() {
+        ctx.warn(
+            code::SCHEMA_VALIDATION,
+            format!("<{name}> is empty; skipped"),
+        );
+        return None;
+    }
+    let text = |attr: &str| {
+        known
+            .contains(&attr)
+            .then(|| node.attribute(attr).map(str::to_owned))
+            .flatten()
+    };
+    callee.send_digits = text("sendDigits").filter(|digits| {
+        let valid = digits.chars().all(|c| "0123456789*#wW".contains(c));
+        if !valid {
+            let msg = format!("<{name} sendDigits=\"{digits}\"> invalid; ignored");
+            ctx.warn(code::SCHEMA_VALIDATION, msg);
+        }
+        valid
+    });
+    callee.url = text("url");
+    callee.method = post(ctx, node, "method");
+    callee.status_callback = text("statusCallback");
+    if node.attribute("statusCallbackEvent").is_some() {
+        let events = ["initiated", "ringing", "answered", "completed"];
+        let given = list(ctx, node, "statusCallbackEvent", &events, |e| e);
+        callee.status_callback_event = given.into_iter().map(str::to_owned).collect();
+    }
+    callee.status_callback_method = post(ctx, node, "statusCallbackMethod");
+    callee.username = text("username");
+    callee.password = text("password");
+    Some(Box::new(callee))
 }
 
 fn parse_conference(ctx: &mut Ctx, node: Node<'_, '_>) -> Option<Conference> {
@@ -415,6 +499,42 @@ const DIAL_ATTRIBUTES: &[&str] = &[
     "recordingConfigurationId",
     "events",
     "passports",
+];
+
+/// `<Number>`'s attributes; `byoc` and the answering-machine ones are accepted and ignored.
+const NUMBER_ATTRIBUTES: &[&str] = &[
+    "sendDigits",
+    "url",
+    "method",
+    "statusCallback",
+    "statusCallbackEvent",
+    "statusCallbackMethod",
+    "byoc",
+    "machineDetection",
+    "amdStatusCallback",
+    "amdStatusCallbackMethod",
+    "machineDetectionTimeout",
+    "machineDetectionSpeechThreshold",
+    "machineDetectionSpeechEndThreshold",
+    "machineDetectionSilenceTimeout",
+];
+
+/// `<Sip>`'s attributes; the answering-machine ones are accepted and ignored.
+const SIP_ATTRIBUTES: &[&str] = &[
+    "username",
+    "password",
+    "url",
+    "method",
+    "statusCallback",
+    "statusCallbackEvent",
+    "statusCallbackMethod",
+    "machineDetection",
+    "amdStatusCallback",
+    "amdStatusCallbackMethod",
+    "machineDetectionTimeout",
+    "machineDetectionSpeechThreshold",
+    "machineDetectionSpeechEndThreshold",
+    "machineDetectionSilenceTimeout",
 ];
 
 const CONFERENCE_ATTRIBUTES: &[&str] = &[

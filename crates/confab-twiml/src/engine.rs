@@ -88,6 +88,8 @@ enum State {
     Gathering(Box<GatherRun>),
     /// In a conference, waiting for [`Event::DialEnded`]; the `<Dial action>`, if any.
     Dialing(Option<(Url, HttpMethod)>),
+    /// Ringing or bridged to callees, waiting for [`Event::DialCallEnded`]; the action.
+    Bridging(Option<(Url, HttpMethod)>),
     /// Waiting for the media that ends the call (error message, audio document), then hangs up.
     LastWords,
     /// Nothing more will happen.
@@ -195,6 +197,7 @@ impl Interpreter {
                 }
             }
             Event::DialEnded(outcome) => self.dial_ended(outcome),
+            Event::DialCallEnded(result) => self.dial_call_ended(result),
             Event::CallHungUp => {
                 self.dial_ended(DialOutcome::CallerHungUp);
                 if !matches!(self.state, State::Done) {
@@ -286,10 +289,8 @@ impl Interpreter {
                 self.state = State::Gathering(Box::new(run));
                 self.gather_step(now, step);
             }
-            Verb::Dial(dial) => {
-                self.answer();
-                self.dial(*dial);
-            }
+            // Answered by `dial` (not at all with `answerOnBridge`).
+            Verb::Dial(dial) => self.dial(*dial),
         }
     }
 

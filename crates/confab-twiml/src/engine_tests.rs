@@ -273,7 +273,7 @@ fn redirect_loop_without_media_is_stopped() {
 
 #[test]
 fn unsupported_dial_then_redirect_loop_is_stopped() {
-    let actions = Call::twiml("<Dial>+15550100</Dial><Redirect/>").drain();
+    let actions = Call::twiml("<Dial><Client>bob</Client></Dial><Redirect/>").drain();
     // Answer, one 13224 per run of the document, then 12400 and the error message.
     assert_eq!(actions.len(), 1 + MAX_DOCUMENTS_WITHOUT_MEDIA as usize + 2);
     assert_eq!(actions[..2], [Action::Answer, warn(13224)]);
@@ -508,9 +508,10 @@ fn caller_hangup_requests_pending_dial_action_then_finishes() {
 
 #[test]
 fn dial_of_unsupported_nouns_warns_and_continues() {
-    let mut call = Call::twiml("<Dial><Sip>sip:a@b</Sip></Dial><Say>x</Say>");
+    let mut call = Call::twiml("<Dial><Client>a</Client></Dial><Say>x</Say>");
     assert_eq!(call.drain(), vec![Action::Answer, warn(13224), say("x")]);
-    let mut call = Call::twiml("<Dial action=\"http://a.test/d\">+15550100</Dial><Say>x</Say>");
+    let mut call =
+        Call::twiml("<Dial action=\"http://a.test/d\"><Client>b</Client></Dial><Say>x</Say>");
     let want = post(
         "http://a.test/d",
         &[("DialCallStatus", "failed"), ("DialBridged", "false")],

@@ -26,13 +26,13 @@ mod playlist;
 mod verb;
 
 pub use action::{
-    Action, ConferenceJoin, DialOutcome, Event, Fallback, Fetched, Source,
-    APPLICATION_ERROR_MESSAGE,
+    Action, ConferenceJoin, DialCallResult, DialCallStatus, DialCalls, DialOutcome, Event,
+    Fallback, Fetched, Source, APPLICATION_ERROR_MESSAGE, MAX_CALLEES,
 };
 pub use attribute::{
     ConferenceEvent, ConferenceRecord, DialRecord, RecordingEvent, Trim, WaitUrl, REGIONS,
 };
-pub use dial::{Conference, Dial, DialNoun};
+pub use dial::{Callee, Conference, Dial, DialNoun};
 pub use engine::{Interpreter, MAX_DOCUMENTS_WITHOUT_MEDIA};
 pub use error::{code, TwimlError, Warning};
 pub use parse::{parse, MAX_WARNINGS};

@@ -7,7 +7,7 @@ use confab_core::{Beep, HttpMethod, JitterBufferSize};
 use crate::attribute::{
     ConferenceEvent, ConferenceRecord, DialRecord, RecordingEvent, Trim, WaitUrl,
 };
-use crate::dial::{Conference, Dial, DialNoun};
+use crate::dial::{Callee, Conference, Dial, DialNoun};
 use crate::error::TwimlError;
 use crate::parse::{parse, MAX_WARNINGS};
 use crate::verb::{
@@ -438,8 +438,11 @@ fn gather_prompts() {
 #[test]
 fn dial_defaults_and_bare_number() {
     let d = dial("<Dial> +15550100 </Dial>");
-    assert_eq!(d.nouns, vec![DialNoun::Number("+15550100".into())]);
-    assert!(!d.nouns[0].is_supported());
+    assert_eq!(
+        d.nouns,
+        vec![DialNoun::Number(Box::new(Callee::new("+15550100")))]
+    );
+    assert!(d.nouns[0].is_supported());
     assert_eq!(d.action, None);
     assert_eq!(d.method, HttpMethod::Post);
     assert_eq!(d.timeout, Duration::from_secs(30));
@@ -524,8 +527,8 @@ fn dial_nouns() {
     assert_eq!(
         d.nouns,
         vec![
-            DialNoun::Number("+1".into()),
-            DialNoun::Sip("sip:a@b".into()),
+            DialNoun::Number(Box::new(Callee::new("+1"))),
+            DialNoun::Sip(Box::new(Callee::new("sip:a@b"))),
             DialNoun::Client("bob".into())
         ]
     );
@@ -544,6 +547,41 @@ fn dial_nouns() {
         codes("<Dial><Conference> </Conference></Dial>"),
         vec![12200, 12200]
     );
+}
+
+#[test]
+fn number_and_sip_attributes() {
+    let d = dial(
+        "<Dial><Number sendDigits=\"1w2#\" url=\"/whisper\" method=\"GET\" \
+         statusCallback=\"/cb\" statusCallbackEvent=\"ringing answered\" \
+         statusCallbackMethod=\"GET\" byoc=\"BY1\"> +15550100 </Number>\
+         <Sip username=\"bob\" password=\"pw\">sip:bob@example.com</Sip></Dial>",
+    );
+    let mut number = Callee::new("+15550100");
+    number.send_digits = Some("1w2#".into());
+    number.url = Some("/whisper".into());
+    number.method = HttpMethod::Get;
+    number.status_callback = Some("/cb".into());
+    number.status_callback_event = vec!["ringing".into(), "answered".into()];
+    number.status_callback_method = HttpMethod::Get;
+    let mut sip = Callee::new("sip:bob@example.com");
+    sip.username = Some("bob".into());
+    sip.password = Some("pw".into());
+    assert_eq!(
+        d.nouns,
+        vec![
+            DialNoun::Number(Box::new(number)),
+            DialNoun::Sip(Box::new(sip))
+        ]
+    );
+    // Bad digits and events are dropped; `username` means nothing on a <Number>; an empty
+    // noun is skipped.
+    let body = "<Dial><Number sendDigits=\"12x\" statusCallbackEvent=\"ringing bogus\" \
+                username=\"u\">+1</Number><Sip> </Sip></Dial>";
+    assert_eq!(codes(body), vec![12200, 12200, 12200, 12200]);
+    let mut want = Callee::new("+1");
+    want.status_callback_event = vec!["ringing".into()];
+    assert_eq!(dial(body).nouns, vec![DialNoun::Number(Box::new(want))]);
 }
 
 #[test]

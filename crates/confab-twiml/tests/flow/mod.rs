@@ -569,6 +569,14 @@ impl World {
             Action::SendDigits(_) => self.verb_finished(id),
             Action::StopMedia => self.stop_media(id),
             Action::JoinConference(join) => self.join(id, *join),
+            // The simulator has no callees to ring: every <Dial><Number>/<Sip> fails.
+            Action::DialCalls(_) => {
+                if let Some(i) = &mut self.calls[id.0].interpreter {
+                    let failed =
+                        confab_twiml::DialCallResult::new(confab_twiml::DialCallStatus::Failed);
+                    i.handle_event(self.now, Event::DialCallEnded(failed));
+                }
+            }
             Action::Reject(RejectReason::Busy) => self.end_call(id, CallEvent::Busy),
             Action::Reject(RejectReason::Rejected) => self.end_call(id, CallEvent::NoAnswer),
             Action::Hangup | Action::Finished => self.hang_up(id),

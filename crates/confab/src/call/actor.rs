@@ -26,6 +26,7 @@ use tokio::sync::mpsc;
 use super::leg::{Leg, LegEvent, LegMedia};
 use super::sim::SimLeg;
 
+mod bridge;
 mod playback;
 use super::{audio, CallCommand, Calls, Program};
 use crate::conference::{self, Command, JoinRequest};
@@ -49,6 +50,8 @@ enum Done {
     DialTimeLimit(u64),
     /// The call's `TimeLimit` ran out.
     CallTimeLimit,
+    /// `<Dial timeLimit>` of the two-party dial with this number ran out.
+    BridgeTimeLimit(u64),
 }
 
 /// The `<Dial>` the call is in a conference through.
@@ -89,6 +92,8 @@ pub(super) struct CallActor {
     solo: Option<Solo>,
     /// The conference a `<Dial>` put the call in.
     dialed: Option<Dialed>,
+    /// The `<Dial><Number>`/`<Sip>` ringing or bridged now.
+    bridge: Option<bridge::Bridge>,
     /// The `<Dial>` being joined: its number, hangupOnStar and timeLimit.
     joining: Option<(u64, bool, std::time::Duration)>,
     /// The conference took the call out before its join was answered (a failing `WaitUrl`):
@@ -151,6 +156,7 @@ impl CallActor {
             leg_media: None,
             solo: None,
             dialed: None,
+            bridge: None,
             joining: None,
             left_while_joining: false,
             callback_sequence: status_callback::FIRST_CALL_SEQUENCE,
@@ -288,6 +294,13 @@ impl CallActor {
         if let LegEvent::Answered(media) = event {
             self.leg_media = Some(media);
         }
+        if matches!(
+            call_event,
+            CallEvent::HungUp | CallEvent::Busy | CallEvent::NoAnswer | CallEvent::Failed
+        ) {
+            // The caller's line is gone while it dials: the dial ends first.
+            self.caller_gone();
+        }
         if let Some(i) = &mut self.interpreter {
             if call_event == CallEvent::HungUp {
                 i.handle_event(now(), Event::CallHungUp);
@@ -299,12 +312,14 @@ impl CallActor {
             if std::mem::take(&mut self.awaiting_answer) {
                 // Inbound: the TwiML runs already and goes on with the caller's audio.
                 self.rejoin_solo();
+                self.connect_bridge();
             } else if let Program::Twiml(instructions) = &self.program {
                 let instructions = instructions.clone();
                 self.run_twiml(instructions);
                 self.send_digits_on_answer();
             }
         }
+        self.report_to_caller(&event);
     }
 
     fn command(&mut self, command: CallCommand) {
@@ -313,6 +328,7 @@ impl CallActor {
             CallCommand::LeftConference => match self.program {
                 // A participant removed from its conference is hung up, as on Twilio.
                 Program::Member(_) => self.hang_up(CallEvent::CompleteViaApi),
+                Program::Bridge(_) => {}
                 Program::Twiml(_) => {
                     // The notice can overtake the answer to the join.
                     self.left_while_joining = self.joining.is_some();
@@ -332,6 +348,12 @@ impl CallActor {
             CallCommand::MediaAt(addr) => {
                 if let Some(leg) = &mut self.leg {
                     leg.connect_media(addr);
+                }
+            }
+            CallCommand::Callee(report) => self.callee_report(report),
+            CallCommand::EndBridge => {
+                if matches!(self.program, Program::Bridge(_)) {
+                    self.hang_up(CallEvent::CompleteViaApi);
                 }
             }
         }
@@ -375,6 +397,9 @@ impl CallActor {
         if let Some(conference) = self.conference().cloned() {
             tell(&conference, Command::Redirect(self.call.sid.clone()));
         }
+        // Out of a bridge: the caller's callees are hung up; a callee leaves its caller.
+        self.drop_bridge();
+        self.report_end_to_caller(confab_core::CallStatus::Completed);
         self.dialed = None;
         // A join still on its way belongs to the old instructions: `joined` undoes it.
         self.joining = None;
@@ -468,6 +493,7 @@ impl CallActor {
             Action::SendDigits(digits) => self.send_digits(&digits),
             Action::StopMedia => self.stop_media(),
             Action::JoinConference(join) => self.join(*join),
+            Action::DialCalls(calls) => self.dial_calls(*calls),
             Action::Reject(reason) => {
                 tracing::info!(call = %self.call.sid, reason = reason.as_str(), "TwiML rejected the call");
                 if let Some(mut leg) = self.leg.take() {
@@ -526,13 +552,19 @@ impl CallActor {
             Done::Chunk(seq, chunk) => self.chunk(seq, chunk),
             Done::Played(seq) => self.played(seq),
             Done::Joined(number, result) => self.joined(number, result),
-            Done::Media(generation, event) => self.media_event(generation, event),
+            Done::Media(generation, event) => {
+                let current = self.solo.as_ref().map(|s| s.generation) == Some(generation);
+                if !(current && self.bridge_media_event(&event)) {
+                    self.media_event(generation, event);
+                }
+            }
             Done::DialTimeLimit(number) => {
                 if self.dialed.as_ref().is_some_and(|d| d.number == number) {
                     self.leave_dial(DialOutcome::Completed);
                 }
             }
             Done::CallTimeLimit => self.hang_up(CallEvent::HungUp),
+            Done::BridgeTimeLimit(number) => self.bridge_time_limit(number),
         }
     }
 
@@ -643,6 +675,9 @@ impl CallActor {
 
     /// Ends the call from our side and tells its conference.
     fn hang_up(&mut self, event: CallEvent) {
+        if !self.call.status.is_final() {
+            self.caller_gone();
+        }
         if let CallChange::Ended(_) = self.change(event) {
             if let Some(conference) = self.conference() {
                 tell(
@@ -662,6 +697,7 @@ impl CallActor {
         match &self.program {
             Program::Member(handle) => Some(handle),
             Program::Twiml(_) => self.dialed.as_ref().map(|d| &d.conference),
+            Program::Bridge(_) => None,
         }
     }
 
@@ -673,6 +709,9 @@ impl CallActor {
         if self.call != before {
             let callbacks = self.callbacks(change, now);
             self.persist(callbacks);
+        }
+        if let CallChange::Ended(status) = change {
+            self.report_end_to_caller(status);
         }
         change
     }

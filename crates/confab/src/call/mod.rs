@@ -11,7 +11,9 @@
 //! While a TwiML call is not in a conference its audio (`<Say>`, `<Play>`, DTMF for
 //! `<Gather>`) runs through a mixer of its own on a media thread, with the call as its only
 //! participant; `<Dial><Conference>` moves it into the conference's mixer and back when it
-//! leaves.
+//! leaves. `<Dial><Number>`/`<Sip>` starts a *callee* call per noun ([`Program::Bridge`]):
+//! each reports its progress to the caller's actor ([`CalleeReport`]), which joins the first
+//! to answer to its own mixer as a second participant (see `actor/bridge.rs`).
 
 mod actor;
 mod audio;
@@ -48,6 +50,23 @@ pub enum CallCommand {
     MediaAt(SocketAddr),
     /// The caller pressed a key while in a conference.
     Digit(char),
+    /// A callee of this call's `<Dial>` made progress (sent by the callee's actor).
+    Callee(CalleeReport),
+    /// This callee's `<Dial>` is over: hang up (cancel it while it rings).
+    EndBridge,
+}
+
+/// What a `<Dial>`ed callee's actor tells the caller's actor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CalleeReport {
+    /// The callee rings.
+    Ringing(CallSid),
+    /// The callee answered; its RTP is at these parameters (to be pointed at the caller's
+    /// mixer with [`CallCommand::MediaAt`]).
+    Answered(CallSid, leg::LegMedia),
+    /// The callee's call ended with this status (busy, no-answer, failed, canceled, or
+    /// completed after answering).
+    Ended(CallSid, confab_core::CallStatus),
 }
 
 /// A way to reach one live call's actor.
@@ -111,6 +130,9 @@ pub enum Program {
     Twiml(Instructions),
     /// Be this conference's participant (created through Participants create).
     Member(conference::Handle),
+    /// Be a callee of another call's `<Dial>`: report progress to that call's actor, which
+    /// bridges the media; hang up when it is gone.
+    Bridge(CallHandle),
 }
 
 /// Starts call actors and holds what they share.
@@ -200,6 +222,42 @@ impl Calls {
         let mut actor = actor::CallActor::new(self.clone(), account, call, program, None);
         actor.extra_params = extra_params;
         tokio::spawn(actor.run(actor::Start::Accept(leg), rx));
+    }
+
+    /// Starts the actor of a `<Dial>` callee `call` (`outbound-dial`, not stored yet): the call
+    /// is stored, then placed to `endpoint` as [`Program::Bridge`] of `parent`. Returns its
+    /// handle at once; commands sent before the actor runs wait for it. A call that cannot be
+    /// stored is reported `failed` to `parent`.
+    pub(crate) fn start_callee(
+        self: &Arc<Self>,
+        account: Account,
+        call: Call,
+        endpoint: Endpoint,
+        parent: CallHandle,
+        sip_auth: Option<confab_core::request::SipAuth>,
+    ) -> CallHandle {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let handle = CallHandle { tx };
+        self.registry.insert(&call.sid, handle.clone());
+        let calls = self.clone();
+        tokio::spawn(async move {
+            let stored = calls
+                .store
+                .write(vec![confab_store::Write::Call(call.clone())])
+                .await;
+            if let Err(e) = stored {
+                tracing::error!(error = %e, call = %call.sid, "a <Dial> callee could not be stored");
+                calls.registry.remove(&call.sid);
+                let failed = CalleeReport::Ended(call.sid, confab_core::CallStatus::Failed);
+                let _ = parent.tell(CallCommand::Callee(failed));
+                return;
+            }
+            let program = Program::Bridge(parent);
+            let mut actor = actor::CallActor::new(calls, account, call, program, None);
+            actor.sip_auth = sip_auth;
+            actor.run(actor::Start::Place(endpoint), rx).await;
+        });
+        handle
     }
 
     /// Ends the calls a previous run left live (their legs ended with that process). Runs
