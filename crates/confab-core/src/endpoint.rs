@@ -2,6 +2,11 @@
 //!
 //! `sim:NAME?…` is a built-in simulated caller, `sip:…` a SIP URI, an E.164
 //! number goes to a trunk, `client:`/`app:` are recognised but not served yet.
+//!
+//! Numbers are normalised to E.164 (`+` and digits) as Twilio does: `+1 (555) 010-0100`
+//! names the same number as `+15550100100`. Whether a number can be reached (a SIP trunk is
+//! configured) is the server's configuration, not the request's: the HTTP layer asks the SIP
+//! service before it accepts a number `To`.
 
 use crate::error::{codes, ApiError};
 
@@ -53,11 +58,13 @@ pub enum Endpoint {
     Sim(SimSpec),
     /// A SIP URI (`sip:user@host[:port]`).
     Sip(String),
+    /// A phone number in E.164 (`+15550100100`), dialed through the configured SIP trunk.
+    Number(String),
 }
 
 impl Endpoint {
-    /// Parses `To`. Phone numbers, `client:` and `app:` targets are refused
-    /// with a clear message until confab can reach them.
+    /// Parses `To`. `client:` and `app:` targets are refused with a clear message until
+    /// confab can reach them; a phone number is normalised to E.164.
     pub fn parse(to: &str) -> Result<Endpoint, ApiError> {
         let to = to.trim();
         if let Some(rest) = strip_scheme(to, "sim:") {
@@ -73,10 +80,12 @@ impl Endpoint {
             ));
         }
         if looks_like_phone_number(to) {
-            return Err(ApiError::invalid(
-                codes::INVALID_TO,
-                format!("To {to:?} is a phone number, but no SIP trunk is configured to reach phone numbers"),
-            ));
+            return normalize_number(to).map(Endpoint::Number).ok_or_else(|| {
+                ApiError::invalid(
+                    codes::INVALID_TO,
+                    format!("To {to:?} is not a valid phone number (E.164: + and 1 to 15 digits)"),
+                )
+            });
         }
         Err(ApiError::invalid(
             codes::INVALID_TO,
@@ -89,6 +98,25 @@ fn strip_scheme<'a>(s: &'a str, scheme: &str) -> Option<&'a str> {
     let head = s.get(..scheme.len())?;
     head.eq_ignore_ascii_case(scheme)
         .then(|| &s[scheme.len()..])
+}
+
+/// A phone number in E.164 (`+` and 1 to 15 digits), from one written with the visual
+/// separators Twilio accepts (`+1 (555) 010-0100`, `1.555.010.0100`); `None` if it is not one.
+/// A number without `+` is taken as already international.
+pub fn normalize_number(s: &str) -> Option<String> {
+    let s = s.trim();
+    let rest = s.strip_prefix('+').unwrap_or(s);
+    let mut digits = String::with_capacity(16);
+    for c in rest.chars() {
+        match c {
+            '0'..='9' => digits.push(c),
+            '-' | '(' | ')' | ' ' | '.' => {}
+            _ => return None,
+        }
+    }
+    (1..=15)
+        .contains(&digits.len())
+        .then(|| format!("+{digits}"))
 }
 
 fn looks_like_phone_number(s: &str) -> bool {
@@ -245,9 +273,27 @@ mod tests {
             Endpoint::parse("sip:alice@127.0.0.1:5070"),
             Ok(Endpoint::Sip("sip:alice@127.0.0.1:5070".into()))
         );
-        let phone = Endpoint::parse("+15558675310").unwrap_err();
-        assert_eq!((phone.status, phone.code), (400, codes::INVALID_TO));
-        assert!(phone.message.contains("trunk"));
+        assert_eq!(
+            Endpoint::parse("+15558675310"),
+            Ok(Endpoint::Number("+15558675310".into()))
+        );
+        assert_eq!(
+            Endpoint::parse(" +1 (555) 010-0100 "),
+            Ok(Endpoint::Number("+15550100100".into()))
+        );
+        assert_eq!(
+            Endpoint::parse("1.555.010.0100"),
+            Ok(Endpoint::Number("+15550100100".into()))
+        );
+        let long = Endpoint::parse("+1234567890123456").unwrap_err();
+        assert_eq!((long.status, long.code), (400, codes::INVALID_TO));
+        assert!(Endpoint::parse("+").is_err());
+        assert!(Endpoint::parse("+1 (555) 0x0").is_err());
+        assert_eq!(
+            normalize_number("+44 20 7946 0958").as_deref(),
+            Some("+442079460958")
+        );
+        assert_eq!(normalize_number("sip:+1555@h"), None);
         assert!(Endpoint::parse("client:alice").is_err());
         assert!(Endpoint::parse("sip:").is_err());
     }

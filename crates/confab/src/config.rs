@@ -31,6 +31,14 @@ pub struct FileConfig {
     pub sip_listen: Option<String>,
     /// Address for SDP and Contact when confab is reached through NAT.
     pub sip_external_ip: Option<String>,
+    /// The SIP trunk phone numbers are dialed through.
+    pub sip_trunk: Option<String>,
+    /// The trunk's digest user name.
+    pub sip_trunk_username: Option<String>,
+    /// The trunk's digest password.
+    pub sip_trunk_password: Option<String>,
+    /// The trunk's From policy: `caller` or a fixed number.
+    pub sip_trunk_from: Option<String>,
 }
 
 /// What was given on the command line or in the environment.
@@ -61,6 +69,19 @@ pub struct ServeArgs {
     /// [default: DATA_DIR/sim-audio].
     #[arg(long, env = "CONFAB_SIM_AUDIO_DIR")]
     pub sim_audio_dir: Option<PathBuf>,
+    /// SIP: listen address, trunk, who may call in (boxed: the command enum stays small).
+    #[command(flatten)]
+    pub sip: Box<SipArgs>,
+    /// A TOML file with the same settings (data_dir, listen, tls_listen, tls_cert, tls_key,
+    /// media_threads, media_bind, sim_audio_dir, sip_listen, sip_external_ip, sip_trunk,
+    /// sip_trunk_username, sip_trunk_password, sip_trunk_from).
+    #[arg(long, env = "CONFAB_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+/// The SIP flags of `confab serve`.
+#[derive(Debug, Default, Clone, clap::Args)]
+pub struct SipArgs {
     /// Address for SIP over UDP and TCP (the same port for both), or `off` for no SIP
     /// [default: 127.0.0.1:5060].
     #[arg(long, env = "CONFAB_SIP_LISTEN")]
@@ -69,10 +90,20 @@ pub struct ServeArgs {
     /// is behind NAT [default: the SIP and media addresses].
     #[arg(long, env = "CONFAB_SIP_EXTERNAL_IP")]
     pub sip_external_ip: Option<String>,
-    /// A TOML file with the same settings (data_dir, listen, tls_listen, tls_cert, tls_key,
-    /// media_threads, media_bind, sim_audio_dir, sip_listen, sip_external_ip).
-    #[arg(long, env = "CONFAB_CONFIG")]
-    pub config: Option<PathBuf>,
+    /// The SIP trunk phone numbers are dialed through, `sip:HOST[:PORT][;transport=tcp]`
+    /// [default: none, and a number `To` is refused with 21211].
+    #[arg(long, env = "CONFAB_SIP_TRUNK")]
+    pub sip_trunk: Option<String>,
+    /// The user name answering the trunk's 401/407 challenges.
+    #[arg(long, env = "CONFAB_SIP_TRUNK_USERNAME")]
+    pub sip_trunk_username: Option<String>,
+    /// The password answering the trunk's 401/407 challenges.
+    #[arg(long, env = "CONFAB_SIP_TRUNK_PASSWORD", hide_env_values = true)]
+    pub sip_trunk_password: Option<String>,
+    /// Who trunk calls are from: `caller` (the call's From or callerId) or a fixed NUMBER,
+    /// with the caller id then in P-Asserted-Identity [default: caller].
+    #[arg(long, env = "CONFAB_SIP_TRUNK_FROM")]
+    pub sip_trunk_from: Option<String>,
 }
 
 /// Resolved settings.
@@ -138,12 +169,13 @@ impl Config {
                 .or(file.sim_audio_dir)
                 .unwrap_or_else(|| data_dir.join("sim-audio")),
         );
-        let sip_listen = args
+        let sip = *args.sip;
+        let sip_listen = sip
             .sip_listen
             .or(file.sip_listen)
             .unwrap_or_else(|| "127.0.0.1:5060".into());
         let external_ip =
-            match args.sip_external_ip.or(file.sip_external_ip) {
+            match sip.sip_external_ip.or(file.sip_external_ip) {
                 Some(ip) => Some(ip.parse().with_context(|| {
                     format!("{ip:?} is not an IP address for --sip-external-ip")
                 })?),
@@ -155,9 +187,22 @@ impl Config {
             let listen = sip_listen.parse().with_context(|| {
                 format!("{sip_listen:?} is not a HOST:PORT address for SIP (e.g. 127.0.0.1:5060) or \"off\"")
             })?;
+            let trunk = match sip.sip_trunk.or(file.sip_trunk) {
+                Some(uri) => Some(
+                    crate::sip::Trunk::parse(
+                        &uri,
+                        sip.sip_trunk_username.or(file.sip_trunk_username),
+                        sip.sip_trunk_password.or(file.sip_trunk_password),
+                        sip.sip_trunk_from.or(file.sip_trunk_from).as_deref(),
+                    )
+                    .map_err(anyhow::Error::msg)?,
+                ),
+                None => None,
+            };
             Some(crate::sip::SipConfig {
                 listen,
                 external_ip,
+                trunk,
             })
         };
         Ok(Config {

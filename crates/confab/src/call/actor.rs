@@ -246,7 +246,8 @@ impl CallActor {
                 );
                 self.leg = Some(Box::new(leg));
             }
-            Endpoint::Sip(uri) => {
+            // A number goes through the SIP trunk: `SipLeg::place` tells the two apart.
+            Endpoint::Sip(uri) | Endpoint::Number(uri) => {
                 let sip = self.calls.sip();
                 let (from, timeout) = (&self.call.from, self.call.timeout_secs);
                 let auth = self.sip_auth.take();

@@ -3,14 +3,38 @@
 //! The leg itself holds no SIP state: it names its dialog ([`LegId`]) and forwards what the
 //! call actor asks (answer, reject, hang up, connect media) to the driver, which reports
 //! progress on the actor's [`LegEvents`] channel exactly as a simulated leg does.
+//!
+//! A `To` that is a phone number is dialed through the configured trunk
+//! ([`crate::sip::Trunk`]); [`check_reachable`] lets the API refuse it up front when there is
+//! none.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use confab_core::endpoint::Endpoint;
+use confab_core::error::codes;
 use confab_core::request::SipAuth;
+use confab_core::ApiError;
 
 use super::leg::{Leg, LegEvent, LegEvents};
 use crate::sip::{Command, LegId, SipHandle, SipTarget};
+
+/// Refuses a phone number `To` when no trunk can reach it: SIP is off or no `--sip-trunk` is
+/// configured. Twilio answers a `To` it cannot call with 400 and code 21211 ("Invalid 'To'
+/// Phone Number", reference twilio-conference-api.md §6.2), so confab does too. Other
+/// endpoints pass.
+pub fn check_reachable(endpoint: &Endpoint, sip: Option<&SipHandle>) -> Result<(), ApiError> {
+    let Endpoint::Number(number) = endpoint else {
+        return Ok(());
+    };
+    if sip.and_then(SipHandle::trunk).is_some() {
+        return Ok(());
+    }
+    Err(ApiError::invalid(
+        codes::INVALID_TO,
+        format!("To {number:?} is a phone number, but no SIP trunk is configured to reach phone numbers (--sip-trunk)"),
+    ))
+}
 
 /// One SIP dialog as a call leg.
 pub struct SipLeg {
@@ -21,10 +45,12 @@ pub struct SipLeg {
 }
 
 impl SipLeg {
-    /// Places a call to `to` (`sip:user@host[:port][;transport=tcp][?x-header=value]`) from
-    /// `from`, cancelled after `timeout_secs` of ringing, answering a 401/407 with `auth`.
-    /// Progress goes to `events`; a `To`
-    /// that cannot be dialed or resolved, or a server without SIP, reports
+    /// Places a call to `to` from `from` (the caller id), cancelled after `timeout_secs` of
+    /// ringing. `to` is a SIP URI (`sip:user@host[:port][;transport=tcp][?x-header=value]`),
+    /// dialed directly and answering a 401/407 with `auth`; or a phone number (E.164, visual
+    /// separators allowed), dialed through the trunk with the trunk's credentials and From
+    /// policy (`auth` is not used). Progress goes to `events`; a `To` that cannot be dialed or
+    /// resolved, a number without a trunk, or a server without SIP, reports
     /// [`LegEvent::Failed`].
     pub fn place(
         sip: Option<&SipHandle>,
@@ -39,17 +65,27 @@ impl SipLeg {
             let _ = events.send(LegEvent::Failed);
             return None;
         };
-        let mut target = match SipTarget::parse(to) {
-            Ok(target) => target,
-            Err(e) => {
-                tracing::info!(%to, error = %e, "SIP To cannot be dialed");
-                let _ = events.send(LegEvent::Failed);
-                return None;
+        let (mut target, from, asserted, auth) = match crate::sip::number_of(to) {
+            Some(number) => {
+                let Some(trunk) = sip.trunk() else {
+                    tracing::info!(%number, "no SIP trunk is configured: the call to a number fails");
+                    let _ = events.send(LegEvent::Failed);
+                    return None;
+                };
+                let call = trunk.call(&number, from);
+                (call.target, call.from, call.asserted, trunk.auth.clone())
             }
+            None => match SipTarget::parse(to) {
+                Ok(target) => (target, from.to_owned(), None, auth),
+                Err(e) => {
+                    tracing::info!(%to, error = %e, "SIP To cannot be dialed");
+                    let _ = events.send(LegEvent::Failed);
+                    return None;
+                }
+            },
         };
         let leg = sip.new_leg();
         let handle = sip.clone();
-        let from = from.to_owned();
         let timeout = Duration::from_secs(u64::from(timeout_secs.max(1)));
         tokio::spawn(async move {
             match target.resolve().await {
@@ -61,6 +97,7 @@ impl SipLeg {
                         leg,
                         target,
                         from,
+                        asserted,
                         timeout,
                         auth,
                         events,

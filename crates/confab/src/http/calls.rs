@@ -55,6 +55,7 @@ fn call_path(req: &ApiRequest, sid: &str) -> String {
 async fn create(state: &Arc<AppState>, req: &ApiRequest) -> Result<Response, ApiError> {
     let mut create = CreateCall::parse(&req.params)?;
     crate::call::sim::confine_file(&mut create.endpoint, state.media.sim_audio_dir())?;
+    crate::call::sip::check_reachable(&create.endpoint, state.calls.sip())?;
     let call = state.create_call(&req.account, create).await?;
     Ok((StatusCode::CREATED, Json(render::call(req.dialect, &call))).into_response())
 }

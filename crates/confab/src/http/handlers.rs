@@ -248,6 +248,7 @@ async fn create_participant(
 ) -> Result<Response, ApiError> {
     let mut create = CreateParticipant::parse(&req.params)?;
     crate::call::sim::confine_file(&mut create.endpoint, state.media.sim_audio_dir())?;
+    crate::call::sip::check_reachable(&create.endpoint, state.calls.sip())?;
     let participant = state.add_participant(&req.account, segment, create).await?;
     Ok((
         StatusCode::CREATED,

@@ -174,11 +174,13 @@ impl Driver {
                 leg,
                 target,
                 from,
+                asserted,
                 timeout,
                 auth,
                 events,
             } => {
-                let placed = self.place(now, leg, target, from, timeout, events);
+                let caller = Caller { from, asserted };
+                let placed = self.place(now, leg, target, caller, timeout, events);
                 if let (Some(handle), Some(auth)) = (placed, auth) {
                     let client = confab_sip::DigestClient::new(auth.username, auth.password);
                     let _ = self.agent.set_credentials(handle, client);
@@ -257,7 +259,7 @@ impl Driver {
         now: Instant,
         leg: LegId,
         target: super::SipTarget,
-        from: String,
+        caller: Caller,
         timeout: Duration,
         events: LegEvents,
     ) -> Option<CallHandle> {
@@ -279,12 +281,17 @@ impl Driver {
         } else {
             Peer::udp(addr)
         };
+        let mut headers = target.headers.clone();
+        if let Some(asserted) = &caller.asserted {
+            let identity = format!("<{}>", from_uri(asserted, &self.local));
+            headers.push(("P-Asserted-Identity".to_owned(), identity));
+        }
         let outgoing = OutgoingCall {
             to: target.request_uri.clone(),
-            from: from_uri(&from, &self.local),
+            from: from_uri(&caller.from, &self.local),
             from_display: None,
             target: peer,
-            headers: target.headers.clone(),
+            headers,
             sdp: Some(offer),
         };
         let handle = match self.agent.place_call(now, outgoing) {
@@ -409,6 +416,7 @@ impl Driver {
                 call,
                 request,
                 source,
+                ..
             } => self.incoming(now, call, *request, source),
             Event::Ringing { call } => self.ringing(call),
             Event::EarlyMedia { call, sdp } => {
@@ -612,6 +620,14 @@ impl Driver {
         };
         report(&mut call, event);
     }
+}
+
+/// Who a call we place is from.
+struct Caller {
+    /// The From user or URI.
+    from: String,
+    /// The caller id for `P-Asserted-Identity`, when From does not show it.
+    asserted: Option<String>,
 }
 
 /// Sends an event to the call's actor, or keeps it until the inbound leg is attached.

@@ -17,6 +17,7 @@
 mod driver;
 mod inbound;
 mod transport;
+mod trunk;
 mod uri;
 
 use std::net::{IpAddr, SocketAddr};
@@ -30,6 +31,8 @@ use crate::call::leg::LegEvents;
 use crate::state::AppState;
 
 pub use inbound::{NumberRoute, Numbers};
+pub(crate) use trunk::number_of;
+pub use trunk::{Trunk, TrunkCall, TrunkFrom};
 pub use uri::{SipTarget, TargetError};
 
 /// Settings of the SIP service.
@@ -40,6 +43,8 @@ pub struct SipConfig {
     /// The address put in SDP `c=` and in Contact/Via when confab is reached through NAT;
     /// by default the listen address (and the media threads' address for SDP).
     pub external_ip: Option<IpAddr>,
+    /// The trunk phone numbers are dialed through (`None`: a number `To` is refused).
+    pub trunk: Option<Trunk>,
 }
 
 /// Names one SIP leg for the driver, inbound or outbound; never reused in a process.
@@ -57,6 +62,8 @@ pub enum Command {
         target: SipTarget,
         /// The caller's `From` (a number or a SIP URI).
         from: String,
+        /// A caller id for `P-Asserted-Identity` (a trunk call whose From is fixed).
+        asserted: Option<String>,
         /// How long it may ring before confab cancels it.
         timeout: Duration,
         /// Credentials for a 401/407.
@@ -90,6 +97,8 @@ pub enum Command {
 pub struct SipHandle {
     commands: mpsc::UnboundedSender<Command>,
     next_leg: Arc<AtomicU64>,
+    /// The configured trunk, which legs dialing a number need.
+    trunk: Option<Arc<Trunk>>,
 }
 
 impl SipHandle {
@@ -101,6 +110,11 @@ impl SipHandle {
     /// A fresh leg id.
     pub fn new_leg(&self) -> LegId {
         LegId(self.next_leg.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// The trunk phone numbers go through, if one is configured.
+    pub fn trunk(&self) -> Option<&Trunk> {
+        self.trunk.as_deref()
     }
 }
 
@@ -122,6 +136,7 @@ pub async fn start(config: &SipConfig, state: Arc<AppState>) -> std::io::Result<
     let handle = SipHandle {
         commands,
         next_leg: Arc::new(AtomicU64::new(1)),
+        trunk: config.trunk.clone().map(Arc::new),
     };
     let transport = transport::Transport::start(udp, tcp, inputs);
     let numbers: Arc<dyn Numbers> = Arc::new(inbound::StoreNumbers::new(state.clone()));

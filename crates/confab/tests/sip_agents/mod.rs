@@ -1,6 +1,14 @@
 //! SIPp and baresip as child processes for `tests/sip.rs`: free ports, scenario runs with
 //! their logs kept for the failure message, a headless baresip config (tone WAV in, received
-//! audio to a WAV file), and tone detection on that file.
+//! audio to a WAV file), and tone detection on that file; [`SipServer`], confab with SIP on a
+//! free port. A test binary using it declares `mod common;` beside `mod sip_agents;`.
+
+// Each SIP test binary uses a different part of it.
+#![allow(dead_code)]
+
+mod server;
+
+pub(crate) use server::SipServer;
 
 use std::net::{TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -154,9 +162,9 @@ impl Sipp {
         }
     }
 
-    /// Runs it to the end; fails the test unless every step passed.
-    pub(crate) async fn run_ok(self) {
-        self.spawn().finish_ok().await;
+    /// Runs it to the end; fails the test unless every step passed. Returns its message log.
+    pub(crate) async fn run_ok(self) -> String {
+        self.spawn().finish_ok().await
     }
 }
 
@@ -169,15 +177,17 @@ pub(crate) struct Running {
 
 impl Running {
     /// Waits for the end; fails the test, with SIPp's logs, unless the scenario passed.
-    pub(crate) async fn finish_ok(mut self) {
+    /// Returns SIPp's message log (every message sent and received), for checks a scenario
+    /// cannot express.
+    pub(crate) async fn finish_ok(mut self) -> String {
         let status = tokio::time::timeout(RUN_TIMEOUT, self.child.wait()).await;
         let ok = matches!(&status, Ok(Ok(s)) if s.success());
-        if ok {
-            return;
-        }
-        let _ = self.child.kill().await;
         let read =
             |name: &str| std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
+        if ok {
+            return read("messages.log");
+        }
+        let _ = self.child.kill().await;
         panic!(
             "SIPp scenario {} failed ({status:?}).\nerrors:\n{}\nmessages:\n{}",
             self.name,
