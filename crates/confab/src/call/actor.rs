@@ -52,6 +52,8 @@ enum Done {
     CallTimeLimit,
     /// `<Dial timeLimit>` of the two-party dial with this number ran out.
     BridgeTimeLimit(u64),
+    /// A `<Dial>` callee's caller is gone.
+    CallerGone,
 }
 
 /// The `<Dial>` the call is in a conference through.
@@ -116,6 +118,10 @@ pub(super) struct CallActor {
     awaiting_answer: bool,
     /// Sent with every voice webhook besides the standard parameters (inbound SIP calls).
     pub(super) extra_params: Vec<(String, String)>,
+    /// A `<Dial>` callee's whisper (the noun's `url`), run once it answers, before the bridge.
+    pub(super) whisper: Option<Instructions>,
+    /// The whisper runs: the callee is not bridged before it ends.
+    whispering: bool,
     /// Credentials a `sip:` far end's challenge is answered with.
     pub(super) sip_auth: Option<confab_core::request::SipAuth>,
     playing: Option<Playing>,
@@ -147,6 +153,8 @@ impl CallActor {
             send_digits,
             extra_params: Vec::new(),
             sip_auth: None,
+            whisper: None,
+            whispering: false,
             awaiting_answer: false,
             calls,
             account,
@@ -181,6 +189,7 @@ impl CallActor {
         let Some(mut done_rx) = self.done_rx.take() else {
             return;
         };
+        self.watch_caller();
         match start {
             Start::Place(endpoint) => self.place(&endpoint, leg_tx),
             Start::Accept(make_leg) => {
@@ -318,6 +327,9 @@ impl CallActor {
                 let instructions = instructions.clone();
                 self.run_twiml(instructions);
                 self.send_digits_on_answer();
+            } else if let Some(whisper) = self.whisper.take() {
+                self.whispering = true;
+                self.run_twiml(whisper);
             }
         }
         self.report_to_caller(&event);
@@ -502,6 +514,7 @@ impl CallActor {
                 }
                 self.hang_up(reject_event(reason));
             }
+            Action::Finished if self.whispering => self.whisper_done(),
             Action::Hangup | Action::Finished => self.hang_up(CallEvent::HungUp),
             Action::Warning(w) => {
                 tracing::warn!(call = %self.call.sid, code = w.code, message = %w.message, "TwiML warning")
@@ -566,6 +579,7 @@ impl CallActor {
             }
             Done::CallTimeLimit => self.hang_up(CallEvent::HungUp),
             Done::BridgeTimeLimit(number) => self.bridge_time_limit(number),
+            Done::CallerGone => self.hang_up(CallEvent::CompleteViaApi),
         }
     }
 

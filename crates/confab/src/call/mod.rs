@@ -85,6 +85,11 @@ impl CallHandle {
         self.tx.send(command).map_err(|_| Ended)
     }
 
+    /// Resolves once the call's actor is gone (its call ended).
+    pub async fn closed(&self) {
+        self.tx.closed().await;
+    }
+
     /// Sends a command and waits for its answer.
     pub async fn ask<T>(
         &self,
@@ -225,16 +230,16 @@ impl Calls {
     }
 
     /// Starts the actor of a `<Dial>` callee `call` (`outbound-dial`, not stored yet): the call
-    /// is stored, then placed to `endpoint` as [`Program::Bridge`] of `parent`. Returns its
-    /// handle at once; commands sent before the actor runs wait for it. A call that cannot be
-    /// stored is reported `failed` to `parent`.
+    /// is stored, then placed to `endpoint` as [`Program::Bridge`] of `parent`, answering a
+    /// challenge with `sip_auth`; once answered it runs `whisper` (the noun's `url`), if any,
+    /// before it is bridged. Returns its handle at once; commands sent before the actor runs
+    /// wait for it. A call that cannot be stored is reported `failed` to `parent`.
     pub(crate) fn start_callee(
         self: &Arc<Self>,
-        account: Account,
-        call: Call,
-        endpoint: Endpoint,
+        (account, call, endpoint): (Account, Call, Endpoint),
         parent: CallHandle,
         sip_auth: Option<confab_core::request::SipAuth>,
+        whisper: Option<Instructions>,
     ) -> CallHandle {
         let (tx, rx) = mpsc::unbounded_channel();
         let handle = CallHandle { tx };
@@ -255,6 +260,7 @@ impl Calls {
             let program = Program::Bridge(parent);
             let mut actor = actor::CallActor::new(calls, account, call, program, None);
             actor.sip_auth = sip_auth;
+            actor.whisper = whisper;
             actor.run(actor::Start::Place(endpoint), rx).await;
         });
         handle

@@ -25,10 +25,12 @@
 //! until a callee answers, so it has no mixer yet and hears its own phone's ringing from the
 //! 180; it is answered then and the bridge is made once its leg reports the answer.
 //!
-//! **The callee's side** ([`Program::Bridge`]): the callee runs no TwiML (the noun's `url`
-//! whisper is not run yet). Its actor reports ringing, the answer with its media and its end to
-//! the caller's actor as [`CalleeReport`]s, and hangs up when told ([`CallCommand::EndBridge`])
-//! or when the caller's actor is gone.
+//! **The callee's side** ([`Program::Bridge`]): its actor reports ringing, the answer with
+//! its media and its end to the caller's actor as [`CalleeReport`]s, and hangs up when told
+//! ([`CallCommand::EndBridge`]) or as soon as the caller's actor is gone. A noun with a `url`
+//! (a whisper) runs that document on the callee's own mixer once it answers, while the caller
+//! still hears ringback; the callee counts as answered (and is bridged, if nobody answered
+//! before) when the document runs out of verbs, and is not bridged if it hangs up.
 //!
 //! Any `To` that Calls create accepts can be dialled this way, so a `<Number>sim:bob</Number>`
 //! rings a simulated caller, which local tests use.
@@ -36,7 +38,7 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use confab_core::call::CallEvent;
+use confab_core::call::{CallEvent, Instructions};
 use confab_core::endpoint::Endpoint;
 use confab_core::request::SipAuth;
 use confab_core::{Call, CallSid, CallStatus, Direction};
@@ -149,13 +151,14 @@ impl CallActor {
             username,
             password: callee.password.clone().unwrap_or_default(),
         });
-        if callee.url.is_some() {
-            tracing::warn!(call = %sid, "<Dial> noun url (whisper) is not run by confab yet");
-        }
+        let whisper = callee.url.clone().map(|url| Instructions::Url {
+            url,
+            method: callee.method,
+        });
         let account = self.account.clone();
         let handle = self
             .calls
-            .start_callee(account, call, endpoint, me.clone(), auth);
+            .start_callee((account, call, endpoint), me.clone(), auth, whisper);
         Some(CalleeCall {
             sid,
             handle,
@@ -388,7 +391,9 @@ impl CallActor {
         let sid = self.call.sid.clone();
         let report = match event {
             LegEvent::Ringing => CalleeReport::Ringing(sid),
-            LegEvent::Answered(media) if self.call.status == CallStatus::InProgress => {
+            LegEvent::Answered(media)
+                if self.call.status == CallStatus::InProgress && !self.whispering =>
+            {
                 CalleeReport::Answered(sid, *media)
             }
             _ => return,
@@ -396,6 +401,29 @@ impl CallActor {
         if caller.tell(CallCommand::Callee(report)).is_err() {
             self.hang_up(CallEvent::CompleteViaApi);
         }
+    }
+
+    /// A callee's whisper ran out of verbs: it leaves its own mixer and is ready to bridge.
+    pub(super) fn whisper_done(&mut self) {
+        self.whispering = false;
+        self.stop_media();
+        self.interpreter = None;
+        self.solo = None;
+        if let Some(media) = self.leg_media {
+            self.report_to_caller(&LegEvent::Answered(media));
+        }
+    }
+
+    /// A callee hangs up as soon as its caller's actor is gone.
+    pub(super) fn watch_caller(&self) {
+        let Program::Bridge(caller) = &self.program else {
+            return;
+        };
+        let (caller, done) = (caller.clone(), self.done_tx.clone());
+        tokio::spawn(async move {
+            caller.closed().await;
+            let _ = done.send(Done::CallerGone);
+        });
     }
 
     /// A callee's call ended: its caller's actor hears the status.
