@@ -426,3 +426,32 @@ async fn whisper_plays_to_the_callee_before_the_bridge() {
         "the caller heard the whisper in {share} of windows"
     );
 }
+
+#[tokio::test]
+async fn dial_number_goes_through_the_trunk() {
+    let carrier = Sipp::uas("uas_answer_bye.xml").pcap();
+    let port = carrier.port;
+    let running = carrier.spawn();
+    let trunk = ["--sip-trunk".to_owned(), format!("sip:127.0.0.1:{port}")];
+    let sip = SipServer::start_with(Some(1), &trunk).await;
+    let web = WebApp::serve(vec![("/after", hang_up())]).await;
+    let twiml = format!(
+        "<Response><Dial action=\"{}\" callerId=\"+15550107999\">\
+         <Number>+1 555 010 7100</Number></Dial></Response>",
+        web.url("/after")
+    );
+    let caller = call(&sip, "silence", &twiml).await;
+    let log = running.finish_ok().await;
+    let after = request(&web, "/after").await;
+    assert_eq!(param(&after, "DialCallStatus"), Some("completed"));
+    assert_eq!(param(&after, "DialBridged"), Some("true"));
+    let child = &wait_children(&sip, &caller, 1).await[0];
+    assert_eq!(child["direction"], "outbound-dial");
+    assert_eq!(child["from"], "+15550107999");
+    assert!(
+        log.contains(&format!("INVITE sip:+15550107100@127.0.0.1:{port} SIP/2.0")),
+        "the number is the Request-URI user at the trunk:\n{log}"
+    );
+    sip.wait_call(child["sid"].as_str().expect("sid"), "completed")
+        .await;
+}
