@@ -1,9 +1,9 @@
 //! `<Dial><Number>` and `<Dial><Sip>`: two-party calls, both halves.
 //!
-//! **The caller's side.** For each callee of an [`Action::DialCalls`] the caller's actor
+//! **The caller's side.** For each callee of an [`Action::DialCalls`](confab_twiml::Action::DialCalls) the caller's actor
 //! creates a child call (`Direction` `outbound-dial`, `ParentCallSid` the caller, `From` the
 //! `callerId` or the caller's `From`, the noun's own status callbacks, the `<Dial timeout>` as
-//! its ring timeout) and starts it with [`Calls::start_callee`]. All ring at once; the first to
+//! its ring timeout) and starts it with [`Calls::start_callee`](crate::call::Calls::start_callee). All ring at once; the first to
 //! answer is bridged and the others are hung up, ending `canceled` while they ring.
 //!
 //! Bridging reuses the caller's own solo mixer (the one its `<Say>` and `<Play>` use): the
@@ -17,7 +17,9 @@
 //! when the caller is redirected (the callee is hung up, no action). The interpreter then gets
 //! an [`Event::DialCallEnded`] with Twilio's `DialCallStatus`: `completed` once bridged; else
 //! the callees' outcome (`no-answer` if any rang out, else `busy` if any was busy, else
-//! `failed`), or `canceled` when the caller hung up first.
+//! `failed`), or `canceled` when the caller hung up first. `DialSipCallId` and
+//! `DialSipResponseCode` are not sent: a SIP leg does not report its Call-ID or final response
+//! code to its actor yet.
 //!
 //! **Ringback.** While the callees ring (from the first one's ringing), the caller hears a
 //! built-in North American ringback (440 + 480 Hz, 2 s on, 4 s off) on its solo mixer; the
