@@ -28,11 +28,14 @@
 //!   without a body (a session refresh) is answered 200; in-dialog requests for no dialog
 //!   get 481; a second re-INVITE while one is pending gets 491.
 //! - Unanswered incoming calls end after [`Config::ring_timeout`], so nothing lives forever.
+//! - With an [`InboundAuth`] policy, a new INVITE from outside its address ranges is
+//!   challenged (401) or refused (403) before it becomes a call.
 //!
 //! In-dialog requests go to the address the dialog's messages came from (symmetric
 //! signalling, what NATed phones need) rather than a DNS lookup of the remote target, which
 //! stays the Request-URI. Routing assumes loose routers (`;lr`), as every current proxy is.
 
+mod auth;
 mod endpoint;
 mod state;
 mod uac;
@@ -45,6 +48,7 @@ use bytes::Bytes;
 use crate::message::{Message, Method};
 use crate::transaction::{self, Peer};
 
+pub use auth::{AddressRange, InboundAuth};
 pub use endpoint::UserAgent;
 pub use state::Dialog;
 
@@ -137,6 +141,8 @@ pub enum Event {
         request: Box<Message>,
         /// Where it came from.
         source: Peer,
+        /// The user its digest credentials authenticated, under an [`InboundAuth`] policy.
+        username: Option<String>,
     },
     /// Our INVITE is ringing (18x without SDP).
     Ringing {

@@ -39,6 +39,10 @@ pub struct FileConfig {
     pub sip_trunk_password: Option<String>,
     /// The trunk's From policy: `caller` or a fixed number.
     pub sip_trunk_from: Option<String>,
+    /// A file of `username:password` lines inbound callers authenticate with.
+    pub sip_credentials: Option<PathBuf>,
+    /// Address ranges whose INVITEs need no credentials.
+    pub sip_allow: Option<Vec<String>>,
 }
 
 /// What was given on the command line or in the environment.
@@ -74,7 +78,7 @@ pub struct ServeArgs {
     pub sip: Box<SipArgs>,
     /// A TOML file with the same settings (data_dir, listen, tls_listen, tls_cert, tls_key,
     /// media_threads, media_bind, sim_audio_dir, sip_listen, sip_external_ip, sip_trunk,
-    /// sip_trunk_username, sip_trunk_password, sip_trunk_from).
+    /// sip_trunk_username, sip_trunk_password, sip_trunk_from, sip_credentials, sip_allow).
     #[arg(long, env = "CONFAB_CONFIG")]
     pub config: Option<PathBuf>,
 }
@@ -104,6 +108,16 @@ pub struct SipArgs {
     /// with the caller id then in P-Asserted-Identity [default: caller].
     #[arg(long, env = "CONFAB_SIP_TRUNK_FROM")]
     pub sip_trunk_from: Option<String>,
+    /// A file of `username:password` lines (`#` comments): an inbound INVITE from outside
+    /// --sip-allow is challenged (digest, SHA-256 and MD5) and let in only with one of them
+    /// [default: no authentication].
+    #[arg(long, env = "CONFAB_SIP_CREDENTIALS")]
+    pub sip_credentials: Option<PathBuf>,
+    /// An address range (CIDR, e.g. 10.0.0.0/8) whose INVITEs need no credentials;
+    /// repeatable or comma-separated. Without --sip-credentials, INVITEs from anywhere else
+    /// are refused (403).
+    #[arg(long, env = "CONFAB_SIP_ALLOW", value_delimiter = ',')]
+    pub sip_allow: Vec<String>,
 }
 
 /// Resolved settings.
@@ -199,10 +213,24 @@ impl Config {
                 ),
                 None => None,
             };
+            let credentials = match sip.sip_credentials.or(file.sip_credentials) {
+                Some(path) => Some(
+                    std::fs::read_to_string(&path)
+                        .with_context(|| format!("reading {}", path.display()))?,
+                ),
+                None => None,
+            };
+            let allow = match sip.sip_allow {
+                given if !given.is_empty() => given,
+                _ => file.sip_allow.unwrap_or_default(),
+            };
+            let access = crate::sip::InboundAccess::parse(credentials.as_deref(), &allow)
+                .map_err(|e| anyhow::anyhow!("--sip-credentials/--sip-allow: {e}"))?;
             Some(crate::sip::SipConfig {
                 listen,
                 external_ip,
                 trunk,
+                access,
             })
         };
         Ok(Config {

@@ -122,6 +122,8 @@ pub struct UserAgent {
     pub(super) events: VecDeque<Event>,
     /// While draining (shutdown), OPTIONS and new INVITEs get 503.
     pub(super) draining: bool,
+    /// Who may call in; `None`: everyone.
+    pub(super) inbound_auth: Option<super::InboundAuth>,
 }
 
 impl UserAgent {
@@ -138,6 +140,7 @@ impl UserAgent {
             timers: BTreeSet::new(),
             events: VecDeque::new(),
             draining: false,
+            inbound_auth: None,
         }
     }
 
@@ -202,6 +205,12 @@ impl UserAgent {
     /// Starts or stops draining: OPTIONS and new INVITEs are answered 503 while it lasts.
     pub fn set_draining(&mut self, draining: bool) {
         self.draining = draining;
+    }
+
+    /// Sets who may call in (see [`InboundAuth`](super::InboundAuth)); `None` admits every
+    /// INVITE. Calls already up are not affected.
+    pub fn set_inbound_auth(&mut self, auth: Option<super::InboundAuth>) {
+        self.inbound_auth = auth;
     }
 
     /// Live calls.

@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use super::auth::Admission;
 use super::endpoint::{Call, PendingOffer, Phase, Role, UserAgent};
 use super::state::Dialog;
 use super::{CallHandle, EndReason, Error, Event, ALLOW};
@@ -130,6 +131,21 @@ impl UserAgent {
                 r.push_header("Retry-After", retry)
             });
         }
+        let admission = match self.inbound_auth.as_mut() {
+            Some(auth) => auth.admit(now, &request, source.addr.ip()),
+            None => Admission::Admit(None),
+        };
+        let username = match admission {
+            Admission::Admit(username) => username,
+            Admission::Challenge(challenges) => {
+                return self.reply(now, id, &request, 401, |r| {
+                    for challenge in challenges {
+                        r.push_header("WWW-Authenticate", challenge.to_string());
+                    }
+                })
+            }
+            Admission::Forbid => return self.reply(now, id, &request, 403, |_| {}),
+        };
         if !request.body.is_empty() && !request.has_sdp() {
             return self.reply(now, id, &request, 415, |r| r.push_header("Accept", SDP));
         }
@@ -157,6 +173,7 @@ impl UserAgent {
             call: handle,
             request: Box::new(request),
             source,
+            username,
         });
     }
 

@@ -5,10 +5,10 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use confab_sip::dialog::{Config as AgentConfig, EndReason, Event, OutgoingCall};
+use confab_sip::dialog::{Config as AgentConfig, EndReason, Event, InboundAuth, OutgoingCall};
 use confab_sip::sdp::LocalMedia;
 use confab_sip::transaction::Peer;
 use confab_sip::{CallHandle, NegotiatedMedia, SdpSession, SessionDescription, UserAgent};
@@ -19,6 +19,9 @@ use super::transport::{Input, Transport};
 use super::{Command, LegId, SipConfig, SipHandle};
 use crate::call::leg::{LegEvent, LegEvents, LegMedia};
 use crate::state::AppState;
+
+/// The digest realm inbound callers authenticate in (`--sip-credentials`).
+const REALM: &str = "confab";
 
 /// One call of the agent, as the driver sees it.
 struct SipCall {
@@ -75,7 +78,19 @@ impl Driver {
     ) -> Driver {
         let host = config.external_ip.unwrap_or(bound.ip());
         let local = SocketAddr::new(host, bound.port()).to_string();
-        let agent = UserAgent::new(AgentConfig::new(&local, rand::random()));
+        let mut agent = UserAgent::new(AgentConfig::new(&local, rand::random()));
+        if let Some(access) = &config.access {
+            // Nonces are signed with a key of this process: after a restart a phone's old
+            // nonce is unknown and simply challenged again.
+            let secret: [u8; 32] = rand::random();
+            agent.set_inbound_auth(Some(InboundAuth::new(
+                REALM,
+                &secret,
+                access.credentials.clone(),
+                access.allow.clone(),
+                (Instant::now(), SystemTime::now()),
+            )));
+        }
         Driver {
             agent,
             transport,
@@ -416,8 +431,8 @@ impl Driver {
                 call,
                 request,
                 source,
-                ..
-            } => self.incoming(now, call, *request, source),
+                username,
+            } => self.incoming(now, call, *request, source, username),
             Event::Ringing { call } => self.ringing(call),
             Event::EarlyMedia { call, sdp } => {
                 if let Some(c) = self.calls.get_mut(&call) {
@@ -466,6 +481,7 @@ impl Driver {
         handle: CallHandle,
         request: confab_sip::Message,
         source: Peer,
+        username: Option<String>,
     ) {
         let mut sdp = self.session();
         let mut answer = None;
@@ -502,7 +518,7 @@ impl Driver {
                 held_by_peer: false,
             },
         );
-        let invite = inbound::Invite::read(&request, source);
+        let invite = inbound::Invite::read(&request, source, username);
         let (sip, state, numbers) = (
             self.handle.clone(),
             self.state.clone(),

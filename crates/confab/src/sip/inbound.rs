@@ -4,7 +4,8 @@
 //! The Request-URI user (`sip:+15550100199@confab.example`, with or without `+`) must be a
 //! configured phone number; the call then belongs to that number's account. Nothing else is
 //! routed: an unknown number is answered 404, a number without a VoiceUrl 480, and no call
-//! record exists for either.
+//! record exists for either. An INVITE that had to authenticate (`--sip-credentials`) reaches
+//! this module only once it did, and its webhook carries `SipUsername`.
 
 use std::sync::Arc;
 
@@ -93,10 +94,12 @@ pub(super) struct Invite {
     source: Peer,
     /// `X-` headers, as sent.
     x_headers: Vec<(String, String)>,
+    /// The user its digest credentials authenticated (`--sip-credentials`).
+    username: Option<String>,
 }
 
 impl Invite {
-    pub(super) fn read(request: &Message, source: Peer) -> Invite {
+    pub(super) fn read(request: &Message, source: Peer, username: Option<String>) -> Invite {
         let uri = request.request_uri().unwrap_or_default();
         let user = uri
             .split_once(':')
@@ -117,6 +120,7 @@ impl Invite {
             call_id: request.call_id.clone(),
             source,
             x_headers,
+            username,
         }
     }
 
@@ -126,6 +130,9 @@ impl Invite {
             ("SipCallId".to_owned(), self.call_id.clone()),
             ("SipSourceIp".to_owned(), self.source.addr.ip().to_string()),
         ];
+        if let Some(user) = &self.username {
+            params.push(("SipUsername".to_owned(), user.clone()));
+        }
         params.extend(
             self.x_headers
                 .iter()

@@ -14,6 +14,7 @@
 //! number; its account's call is stored and handed to [`Calls::accept`](crate::call::Calls) with
 //! the number's VoiceUrl. Anything that names no number is answered 404 and reaches no account.
 
+mod access;
 mod driver;
 mod inbound;
 mod transport;
@@ -30,6 +31,7 @@ use tokio::sync::mpsc;
 use crate::call::leg::LegEvents;
 use crate::state::AppState;
 
+pub use access::InboundAccess;
 pub use inbound::{NumberRoute, Numbers};
 pub(crate) use trunk::number_of;
 pub use trunk::{Trunk, TrunkCall, TrunkFrom};
@@ -45,6 +47,8 @@ pub struct SipConfig {
     pub external_ip: Option<IpAddr>,
     /// The trunk phone numbers are dialed through (`None`: a number `To` is refused).
     pub trunk: Option<Trunk>,
+    /// Who may call in (`None`: every INVITE is let in).
+    pub access: Option<InboundAccess>,
 }
 
 /// Names one SIP leg for the driver, inbound or outbound; never reused in a process.

@@ -126,6 +126,16 @@ impl Sipp {
         self
     }
 
+    /// Answers challenges as `user` with `password` (`[authentication]` in a scenario), the
+    /// digest covering `uri` (by default SIPp hashes `sip:HOST:PORT`, not the Request-URI).
+    pub(crate) fn auth(mut self, user: &str, password: &str, uri: &str) -> Sipp {
+        // SIPp puts `sip:` in front of -auth_uri itself.
+        let uri = uri.strip_prefix("sip:").unwrap_or(uri);
+        self.cmd
+            .args(["-au", user, "-ap", password, "-auth_uri", uri]);
+        self
+    }
+
     /// Gives the scenario `[pcap]`: the G.711 A-law recording SIPp ships.
     pub(crate) fn pcap(self) -> Sipp {
         self.pcap_file("g711a.pcap")
