@@ -8,7 +8,9 @@
 //! Checked: audio both ways by tone detection, the child call's `ParentCallSid`, `Direction`
 //! and `From` through the Calls API, the `<Dial action>` parameters (`DialCallStatus`,
 //! `DialCallSid`, `DialCallDuration`, `DialBridged`), busy, no-answer with a CANCEL at
-//! `timeout`, failed, either side hanging up, `timeLimit`, and two callees ringing at once.
+//! `timeout`, failed, either side hanging up, `timeLimit`, `hangupOnStar`, completion through
+//! the API, two callees ringing at once, ringback, a whisper, inbound `answerOnBridge`, and a
+//! `<Number>` through a SIPp trunk.
 
 mod common;
 
@@ -454,4 +456,25 @@ async fn dial_number_goes_through_the_trunk() {
     );
     sip.wait_call(child["sid"].as_str().expect("sid"), "completed")
         .await;
+}
+
+#[tokio::test]
+async fn caller_hears_ringback_while_the_callee_rings() {
+    let sip = SipServer::start(Some(1)).await;
+    let twiml = format!(
+        "<Response><Dial><Number>sim:bob?tone={CALLEE_HZ}&amp;delay=2500&amp;hangup=1500</Number>\
+         </Dial></Response>"
+    );
+    let caller = call(&sip, "silence", &twiml).await;
+    sip.wait_call(&caller, "completed").await;
+    let heard = sip.heard(&caller).await;
+    let ringing = share_with_tone_between(&heard, 300, 2000, 440.0)
+        .max(share_with_tone_between(&heard, 300, 2000, 480.0));
+    assert!(ringing > 0.5, "ringback in {ringing} of windows: {heard}");
+    // It stops when the callee answers.
+    let after = share_with_tone_between(&heard, 3000, 4000, 440.0);
+    assert!(
+        after < 0.2,
+        "ringback went on in {after} of windows after the answer"
+    );
 }
