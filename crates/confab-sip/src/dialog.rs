@@ -49,7 +49,7 @@ use crate::message::{Message, Method};
 use crate::transaction::{self, Peer};
 
 pub use auth::{AddressRange, InboundAuth};
-pub use endpoint::UserAgent;
+pub use endpoint::{UserAgent, MAX_UDP_REQUEST};
 pub use state::Dialog;
 
 /// Names one call of a [`UserAgent`] for its whole life; never reused.

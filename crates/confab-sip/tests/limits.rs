@@ -147,3 +147,35 @@ fn a_flood_of_invites_is_bounded_and_expires() {
     let _ = answers(&mut pair, &invite(1000, ""));
     assert_eq!(pair.b.call_count(), 1, "the service keeps answering");
 }
+
+#[test]
+fn a_request_too_large_for_udp_goes_over_tcp() {
+    use confab_sip::dialog::MAX_UDP_REQUEST;
+    use confab_sip::transaction::Transport;
+    let mut pair = Pair::new();
+    let small = pair.call_to_b(None);
+    let mut large = pair.call_to_b(None);
+    large.headers = (0..12)
+        .map(|i| (format!("X-Big-{i}"), "v".repeat(100)))
+        .collect();
+    let now = pair.now;
+    let mut sent = Vec::new();
+    for outgoing in [small, large] {
+        pair.a
+            .place_call(now, outgoing)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let t = pair
+            .a
+            .poll_transmit()
+            .unwrap_or_else(|| panic!("no INVITE"));
+        let invite = Message::parse(&t.bytes).unwrap_or_else(|e| panic!("{e}"));
+        let via = invite.top_via().map(|v| v.transport.clone());
+        sent.push((t.to.transport, via, t.bytes.len()));
+    }
+    assert_eq!(sent[0].0, Transport::Udp, "{sent:?}");
+    assert_eq!(sent[0].1.as_deref(), Some("UDP"));
+    assert!(sent[0].2 <= MAX_UDP_REQUEST);
+    assert!(sent[1].2 > MAX_UDP_REQUEST, "{sent:?}");
+    assert_eq!(sent[1].0, Transport::Tcp, "RFC 3261 §18.1.1");
+    assert_eq!(sent[1].1.as_deref(), Some("TCP"), "the top Via names TCP");
+}

@@ -1,7 +1,8 @@
 //! SIP with real user agents against the real binary: SIPp scenarios (`tests/data/sipp/`, see
 //! its README) for inbound calls to numbers (answered into a conference, busy, unknown, late
 //! offer, hung up by confab), OPTIONS, and `sip:` participants (answer, busy, no answer with a
-//! CANCEL at `Timeout`, a re-INVITE hold from the phone); baresip for audio both ways.
+//! CANCEL at `Timeout`, a re-INVITE hold from the phone), requests too large for UDP (over TCP
+//! both ways); baresip for audio both ways.
 //!
 //! Every server listens for SIP on its own free port; every SIPp and baresip gets its own SIP
 //! and RTP ports, so the tests run in parallel. SIPp and baresip are installed by
@@ -347,5 +348,48 @@ async fn baresip_answers_as_a_sip_participant() {
     assert!(
         share_with_tone(&heard, 0, 1000.0) > 0.1,
         "the simulated caller did not hear the answering baresip: {heard}"
+    );
+}
+
+#[tokio::test]
+async fn requests_too_large_for_udp_go_over_tcp() {
+    let sip = SipServer::start(Some(1)).await;
+    // Outbound: the To names no transport, but the INVITE with these headers is over 1300
+    // bytes, so confab sends it over TCP (RFC 3261 §18.1.1) to a phone that listens on TCP only.
+    let phone = Sipp::uas("uas_answer.xml").tcp();
+    let pad: String = (1..=6)
+        .map(|i| format!("&X-Pad-{i}={}", "p".repeat(120)))
+        .collect();
+    let to = format!("sip:bob@127.0.0.1:{}?X-Room=blue{pad}", phone.port);
+    let running = phone.spawn();
+    let call = sip.participant("large", &to, &[]).await;
+    sip.wait_call(&call, "in-progress").await;
+    let conference = sip.conference("large").await;
+    let api = sip.api();
+    let path = api.twilio(&format!(
+        "Conferences/{conference}/Participants/{call}.json"
+    ));
+    assert_eq!(api.delete(&path).await.status, 204);
+    let log = running.finish_ok().await;
+    assert!(log.contains("X-Pad-6: "), "the headers arrived:\n{log}");
+    sip.wait_call(&call, "completed").await;
+
+    // Inbound: a 10 kB INVITE over TCP is framed, parsed and answered.
+    let web = WebApp::serve(vec![("/voice", dial("large-in"))]).await;
+    sip.number("+15550107001", &web.url("/voice")).await;
+    Sipp::uac("inbound_large.xml", sip.sip_port, "+15550107001")
+        .tcp()
+        .run_ok()
+        .await;
+    let voice = web.requests_for("/voice");
+    assert_eq!(voice.len(), 1, "one VoiceUrl request");
+    let pads = voice[0]
+        .form
+        .iter()
+        .filter(|(k, _)| k.starts_with("SipHeader_X-Pad-"))
+        .count();
+    assert_eq!(
+        pads, 40,
+        "every X- header of the large INVITE reached the webhook"
     );
 }

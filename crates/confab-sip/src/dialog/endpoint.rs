@@ -9,8 +9,12 @@ use bytes::Bytes;
 
 use super::state::Dialog;
 use super::{CallHandle, Config, EndReason, Error, Event, ALLOW};
-use crate::message::{IdSource, Message, Method};
-use crate::transaction::{self, TransactionId, Transactions, Transmit};
+use crate::message::{IdSource, Message, Method, Via};
+use crate::transaction::{self, Peer, TransactionId, Transactions, Transmit, Transport};
+
+/// The largest request sent over UDP; a larger one goes over TCP to the same address
+/// (RFC 3261 §18.1.1, for an unknown path MTU).
+pub const MAX_UDP_REQUEST: usize = 1300;
 
 /// Which side of the INVITE we are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -430,6 +434,23 @@ impl UserAgent {
         if message.status().is_none_or(|s| (200..300).contains(&s)) {
             message.push_header("Allow", ALLOW);
         }
+    }
+
+    /// Where a request goes: `peer` as it is, unless it is UDP and the request is larger than
+    /// [`MAX_UDP_REQUEST`]; then TCP to the same address, and the top Via says TCP
+    /// (RFC 3261 §18.1.1).
+    pub(super) fn fit_transport(&self, peer: Peer, request: &mut Message) -> Peer {
+        if peer.transport != Transport::Udp || request.to_bytes().len() <= MAX_UDP_REQUEST {
+            return peer;
+        }
+        let tcp = Peer::tcp(peer.addr);
+        let branch = request.branch().unwrap_or_default().to_owned();
+        let via = Via::new(tcp.transport.via_token(), &self.config.local, &branch);
+        match request.via.first_mut() {
+            Some(top) => *top = via,
+            None => request.via.push(via),
+        }
+        tcp
     }
 
     /// Files a call under its next wake-up.

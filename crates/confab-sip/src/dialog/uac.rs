@@ -56,13 +56,14 @@ impl UserAgent {
         }
         let mut invite = builder.build();
         self.decorate(&mut invite, true);
+        let target = self.fit_transport(outgoing.target, &mut invite);
         let tx = self
             .transactions
-            .send_request(now, outgoing.target, invite.clone())?;
+            .send_request(now, target, invite.clone())?;
         let call = Call {
             role: Role::Caller,
             phase: Phase::Calling,
-            dialog: Dialog::caller(&invite, outgoing.target),
+            dialog: Dialog::caller(&invite, target),
             invite_had_offer: outgoing.sdp.is_some(),
             invite,
             invite_tx: Some(tx),
@@ -170,10 +171,12 @@ impl UserAgent {
         invite.remove_header(answer_header);
         invite.push_header(answer_header, authorization.to_string());
         let peer = c.dialog.peer;
+        let peer = self.fit_transport(peer, &mut invite);
         let Ok(tx) = self.transactions.send_request(now, peer, invite.clone()) else {
             return false;
         };
         if let Some(c) = self.calls.get_mut(&call) {
+            c.dialog.peer = peer;
             c.dialog.local_seq = invite.cseq.seq;
             c.invite = invite;
             c.invite_tx = Some(tx);
@@ -209,6 +212,7 @@ impl UserAgent {
         let peer = c.dialog.peer;
         let mut reinvite = builder.build();
         self.decorate(&mut reinvite, true);
+        let peer = self.fit_transport(peer, &mut reinvite);
         let tx = self.transactions.send_request(now, peer, reinvite)?;
         if let Some(c) = self.calls.get_mut(&call) {
             c.our_reinvite = Some(tx);
