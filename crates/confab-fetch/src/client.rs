@@ -115,6 +115,8 @@ pub(crate) struct Inner {
     clients: Mutex<HashMap<(Duration, Duration), reqwest::Client>>,
     /// The `<Play>` media cache.
     pub(crate) cache: MediaCache,
+    /// Kept-alive connections of status-callback deliveries to plain-HTTP receivers.
+    pub(crate) receivers: crate::receiver::IdleConnections,
 }
 
 /// One HTTP exchange to make (and repeat for a retry).
@@ -143,6 +145,7 @@ impl Fetcher {
                 config,
                 clients: Mutex::new(HashMap::new()),
                 cache,
+                receivers: Default::default(),
             }),
         }
     }

@@ -19,6 +19,7 @@ mod client;
 mod content;
 mod deliver;
 mod error;
+mod receiver;
 mod tts;
 mod voices;
 
