@@ -25,6 +25,17 @@ pub(crate) struct Spawned {
 /// Starts `confab serve` in `data_dir` on a free loopback port and reads the account from its
 /// first-start lines.
 pub(crate) async fn spawn(data_dir: &Path) -> anyhow::Result<Spawned> {
+    spawn_with(data_dir, "off", &[], "warn").await
+}
+
+/// [`spawn`] with SIP on `sip_listen` (`off` for none), more `serve` arguments and the log
+/// filter `log` (`CONFAB_LOG`; the SIP benchmarks pass `127.0.0.1:PORT`, `--media-threads`).
+pub(crate) async fn spawn_with(
+    data_dir: &Path,
+    sip_listen: &str,
+    args: &[String],
+    log: &str,
+) -> anyhow::Result<Spawned> {
     let binary = confab_binary()?;
     let addr = StdListener::bind("127.0.0.1:0")?.local_addr()?;
     let mut child = Command::new(&binary)
@@ -33,10 +44,11 @@ pub(crate) async fn spawn(data_dir: &Path) -> anyhow::Result<Spawned> {
         .arg(data_dir)
         .arg("--listen")
         .arg(addr.to_string())
-        // No SIP: a benchmark must not need (or take) the default SIP port.
+        // No SIP unless asked: a benchmark must not need (or take) the default SIP port.
         .arg("--sip-listen")
-        .arg("off")
-        .env("CONFAB_LOG", "warn")
+        .arg(sip_listen)
+        .args(args)
+        .env("CONFAB_LOG", log)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
