@@ -393,3 +393,26 @@ async fn requests_too_large_for_udp_go_over_tcp() {
         "every X- header of the large INVITE reached the webhook"
     );
 }
+
+#[tokio::test]
+async fn a_caller_behind_nat_is_latched_and_heard() {
+    let sip = SipServer::start(Some(1)).await;
+    // No wait music and no beep: whatever the listener hears is the caller's audio.
+    let twiml = "<Response><Dial><Conference beep=\"false\">nat</Conference></Dial></Response>";
+    let web = WebApp::serve(vec![("/voice", Web::Body("text/xml", twiml.into()))]).await;
+    sip.number("+15550108001", &web.url("/voice")).await;
+    let sim = sip
+        .participant("nat", "sim:carol", &[("WaitUrl", "")])
+        .await;
+    sip.wait_call(&sim, "in-progress").await;
+    // Its SDP names 192.0.2.10; its RTP comes from 127.0.0.1, where its INVITE came from.
+    Sipp::uac("inbound_nat.xml", sip.sip_port, "+15550108001")
+        .pcap()
+        .run_ok()
+        .await;
+    let heard = sip.heard(&sim).await;
+    assert!(
+        share_loud(&heard, 0, u64::MAX) > 0.1,
+        "the RTP of the NATed caller was not latched: the conference heard nothing"
+    );
+}

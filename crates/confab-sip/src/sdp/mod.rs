@@ -16,6 +16,7 @@
 //!   keeps the `o=` version and hold state, and reports a [`NegotiatedMedia`] each time.
 //! - [`NegotiationError`] says why an offer cannot be accepted, with the SIP status and the
 //!   `Warning` the dialog layer should answer it with.
+//! - [`latch_ip`] says whether a peer's RTP should be latched (it looks NATed) and to which IP.
 //!
 //! ```
 //! use confab_sip::sdp::{LocalMedia, SdpSession, SessionDescription, Direction};
@@ -35,6 +36,7 @@
 //! ```
 
 mod model;
+mod nat;
 mod offer_answer;
 mod parse;
 mod session;
@@ -43,6 +45,7 @@ pub use model::{
     AddrType, Attribute, Connection, Direction, Fmtp, MediaDescription, Origin, Rtcp, RtpMap,
     SessionDescription,
 };
+pub use nat::latch_ip;
 pub use offer_answer::{LocalMedia, NegotiatedMedia, NegotiationError, DEFAULT_PTIME};
 pub use parse::{SdpError, MAX_ATTRIBUTES, MAX_FORMATS, MAX_MEDIA, MAX_SDP_LEN};
 pub use session::{SdpAnswer, SdpSession};

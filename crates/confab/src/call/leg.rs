@@ -8,7 +8,7 @@
 //! given, and the actor drives it through [`Leg`]. Conferences never see legs; they get the
 //! [`LegMedia`] a leg reported, through the call actor.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use confab_media::Codec;
 use tokio::sync::mpsc;
@@ -37,12 +37,17 @@ pub enum LegEvent {
 /// A leg's media as negotiated: where its RTP is and how it is encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LegMedia {
-    /// The far end's RTP address (confab sends there and accepts packets from there only).
+    /// The far end's RTP address (confab sends there and accepts packets from there only,
+    /// unless `latch` moves it).
     pub remote: SocketAddr,
     /// The audio codec.
     pub codec: Codec,
     /// The RFC 4733 telephone-event payload type, when the far end sends DTMF that way.
     pub telephone_event: Option<u8>,
+    /// The far end looks NATed (its SDP address is private, or not where its signalling came
+    /// from): its RTP may come from another address on this IP, and confab latches to the
+    /// first such source ([`MediaParams::latch`](crate::media::MediaParams::latch)).
+    pub latch: Option<IpAddr>,
 }
 
 /// Where a leg sends its [`LegEvent`]s.

@@ -129,6 +129,7 @@ async fn script(spec: SimSpec, timeout_secs: u32, remote: Option<SocketAddr>, ev
             remote,
             codec: Codec::Pcmu,
             telephone_event: Some(SIM_TELEPHONE_EVENT),
+            latch: None,
         }),
         (SimAnswer::Answer, None) | (SimAnswer::Failed, _) => LegEvent::Failed,
         (SimAnswer::Busy, _) => LegEvent::Busy,

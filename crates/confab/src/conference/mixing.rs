@@ -79,7 +79,7 @@ impl Actor {
                     .telephone_event
                     .and_then(confab_media::PayloadType::new),
                 jitter,
-                latch: None,
+                latch: media.latch,
             },
         );
         if let Some(call) = self.conferences.calls.live(sid) {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use confab_sip::dialog::{Config as AgentConfig, EndReason, Event, InboundAuth, OutgoingCall};
-use confab_sip::sdp::LocalMedia;
+use confab_sip::sdp::{latch_ip, LocalMedia};
 use confab_sip::transaction::Peer;
 use confab_sip::{CallHandle, NegotiatedMedia, SdpSession, SessionDescription, UserAgent};
 use tokio::sync::mpsc;
@@ -548,12 +548,15 @@ impl Driver {
                 .map_err(|e| e.to_string()),
             (None, None) => Err("no SDP answer".to_owned()),
         };
+        // Where its messages come from: its RTP will too, if it is behind NAT.
+        let signalling = self.agent.dialog(handle).map(|d| d.peer.addr.ip());
         let leg_media = media.and_then(|m| {
             let remote = m.remote_rtp.ok_or("the far end gave no RTP address")?;
             Ok(LegMedia {
                 remote,
                 codec: m.codec,
                 telephone_event: m.telephone_event.map(confab_media::PayloadType::get),
+                latch: signalling.and_then(|ip| latch_ip(remote, ip)),
             })
         });
         match leg_media {

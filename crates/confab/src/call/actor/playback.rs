@@ -217,6 +217,6 @@ pub(super) fn leg_params(media: LegMedia) -> MediaParams {
         codec: media.codec,
         telephone_event: media.telephone_event.and_then(PayloadType::new),
         jitter: JitterBufferSize::default(),
-        latch: None,
+        latch: media.latch,
     }
 }
