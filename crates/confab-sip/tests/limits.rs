@@ -179,3 +179,47 @@ fn a_request_too_large_for_udp_goes_over_tcp() {
     assert_eq!(sent[1].0, Transport::Tcp, "RFC 3261 §18.1.1");
     assert_eq!(sent[1].1.as_deref(), Some("TCP"), "the top Via names TCP");
 }
+
+#[test]
+fn a_large_request_goes_over_udp_when_tcp_cannot_connect() {
+    use confab_sip::transaction::Transport;
+    let mut pair = Pair::new();
+    let mut large = pair.call_to_b(None);
+    large.headers = (0..12)
+        .map(|i| (format!("X-Big-{i}"), "v".repeat(100)))
+        .collect();
+    let now = pair.now;
+    pair.a
+        .place_call(now, large)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let over_tcp = pair
+        .a
+        .poll_transmit()
+        .unwrap_or_else(|| panic!("no INVITE"));
+    assert_eq!(over_tcp.to.transport, Transport::Tcp);
+    let tx = over_tcp
+        .transaction
+        .unwrap_or_else(|| panic!("a transaction"));
+    // The phone listens on UDP only: the connection is refused (RFC 3261 §18.1.1).
+    pair.a.handle_transport_error(now, tx);
+    let over_udp = pair.a.poll_transmit().unwrap_or_else(|| panic!("no retry"));
+    assert_eq!(over_udp.to.transport, Transport::Udp);
+    let (first, retry) = (
+        Message::parse(&over_tcp.bytes).unwrap_or_else(|e| panic!("{e}")),
+        Message::parse(&over_udp.bytes).unwrap_or_else(|e| panic!("{e}")),
+    );
+    assert_eq!(retry.top_via().map(|v| v.transport.as_str()), Some("UDP"));
+    assert_ne!(retry.branch(), first.branch(), "a new transaction");
+    assert_eq!(
+        (retry.call_id.as_str(), retry.cseq.seq),
+        (first.call_id.as_str(), 1)
+    );
+    // And the phone gets the call over UDP.
+    let mut b_invites = 0;
+    let (now, from) = (pair.now, pair.a_addr);
+    pair.b.handle_datagram(now, from, &over_udp.bytes);
+    while let Some(e) = pair.b.poll_event() {
+        b_invites += usize::from(matches!(e, Event::Incoming { .. }));
+    }
+    assert_eq!(b_invites, 1);
+}

@@ -355,7 +355,7 @@ async fn baresip_answers_as_a_sip_participant() {
 async fn requests_too_large_for_udp_go_over_tcp() {
     let sip = SipServer::start(Some(1)).await;
     // Outbound: the To names no transport, but the INVITE with these headers is over 1300
-    // bytes, so confab sends it over TCP (RFC 3261 §18.1.1) to a phone that listens on TCP only.
+    // bytes, so confab sends it over TCP (RFC 3261 §18.1.1), which this phone listens on only.
     let phone = Sipp::uas("uas_answer.xml").tcp();
     let pad: String = (1..=6)
         .map(|i| format!("&X-Pad-{i}={}", "p".repeat(120)))
@@ -372,6 +372,20 @@ async fn requests_too_large_for_udp_go_over_tcp() {
     assert_eq!(api.delete(&path).await.status, 204);
     let log = running.finish_ok().await;
     assert!(log.contains("X-Pad-6: "), "the headers arrived:\n{log}");
+    sip.wait_call(&call, "completed").await;
+
+    // A phone that listens on UDP only refuses the connection: the INVITE goes over UDP.
+    let phone = Sipp::uas("uas_answer.xml");
+    let to = format!("sip:bob@127.0.0.1:{}?X-Room=blue{pad}", phone.port);
+    let running = phone.spawn();
+    let call = sip.participant("large-udp", &to, &[]).await;
+    sip.wait_call(&call, "in-progress").await;
+    let conference = sip.conference("large-udp").await;
+    let path = api.twilio(&format!(
+        "Conferences/{conference}/Participants/{call}.json"
+    ));
+    assert_eq!(api.delete(&path).await.status, 204);
+    running.finish_ok().await;
     sip.wait_call(&call, "completed").await;
 
     // Inbound: a 10 kB INVITE over TCP is framed, parsed and answered.

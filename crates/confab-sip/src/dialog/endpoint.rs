@@ -98,6 +98,9 @@ pub(super) struct Call {
     pub(super) scheduled: Option<Instant>,
     /// Caller: credentials for a 401/407 to our INVITE, and how many times they were used.
     pub(super) credentials: Option<(crate::digest::DigestClient, u8)>,
+    /// Caller: the INVITE goes over TCP only because it is too large for UDP; if the
+    /// connection cannot be made it is sent again over UDP (RFC 3261 §18.1.1).
+    pub(super) upgraded: bool,
 }
 
 impl Call {
@@ -304,6 +307,7 @@ impl UserAgent {
                     self.on_response(now, id, response)
                 }
                 transaction::Event::StrayResponse { response, .. } => self.on_stray_2xx(response),
+                transaction::Event::TransportError { id } if self.retry_over_udp(now, id) => {}
                 transaction::Event::Timeout { id } | transaction::Event::TransportError { id } => {
                     self.on_failure(now, id)
                 }

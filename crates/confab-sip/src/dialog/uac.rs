@@ -9,8 +9,8 @@ use super::endpoint::{Call, Phase, Role, UserAgent};
 use super::state::Dialog;
 use super::uas::SDP;
 use super::{CallHandle, EndReason, Error, Event, OutgoingCall};
-use crate::message::{Message, Method, NameAddr, RequestBuilder};
-use crate::transaction::TransactionId;
+use crate::message::{Message, Method, NameAddr, RequestBuilder, Via};
+use crate::transaction::{Peer, TransactionId};
 
 impl UserAgent {
     /// Places a call: sends the INVITE (with the SDP offer, or none for a late offer).
@@ -71,6 +71,7 @@ impl UserAgent {
             ack: None,
             cancel_wanted: false,
             credentials: None,
+            upgraded: target != outgoing.target,
             rang: false,
             bye_after_ack: false,
             reoffer: None,
@@ -159,7 +160,7 @@ impl UserAgent {
         };
         *tries += 1;
         invite.cseq.seq = invite.cseq.seq.saturating_add(1);
-        let via = crate::message::Via::new(
+        let via = Via::new(
             c.dialog.peer.transport.via_token(),
             &self.config.local,
             &branch,
@@ -170,12 +171,13 @@ impl UserAgent {
         }
         invite.remove_header(answer_header);
         invite.push_header(answer_header, authorization.to_string());
-        let peer = c.dialog.peer;
-        let peer = self.fit_transport(peer, &mut invite);
+        let before = c.dialog.peer;
+        let peer = self.fit_transport(before, &mut invite);
         let Ok(tx) = self.transactions.send_request(now, peer, invite.clone()) else {
             return false;
         };
         if let Some(c) = self.calls.get_mut(&call) {
+            c.upgraded |= peer != before;
             c.dialog.peer = peer;
             c.dialog.local_seq = invite.cseq.seq;
             c.invite = invite;
@@ -404,6 +406,39 @@ impl UserAgent {
     }
 
     /// A client transaction timed out or could not be sent.
+    /// Our INVITE went over TCP only for its size and the connection failed: sends it again
+    /// over UDP to the same address with a new branch (RFC 3261 §18.1.1). `false` if that
+    /// does not apply.
+    pub(super) fn retry_over_udp(&mut self, now: Instant, id: TransactionId) -> bool {
+        let Some(&call) = self.by_transaction.get(&id) else {
+            return false;
+        };
+        let branch = self.ids.branch();
+        let Some(c) = self.calls.get_mut(&call) else {
+            return false;
+        };
+        if c.invite_tx != Some(id) || !c.upgraded || c.phase != Phase::Calling {
+            return false;
+        }
+        let udp = Peer::udp(c.dialog.peer.addr);
+        let mut invite = c.invite.clone();
+        let via = Via::new(udp.transport.via_token(), &self.config.local, &branch);
+        match invite.via.first_mut() {
+            Some(top) => *top = via,
+            None => invite.via.push(via),
+        }
+        let Ok(tx) = self.transactions.send_request(now, udp, invite.clone()) else {
+            return false;
+        };
+        c.upgraded = false;
+        c.dialog.peer = udp;
+        c.invite = invite;
+        c.invite_tx = Some(tx);
+        self.by_transaction.remove(&id);
+        self.by_transaction.insert(tx, call);
+        true
+    }
+
     pub(super) fn on_failure(&mut self, now: Instant, id: TransactionId) {
         let Some(&call) = self.by_transaction.get(&id) else {
             return;

@@ -161,6 +161,7 @@ impl UserAgent {
             ack: None,
             cancel_wanted: false,
             credentials: None,
+            upgraded: false,
             rang: false,
             bye_after_ack: false,
             reoffer: None,
