@@ -1,8 +1,9 @@
 //! Phone numbers as `To`, through the SIP trunk (`--sip-trunk`): a SIPp UAS plays the carrier
 //! (`tests/data/sipp/trunk_uas.xml` as a proxy with 407, `uas_auth.xml` with 401). It challenges confab's INVITE and verifies the digest made
 //! with the trunk's credentials; the test reads from SIPp's message log that the number is the
-//! Request-URI user and that From and P-Asserted-Identity follow the From policy. Without a
-//! trunk a number `To` is refused at the API with Twilio's 21211.
+//! Request-URI user and that From and P-Asserted-Identity follow the From policy, for
+//! Participants create, Calls create and `<Dial><Number>`. Without a trunk a number `To` is
+//! refused at the API with Twilio's 21211.
 
 mod common;
 
@@ -158,4 +159,39 @@ async fn numbers_are_refused_without_a_trunk() {
     // A sip: To is still dialed directly (and fails here: nothing listens on port 9).
     let form = [("From", "+15550100001"), ("To", "sip:bob@127.0.0.1:9")];
     api.post_form(&room, &form).await.expect_status(201);
+}
+
+#[tokio::test]
+async fn dial_number_goes_through_the_trunk_with_the_caller_id() {
+    let carrier = Sipp::uas("uas_auth.xml");
+    let port = carrier.port;
+    let running = carrier.spawn();
+    let sip = server(port, ("bob", "secret"), None).await;
+    let api = sip.api();
+    let twiml = "<Response><Dial callerId=\"+15550100003\"><Number>+1 555 010 0100</Number></Dial></Response>";
+    let form = [
+        ("To", "sim:alice"),
+        ("From", "+15550100002"),
+        ("Twiml", twiml),
+    ];
+    api.post_form(&api.twilio("Calls.json"), &form)
+        .await
+        .expect_status(201);
+    let log = running.finish_ok().await;
+    let invites = invites(&log);
+    assert_eq!(
+        invites.len(),
+        2,
+        "a challenged INVITE and its retry:\n{log}"
+    );
+    let retry = &invites[1];
+    assert!(
+        retry.starts_with(&format!("INVITE sip:+15550100100@127.0.0.1:{port} SIP/2.0")),
+        "{retry}"
+    );
+    let from = header(retry, "From").unwrap_or_default();
+    assert!(
+        from.contains("<sip:+15550100003@"),
+        "callerId as From: {from}"
+    );
 }
