@@ -1,9 +1,9 @@
 //! Phone numbers as `To`, through the SIP trunk (`--sip-trunk`): a SIPp UAS plays the carrier
-//! (`tests/data/sipp/trunk_uas.xml` as a proxy with 407, `uas_auth.xml` with 401). It challenges confab's INVITE and verifies the digest made
-//! with the trunk's credentials; the test reads from SIPp's message log that the number is the
-//! Request-URI user and that From and P-Asserted-Identity follow the From policy, for
-//! Participants create, Calls create and `<Dial><Number>`. Without a trunk a number `To` is
-//! refused at the API with Twilio's 21211.
+//! (`tests/data/sipp/trunk_uas.xml` as a proxy with 407, `uas_auth.xml` with 401). It
+//! challenges confab's INVITE and verifies the digest made with the trunk's credentials; the
+//! test reads from SIPp's message log that the number is the Request-URI user and that From and
+//! P-Asserted-Identity follow the From policy, for Participants create, Calls create and
+//! `<Dial><Number>`. Without a trunk a number `To` is refused at the API with Twilio's 21211.
 
 mod common;
 
