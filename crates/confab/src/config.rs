@@ -258,3 +258,78 @@ fn parse_addr(s: &str) -> anyhow::Result<SocketAddr> {
     s.parse()
         .with_context(|| format!("{s:?} is not a HOST:PORT address (e.g. 127.0.0.1:8080)"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve(sip: SipArgs, config: Option<PathBuf>) -> anyhow::Result<Config> {
+        Config::resolve(ServeArgs {
+            sip: Box::new(sip),
+            config,
+            ..ServeArgs::default()
+        })
+    }
+
+    #[test]
+    fn sip_trunk_and_access_come_from_flags_or_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let users = dir.path().join("users");
+        std::fs::write(&users, "alice:secret\n").expect("users");
+        let flags = SipArgs {
+            sip_trunk: Some("sip:10.0.0.1:5080;transport=tcp".into()),
+            sip_trunk_from: Some("+15550109999".into()),
+            sip_allow: vec!["10.0.0.0/8".into()],
+            sip_credentials: Some(users.clone()),
+            ..SipArgs::default()
+        };
+        let sip = serve(flags, None).expect("valid").sip.expect("SIP on");
+        let trunk = sip.trunk.expect("a trunk");
+        assert_eq!((trunk.gateway.port, trunk.gateway.tcp), (5080, true));
+        let access = sip.access.expect("access");
+        assert_eq!((access.credentials.len(), access.allow.len()), (1, 1));
+
+        let file = dir.path().join("confab.toml");
+        let toml = format!(
+            "sip_trunk = \"sip:gw.example.net\"\nsip_trunk_username = \"acct\"\n\
+             sip_trunk_password = \"pw\"\nsip_allow = [\"192.168.0.0/16\", \"::1\"]\n\
+             sip_credentials = {:?}\n",
+            users.display().to_string()
+        );
+        std::fs::write(&file, toml).expect("toml");
+        let sip = serve(SipArgs::default(), Some(file))
+            .expect("valid")
+            .sip
+            .expect("on");
+        assert_eq!(
+            sip.trunk
+                .and_then(|t| t.auth)
+                .map(|a| a.username)
+                .as_deref(),
+            Some("acct")
+        );
+        assert_eq!(sip.access.map(|a| a.allow.len()), Some(2));
+
+        let none = serve(SipArgs::default(), None)
+            .expect("valid")
+            .sip
+            .expect("on");
+        assert_eq!((none.trunk, none.access), (None, None));
+        for bad in [
+            SipArgs {
+                sip_trunk: Some("sips:gw".into()),
+                ..SipArgs::default()
+            },
+            SipArgs {
+                sip_allow: vec!["10.0.0.0/99".into()],
+                ..SipArgs::default()
+            },
+            SipArgs {
+                sip_credentials: Some(dir.path().join("missing")),
+                ..SipArgs::default()
+            },
+        ] {
+            assert!(serve(bad, None).is_err());
+        }
+    }
+}
