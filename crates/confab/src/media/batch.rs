@@ -34,10 +34,12 @@ const MAX_DATAGRAM: usize = 2048;
 /// Room for one outgoing RTP packet: a 12-byte header and 20 ms of G.711 take 172 bytes.
 const MAX_PACKET: usize = 512;
 
-/// Receives up to [`BATCH`] datagrams per call.
+/// Receives up to [`BATCH`] datagrams per call (or fewer: [`Inbox::with_batch`]).
 pub(super) struct Inbox {
-    /// [`BATCH`] buffers of [`MAX_DATAGRAM`] bytes, back to back.
+    /// `batch` buffers of [`MAX_DATAGRAM`] bytes, back to back.
     buffers: Vec<u8>,
+    /// Datagrams read per call at most.
+    batch: usize,
     /// The kernel's message headers, allocated once.
     headers: MultiHeaders<SockaddrStorage>,
     /// Length and sender of each datagram of the last batch.
@@ -88,17 +90,26 @@ pub(super) fn wait_readable(sockets: &[&UdpSocket], timeout: Duration, ready: &m
 
 impl Inbox {
     pub(super) fn new() -> Self {
+        Self::with_batch(BATCH)
+    }
+
+    /// An inbox reading at most `batch` (at most [`BATCH`]) datagrams per call: a simulated
+    /// caller's socket holds one or two, and every header prepared costs.
+    pub(super) fn with_batch(batch: usize) -> Self {
+        let batch = batch.clamp(1, BATCH);
         Self {
-            buffers: vec![0; BATCH * MAX_DATAGRAM],
-            headers: MultiHeaders::preallocate(BATCH, None),
-            received: Vec::with_capacity(BATCH),
+            buffers: vec![0; batch * MAX_DATAGRAM],
+            batch,
+            headers: MultiHeaders::preallocate(batch, None),
+            received: Vec::with_capacity(batch),
             batched: true,
             warned: false,
         }
     }
 
-    /// Reads the datagrams waiting on `socket`, at most [`BATCH`]; returns how many were read.
-    /// Fewer than [`BATCH`] means the socket is drained (or reported an error; try later).
+    /// Reads the datagrams waiting on `socket`, at most a batch; returns how many were read.
+    /// Fewer than [`Inbox::batch`] means the socket is drained (or reported an error; try
+    /// later).
     #[must_use]
     pub(super) fn receive(&mut self, socket: &UdpSocket) -> usize {
         self.received.clear();
@@ -124,6 +135,11 @@ impl Inbox {
         self.received.len()
     }
 
+    /// Datagrams read per call at most.
+    pub(super) fn batch(&self) -> usize {
+        self.batch
+    }
+
     /// Datagram `index` of the last batch and its sender.
     pub(super) fn datagram(&self, index: usize) -> Option<(&[u8], SocketAddr)> {
         let &(len, from) = self.received.get(index)?;
@@ -132,15 +148,15 @@ impl Inbox {
     }
 
     fn receive_batch(&mut self, socket: &UdpSocket) -> Result<(), Errno> {
-        let mut slices: Vec<[IoSliceMut<'_>; 1]> = self
-            .buffers
-            .chunks_exact_mut(MAX_DATAGRAM)
-            .map(|buffer| [IoSliceMut::new(buffer)])
-            .collect();
+        // On the stack: a batch is read many times per tick, and allocating the slices each
+        // time showed in profiles.
+        let mut buffers = self.buffers.chunks_exact_mut(MAX_DATAGRAM);
+        let mut slices: [[IoSliceMut<'_>; 1]; BATCH] =
+            std::array::from_fn(|_| [IoSliceMut::new(buffers.next().unwrap_or_default())]);
         let results = recvmmsg(
             socket.as_raw_fd(),
             &mut self.headers,
-            slices.iter_mut(),
+            slices[..self.batch].iter_mut(),
             MsgFlags::MSG_DONTWAIT,
             None,
         )?;
@@ -233,18 +249,17 @@ impl Outbox {
 
     /// One `sendmmsg` of the queued packets from `first` on; returns how many were sent.
     fn send_batch(&mut self, socket: &UdpSocket, first: usize) -> Result<usize, Errno> {
-        let slices: Vec<[IoSlice<'_>; 1]> = self.lengths[first..]
-            .iter()
-            .enumerate()
-            .map(|(offset, &len)| {
-                let start = (first + offset) * MAX_PACKET;
-                [IoSlice::new(&self.buffers[start..start + len])]
-            })
-            .collect();
+        let queued = self.lengths.len() - first;
+        let slices: [[IoSlice<'_>; 1]; BATCH] = std::array::from_fn(|offset| {
+            let index = first + offset;
+            let len = self.lengths.get(index).copied().unwrap_or(0);
+            let start = index.min(BATCH - 1) * MAX_PACKET;
+            [IoSlice::new(&self.buffers[start..start + len])]
+        });
         let results = sendmmsg(
             socket.as_raw_fd(),
             &mut self.headers,
-            &slices,
+            &slices[..queued],
             &self.addresses[first..],
             [],
             MsgFlags::MSG_DONTWAIT,

@@ -50,7 +50,7 @@ use confab_media::{
 };
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::batch::{wait_readable, Inbox, Outbox, BATCH};
+use super::batch::{wait_readable, Inbox, Outbox};
 use super::{MediaEvent, MediaParams, MediaStats};
 
 /// How far behind its deadline a tick may start before it counts as late.
@@ -356,7 +356,7 @@ impl Engine {
             stats.packets_in.fetch_add(accepted, Ordering::Relaxed);
             let dropped = count as u64 - accepted;
             stats.packets_dropped.fetch_add(dropped, Ordering::Relaxed);
-            if count < BATCH {
+            if count < inbox.batch() {
                 return;
             }
         }

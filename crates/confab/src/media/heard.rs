@@ -19,7 +19,7 @@
 //! analysed while the call runs.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -58,12 +58,17 @@ const MAX_SAMPLES: usize = MAX_RECORDING.as_secs() as usize * SAMPLE_RATE as usi
 /// Samples a recording has room for before it first grows: ten seconds.
 const FIRST_RESERVE_SAMPLES: usize = 10 * SAMPLE_RATE as usize;
 
-/// Everything one simulated caller received, decoded to 8 kHz linear PCM.
+/// Everything one simulated caller received, decoded to 8 kHz linear PCM; or, for a load
+/// generator's caller ([`Recording::counting`]), only how many packets it received.
 #[derive(Debug, Default)]
 pub struct Recording {
     inner: Mutex<RecordingSnapshot>,
     /// Set when the call ended: only then may the store drop the recording for room.
     finished: AtomicBool,
+    /// Set for a load generator's caller: packets are counted, their audio is not kept.
+    count_only: bool,
+    /// Packets counted when `count_only`.
+    counted: AtomicUsize,
 }
 
 /// A copy of a recording.
@@ -101,8 +106,27 @@ struct Retained {
 }
 
 impl Recording {
-    /// Appends one received frame; ignored once the recording is full.
+    /// A recording that counts the packets received and keeps no audio (nor digits): what a
+    /// benchmark's thousands of callers need, without decoding and storing every frame.
+    pub fn counting() -> Self {
+        Self {
+            count_only: true,
+            ..Self::default()
+        }
+    }
+
+    /// Whether received audio is kept (false for [`Recording::counting`]).
+    pub fn keeps_audio(&self) -> bool {
+        !self.count_only
+    }
+
+    /// Appends one received frame; ignored once the recording is full. A
+    /// [`Recording::counting`] recording only counts it.
     pub fn push(&self, at: Instant, samples: &[i16]) {
+        if self.count_only {
+            self.counted.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         let mut r = lock(&self.inner);
         if r.samples.len() + samples.len() > MAX_SAMPLES {
             return;
@@ -144,6 +168,9 @@ impl Recording {
 
     /// Packets received so far.
     pub fn packet_count(&self) -> usize {
+        if self.count_only {
+            return self.counted.load(Ordering::Relaxed);
+        }
         lock(&self.inner).packets.len()
     }
 
