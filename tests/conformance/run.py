@@ -62,6 +62,8 @@ SUITES = [
     ("signalwire-sdk302", "py-swsdk302", "suites/swsdk302"),
     ("compat-api3", "node", "suites/node/compat_api.test.js"),
     ("raw-http", "py-tools", "suites/raw_http"),
+    # README's SIP walkthrough: starts its own confab with SIP and two baresips (needs baresip-core)
+    ("sip-walkthrough", "py-twilio9", "suites/sip_walkthrough"),
 ]
 POST_SUITES = [
     ("contract", "py-tools", "contract/test_contract.py"),
