@@ -117,6 +117,8 @@ pub(crate) struct Inner {
     pub(crate) cache: MediaCache,
     /// Kept-alive connections of status-callback deliveries to plain-HTTP receivers.
     pub(crate) receivers: crate::receiver::IdleConnections,
+    /// Callback URLs parsed lately.
+    pub(crate) targets: crate::deliver::Targets,
 }
 
 /// One HTTP exchange to make (and repeat for a retry).
@@ -146,6 +148,7 @@ impl Fetcher {
                 clients: Mutex::new(HashMap::new()),
                 cache,
                 receivers: Default::default(),
+                targets: Default::default(),
             }),
         }
     }

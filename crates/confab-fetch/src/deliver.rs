@@ -15,6 +15,8 @@
 //! (`#ct=…&rt=…&tt=…&rc=…&rp=…`, Twilio's defaults otherwise): `ct` and `rt` per attempt,
 //! `tt` for all attempts together.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use confab_core::webhook::{self, ConnectionOverrides};
@@ -60,16 +62,12 @@ impl Fetcher {
     /// retry overrides allow, within its total timeout. Never fails otherwise: the outcome,
     /// good or bad, is in the report.
     pub async fn deliver(&self, req: &CallbackRequest<'_>) -> DeliveryReport {
-        let (url, overrides) = webhook::split_fragment(req.url);
-        for warning in &overrides.warnings {
-            tracing::warn!(code = warning.code, url = %url, "{}", warning.message);
-        }
         let not_sent = |error| DeliveryReport {
             attempts: 0,
             result: Err(error),
         };
-        let target = match parse_url(&url) {
-            Ok(target) => target,
+        let (url, target, overrides) = match self.inner.targets.of(req.url) {
+            Ok(parsed) => parsed,
             Err(error) => return not_sent(error),
         };
         let plain = receiver::is_plain(&target);
@@ -133,6 +131,45 @@ impl Fetcher {
         }
     }
 }
+
+/// Callback URLs parsed lately: the URL without its fragment, parsed, and the fragment's
+/// overrides. The same few URLs come back thousands of times a second; each is parsed (and
+/// its override warnings logged) once while it is remembered.
+#[derive(Debug, Default)]
+pub(crate) struct Targets {
+    parsed: Mutex<HashMap<String, Target>>,
+}
+
+type Target = (String, Url, ConnectionOverrides);
+
+impl Targets {
+    fn of(&self, url: &str) -> Result<Target, FetchError> {
+        if let Some(found) = self.lock().get(url) {
+            return Ok(found.clone());
+        }
+        let (bare, overrides) = webhook::split_fragment(url);
+        for warning in &overrides.warnings {
+            tracing::warn!(code = warning.code, url = %bare, "{}", warning.message);
+        }
+        let target = (bare.to_string(), parse_url(&bare)?, overrides);
+        let mut parsed = self.lock();
+        if parsed.len() >= MAX_TARGETS {
+            parsed.clear();
+        }
+        parsed.insert(url.to_owned(), target.clone());
+        Ok(target)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Target>> {
+        // Each critical section is one map operation: a panic cannot leave it half done.
+        self.parsed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Callback URLs remembered parsed before all are forgotten.
+const MAX_TARGETS: usize = 4096;
 
 /// A delivery's request as every attempt sends it.
 struct Prepared {

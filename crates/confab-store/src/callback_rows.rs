@@ -49,14 +49,12 @@ static DELIVERY_UPDATE: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-static PRUNE: LazyLock<String> = LazyLock::new(|| {
-    // Everything finished older than the account's `keep`-th newest finished callback.
-    numbered(&format!(
-        "DELETE FROM callbacks WHERE account_sid = ? AND state <> 'pending' AND {KEYSET} < \
-         (SELECT created, source_kind, source_sid, sequence FROM callbacks \
-          WHERE account_sid = ? AND state <> 'pending' \
-          ORDER BY created DESC, source_kind DESC, source_sid DESC, sequence DESC LIMIT 1 OFFSET ?)"
-    ))
+static FORGET: LazyLock<String> = LazyLock::new(|| {
+    // A range of one source's key: the primary key's index finds it without a scan.
+    numbered(
+        "DELETE FROM callbacks WHERE source_kind = ? AND source_sid = ? AND sequence <= ? \
+         AND state <> 'pending'",
+    )
 });
 
 /// Inserts a callback, pending.
@@ -108,14 +106,15 @@ pub(crate) fn delivery_update<'a>(
     }
 }
 
-/// Deletes an account's finished callbacks beyond the newest `keep`.
-pub(crate) fn prune(account: &str, keep: u32) -> Query<'_> {
+/// Deletes the finished callbacks of `source` up to sequence `through` (the history bound,
+/// see [`crate::retention`]).
+pub(crate) fn forget(source: &CallbackSource, through: u32) -> Query<'_> {
     Query {
-        sql: Cow::Borrowed(PRUNE.as_str()),
+        sql: Cow::Borrowed(FORGET.as_str()),
         binds: vec![
-            Bind::Text(account.into()),
-            Bind::Text(account.into()),
-            Bind::Int(i64::from(keep.saturating_sub(1))),
+            Bind::Text(source.kind().into()),
+            Bind::Text(source.sid().into()),
+            Bind::Int(i64::from(through)),
         ],
     }
 }
@@ -306,7 +305,7 @@ mod tests {
         let columns = CALLBACK_COLUMNS.split(',').count();
         assert_eq!(CALLBACK_UPSERT.matches('$').count(), columns);
         assert_eq!(DELIVERY_UPDATE.matches('$').count(), 9);
-        assert_eq!(PRUNE.matches('$').count(), 3);
+        assert_eq!(FORGET.matches('$').count(), 3);
     }
 
     #[test]

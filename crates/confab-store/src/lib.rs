@@ -22,6 +22,7 @@
 mod call_rows;
 mod callback_rows;
 mod number_rows;
+mod retention;
 mod rows;
 mod sqlite;
 mod writer;

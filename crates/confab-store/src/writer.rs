@@ -18,9 +18,9 @@
 //! power loss just as with `synchronous=FULL`, but the writer commits the next
 //! group while the disk flushes the last one instead of waiting for it.
 //!
-//! The writer also bounds the callback history: it counts the callbacks of each account that
+//! The writer also bounds the callback history: it notes the callbacks of each account that
 //! finish and, every so often, deletes that account's oldest finished ones beyond the
-//! retention bound, in a transaction of its own after the group's.
+//! retention bound in the group's transaction (see [`crate::retention`]).
 //!
 //! Both are plain threads with a synchronous connection (rusqlite) rather
 //! than tokio tasks over sqlx: sqlx's SQLite driver hands every statement to
@@ -28,7 +28,6 @@
 //! SQLite or fsync, limited how many updates per second the API could make
 //! durable.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -38,6 +37,7 @@ use std::time::Duration;
 use rusqlite::{params_from_iter, Connection, TransactionBehavior};
 use tokio::sync::mpsc;
 
+use crate::retention::{Forget, Retention};
 use crate::{call_rows, callback_rows, number_rows, rows};
 use crate::{Durability, StoreError, Write};
 
@@ -46,6 +46,9 @@ pub(crate) const MAX_GROUP: usize = 512;
 
 /// The writer's page cache, in KiB as a negative `cache_size` (SQLite's convention).
 const WRITER_CACHE_KIB: i64 = -64 * 1024;
+
+/// WAL pages (4 kB each) between automatic checkpoints.
+const WAL_CHECKPOINT_PAGES: i64 = 8192;
 
 /// What acknowledges one batch.
 type Ack = Durability;
@@ -86,6 +89,13 @@ pub(crate) fn start(
     // its outcome, pruning): with SQLite's default 2 MB page cache most of those pages were
     // read back from the OS at every touch. KiB, negative by SQLite's convention.
     conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB)?;
+    // A checkpoint copies the newest version of every page the WAL holds into the database
+    // file. The outbox rewrites the same few hot pages (the table's and its indexes' newest
+    // leaves) in commit after commit, so checkpointing less often copies each of them once
+    // per many more commits; SQLite's default of 1,000 pages made checkpoints a quarter
+    // of the cost of committing.
+    conn.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES)?;
+    let retention = Retention::load(&conn, callback_retention)?;
     let wal = wal_path(path);
     let (to_syncer, committed) = std_mpsc::channel();
     std::thread::Builder::new()
@@ -101,10 +111,7 @@ pub(crate) fn start(
     let (sender, jobs) = mpsc::unbounded_channel();
     std::thread::Builder::new()
         .name("confab-store-writer".into())
-        .spawn(move || {
-            let retention = Retention::new(callback_retention);
-            write_loop(conn, jobs, to_syncer, retention)
-        })
+        .spawn(move || write_loop(conn, jobs, to_syncer, retention))
         .map_err(|e| StoreError::Corrupt(format!("cannot start the writer thread: {e}")))?;
     Ok(sender)
 }
@@ -126,19 +133,26 @@ fn write_loop(
         for write in group.iter().flat_map(|j| j.writes.iter()) {
             retention.count(write);
         }
+        let forget = retention.due();
         let all: Vec<&Write> = group.iter().flat_map(|j| j.writes.iter()).collect();
-        let committed = if commit(&mut conn, &all).is_ok() {
+        let committed = if commit(&mut conn, &all, &forget).is_ok() {
             group.drain(..).map(|job| job.done).collect()
         } else {
             let mut committed = Vec::new();
             for job in group.drain(..) {
                 let alone: Vec<&Write> = job.writes.iter().collect();
-                match commit(&mut conn, &alone) {
+                match commit(&mut conn, &alone, &[]) {
                     Ok(()) => committed.push(job.done),
                     Err(e) => {
                         tracing::error!(error = %e, "write failed");
                         (job.done)(Err(e));
                     }
+                }
+            }
+            if !forget.is_empty() {
+                if let Err(e) = commit(&mut conn, &[], &forget) {
+                    // The history bound is not worth failing writes for.
+                    tracing::warn!(error = %e, "pruning callbacks failed");
                 }
             }
             committed
@@ -151,66 +165,6 @@ fn write_loop(
             // have died, nothing is acknowledged that was not flushed.
             for done in orphans {
                 done(Err(StoreError::Closed));
-            }
-        }
-        retention.prune(&mut conn);
-    }
-}
-
-/// The callback history bound: how many callbacks of each account finished since its last
-/// pruning.
-struct Retention {
-    /// Finished callbacks kept per account.
-    keep: u32,
-    /// How many more finished callbacks trigger a pruning.
-    every: u32,
-    /// Finished since the last pruning, by account SID.
-    finished: HashMap<String, u32>,
-}
-
-impl Retention {
-    fn new(keep: u32) -> Retention {
-        Retention {
-            keep,
-            every: (keep / 10).clamp(1, 1000),
-            finished: HashMap::new(),
-        }
-    }
-
-    fn count(&mut self, write: &Write) {
-        if let Write::Delivery {
-            account, delivery, ..
-        } = write
-        {
-            if delivery.finished.is_some() {
-                *self
-                    .finished
-                    .entry(account.as_str().to_owned())
-                    .or_default() += 1;
-            }
-        }
-    }
-
-    /// Prunes the accounts that had enough callbacks finish. A failure is logged and
-    /// retried at the next occasion: the history bound is not worth failing writes for.
-    fn prune(&mut self, conn: &mut Connection) {
-        let due: Vec<String> = self
-            .finished
-            .iter()
-            .filter(|(_, n)| **n >= self.every)
-            .map(|(account, _)| account.clone())
-            .collect();
-        for account in due {
-            let q = callback_rows::prune(&account, self.keep);
-            let result = conn
-                .prepare_cached(&q.sql)
-                .and_then(|mut statement| statement.execute(params_from_iter(q.binds.iter())));
-            match result {
-                Ok(deleted) => {
-                    tracing::debug!(account, deleted, "pruned finished callbacks");
-                    self.finished.remove(&account);
-                }
-                Err(e) => tracing::warn!(account, error = %e, "pruning callbacks failed"),
             }
         }
     }
@@ -277,7 +231,8 @@ fn wal_path(db: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-fn commit(conn: &mut Connection, writes: &[&Write]) -> Result<(), StoreError> {
+/// Applies `writes` and then the history's `forget` deletions in one transaction.
+fn commit(conn: &mut Connection, writes: &[&Write], forget: &[Forget]) -> Result<(), StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     {
         // Taken from the cache once per group: a lookup hashes the SQL text.
@@ -308,6 +263,11 @@ fn commit(conn: &mut Connection, writes: &[&Write]) -> Result<(), StoreError> {
                     number_rows::number_delete(account, sid)
                 }
             };
+            tx.prepare_cached(&q.sql)?
+                .execute(params_from_iter(q.binds.iter()))?;
+        }
+        for range in forget {
+            let q = callback_rows::forget(&range.source, range.through);
             tx.prepare_cached(&q.sql)?
                 .execute(params_from_iter(q.binds.iter()))?;
         }
