@@ -10,10 +10,11 @@
 //!   server can do with the same packets.
 //!
 //! A size is sustained when the callers got at least 99% of the packets due (confab: one per
-//! caller per tick; echo: one per packet sent) and, for confab, at most 1% of the media ticks
-//! were late (a tick is late when another process holds the core, which happens on a shared
-//! machine whatever the load; one that falls behind is late far more often); a size that falls
-//! short is tried once more, so one stall of a shared machine does not end the ramp.
+//! caller per tick; echo: one per packet sent) and, for confab, at most 5% of the media ticks
+//! were late (a tick is late when another session holds the core, which happens on a shared
+//! machine at any size; a server whose work does not fit in a tick is late nearly every tick);
+//! a size that falls short is tried once more, so one stall of a shared machine does not end
+//! the ramp.
 //! The `pace` column is the share of due packets the callers managed to send: below 1 the load
 //! generator, not the server, is the limit; the `sim` columns are the generator's thread's CPU
 //! share, `srv` the media thread's (confab) or the echo thread's.
@@ -65,10 +66,10 @@ const MEASURE: Duration = Duration::from_secs(3);
 /// Share of the expected packets that must come back.
 const DELIVERED: f64 = 0.99;
 
-/// Share of the media ticks that may be late: a tick starts late when another process on the
-/// shared machine holds the core (one or two in a run), and only a server that falls behind
-/// is late more often.
-const LATE_SHARE: f64 = 0.01;
+/// Share of the media ticks that may be late: a tick starts late whenever another session on
+/// the shared machine holds the core (a few in a run, at any size), while a server whose work
+/// does not fit in a tick is late nearly every tick.
+const LATE_SHARE: f64 = 0.05;
 
 /// Callers that talk; the rest send silence.
 const TALKERS: usize = 3;

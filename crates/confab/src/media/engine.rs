@@ -34,6 +34,7 @@
 //! legs skip talk detection and the events are dropped.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
@@ -124,7 +125,7 @@ pub(super) fn spawn(
                 mixer_config,
                 stats,
                 tick_metrics: TickMetrics::new(index),
-                conferences: HashMap::new(),
+                conferences: IdMap::default(),
                 addresses: RtpDemux::new(),
                 legs: 0,
                 inbox: Inbox::new(),
@@ -176,6 +177,35 @@ impl TickMetrics {
     }
 }
 
+/// A map keyed by ids this process picks (conference keys, mixer participant ids), looked up
+/// several times per packet: hashed by one multiplication instead of SipHash, which guards
+/// maps whose keys come from the network and costs more than the lookup here.
+type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
+
+/// The hasher of [`IdMap`]: Fibonacci hashing of the integer key.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.write_u64(u64::from(byte));
+        }
+    }
+
+    fn write_u32(&mut self, value: u32) {
+        self.write_u64(u64::from(value));
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = (self.0.rotate_left(5) ^ value).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
 /// The state a media thread owns.
 struct Engine {
     socket: UdpSocket,
@@ -186,7 +216,7 @@ struct Engine {
     /// The same tick timings, for `/metrics`.
     tick_metrics: TickMetrics,
     /// Conferences on this thread by key.
-    conferences: HashMap<u64, ConferenceMix>,
+    conferences: IdMap<u64, ConferenceMix>,
     /// Which conference and participant each remote address belongs to, with latching.
     addresses: RtpDemux<(u64, MixerParticipantId)>,
     /// Connected participants over all conferences; zero means the thread may sleep.
@@ -200,7 +230,7 @@ struct Engine {
 /// One conference: its mixer and its participants' RTP state.
 struct ConferenceMix {
     mixer: Mixer,
-    legs: HashMap<MixerParticipantId, Leg>,
+    legs: IdMap<MixerParticipantId, Leg>,
     /// The conference actor's back-channel, if it asked for one.
     events: Option<UnboundedSender<MediaEvent>>,
 }
@@ -250,7 +280,7 @@ impl Engine {
             EngineCommand::Open(key, events) => {
                 let mix = ConferenceMix {
                     mixer: Mixer::new(self.mixer_config.clone()),
-                    legs: HashMap::new(),
+                    legs: IdMap::default(),
                     events,
                 };
                 self.conferences.insert(key, mix);
@@ -455,7 +485,7 @@ impl Engine {
 /// Hands one datagram to its participant's jitter buffer (latching the participant to its
 /// source if the rules say so); false if it is dropped.
 fn accept(
-    conferences: &mut HashMap<u64, ConferenceMix>,
+    conferences: &mut IdMap<u64, ConferenceMix>,
     addresses: &mut RtpDemux<(u64, MixerParticipantId)>,
     now: Instant,
     datagram: &[u8],
