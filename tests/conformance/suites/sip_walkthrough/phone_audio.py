@@ -145,7 +145,10 @@ def windows_with(windows, hz, start_ms=0, end_ms=None):
 
 
 def heard_picture(windows, start_ms=0, per_line=10):
+    """A `Heard.json`'s windows from `start_ms` as text (the tones of each), a second per line."""
     ws = [w for w in windows if w["start_ms"] >= start_ms]
-    return "\n".join("%7.1fs %s" % (ws[i]["start_ms"] / 1000.0,
-                                    " ".join(",".join("%d" % t for t in w["tones"]) or "." for w in ws[i:i + per_line]))
-                     for i in range(0, len(ws), per_line))
+    lines = []
+    for i in range(0, len(ws), per_line):
+        tones = (",".join("%d" % t for t in w["tones"]) or "." for w in ws[i:i + per_line])
+        lines.append("%7.1fs %s" % (ws[i]["start_ms"] / 1000.0, " ".join(tones)))
+    return "\n".join(lines)

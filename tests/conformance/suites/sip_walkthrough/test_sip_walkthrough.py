@@ -153,7 +153,7 @@ class Walk:
         return heard_windows(self.http_url, self.sid, self.token, call_sid)
 
     def stop(self):
-        for name, (proc, log) in reversed(list(self.procs.items())):
+        for proc, log in reversed(list(self.procs.values())):
             if proc.poll() is None:
                 try:
                     os.killpg(proc.pid, signal.SIGTERM)
@@ -165,6 +165,10 @@ class Walk:
                         pass
                     proc.wait(timeout=10)
             log.close()
+        # What the phones heard stays beside the logs, for a failure's post-mortem.
+        for phone in (self.alice, self.bob):
+            if phone.path():
+                shutil.copy(phone.path(), os.path.join(self.logs, os.path.basename(phone.directory) + "-heard.wav"))
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def need(self, step):
