@@ -269,3 +269,88 @@ fn hosts_of_callback_urls() {
     assert_eq!(delivery_host("ftp://a.test/x"), None);
     assert_eq!(delivery_host("not a url"), None);
 }
+
+/// A receiver on a raw socket: answers each request on a connection with the next of
+/// `answers` (cycling), closes every connection after `per_connection` answers, and counts
+/// the connections it accepted.
+async fn raw_receiver(
+    answers: &'static [&'static str],
+    per_connection: usize,
+) -> (String, Arc<AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/cb", listener.local_addr().unwrap());
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                for n in 0..per_connection {
+                    // One request: its head, then Content-Length bytes of body.
+                    let body_at = loop {
+                        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break at + 4;
+                        }
+                        if conn.read_buf(&mut buf).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&buf[..body_at]).to_ascii_lowercase();
+                    let length: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length: "))
+                        .map_or(0, |v| v.trim().parse().unwrap());
+                    while buf.len() < body_at + length {
+                        if conn.read_buf(&mut buf).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                    }
+                    buf.drain(..body_at + length);
+                    let answer = answers[n % answers.len()];
+                    if conn.write_all(answer.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (url, accepted)
+}
+
+#[tokio::test]
+async fn deliveries_keep_the_connection_alive_and_survive_its_closing() {
+    let answers: &[&str] = &[
+        "HTTP/1.1 204 No Content\r\n\r\n",
+        "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok",
+        "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+    ];
+    let (url, accepted) = raw_receiver(answers, 3).await;
+    let f = fetcher();
+    let params = pairs(&[("CallSid", "CA1")]);
+    for expected in [204, 200, 200] {
+        let report = f.deliver(&callback(&url, HttpMethod::Post, &params)).await;
+        assert_eq!((report.attempts, report.result), (1, Ok(expected)));
+    }
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        1,
+        "three answers with delimited bodies, one connection"
+    );
+    // The receiver closed that connection after its third answer: the next delivery
+    // notices and opens another, without a failed attempt.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let report = f.deliver(&callback(&url, HttpMethod::Get, &params)).await;
+    assert_eq!((report.attempts, report.result), (1, Ok(204)));
+    assert_eq!(accepted.load(Ordering::SeqCst), 2);
+
+    // An answer that closes the connection is not reused.
+    let (url, accepted) =
+        raw_receiver(&["HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n"], 5).await;
+    for _ in 0..2 {
+        let report = f.deliver(&callback(&url, HttpMethod::Post, &params)).await;
+        assert_eq!(report.result, Ok(204));
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 2);
+}

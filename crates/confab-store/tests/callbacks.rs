@@ -465,3 +465,56 @@ async fn a_callback_is_written_atomically_with_its_change() {
         None
     );
 }
+
+#[tokio::test]
+async fn the_history_bound_covers_what_an_earlier_run_finished() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let keep = 20;
+    let room = conference_source(1);
+    let finished_count = |store: SqliteStore| async move {
+        let all = store
+            .list_callbacks(
+                &account(1).sid,
+                &CallbackFilter::default(),
+                &page(&[("PageSize", "1000")]),
+            )
+            .await
+            .expect("list");
+        all.items
+            .iter()
+            .filter(|s| s.delivery.state != DeliveryState::Pending)
+            .count()
+    };
+    {
+        let store = open(&dir, keep).await;
+        for n in 1..=30 {
+            let c = callback(&room, n, i64::from(n), None);
+            let done = outcome(&c, delivered(1, i64::from(n)));
+            store
+                .write(vec![Write::Callback(c), done])
+                .await
+                .expect("write");
+        }
+        assert!(finished_count(store).await <= keep as usize + 1);
+    }
+    // A second run knows the finished callbacks of the first from the table.
+    let options = StoreOptions {
+        callback_retention: keep,
+    };
+    let store = SqliteStore::open_with(&dir.path().join("confab.db"), options)
+        .await
+        .expect("reopen");
+    for n in 31..=32 {
+        let c = callback(&room, n, i64::from(n), None);
+        let done = outcome(&c, delivered(1, i64::from(n)));
+        store
+            .write(vec![Write::Callback(c), done])
+            .await
+            .expect("write");
+    }
+    let kept = finished_count(store).await;
+    assert!(
+        (keep as usize..=keep as usize + 1).contains(&kept),
+        "{kept} finished kept"
+    );
+}

@@ -34,6 +34,10 @@ pub(super) struct Dispatcher {
     accounts: HashMap<AccountSid, BTreeMap<u64, (CallbackSource, u32)>>,
     /// Deliveries in flight per receiving `host:port`.
     hosts: HashMap<String, Arc<Semaphore>>,
+    /// The `host:port` of each callback URL seen lately: the same few URLs come back
+    /// thousands of times a second, and parsing one cost more than the rest of the
+    /// bookkeeping of its delivery.
+    url_hosts: HashMap<String, String>,
     /// Deliveries in flight overall.
     in_flight: Arc<Semaphore>,
     /// The arrival number of the next callback released.
@@ -72,6 +76,7 @@ impl Dispatcher {
             sources: HashMap::new(),
             accounts: HashMap::new(),
             hosts: HashMap::new(),
+            url_hosts: HashMap::new(),
             next_arrival: 0,
             undelivered: 0,
             sending: 0,
@@ -277,7 +282,17 @@ impl Dispatcher {
 
     /// The concurrency limit of the host a URL is sent to.
     fn host_limit(&mut self, url: &str) -> Arc<Semaphore> {
-        let host = confab_fetch::delivery_host(url).unwrap_or_default();
+        let host = match self.url_hosts.get(url) {
+            Some(host) => host.clone(),
+            None => {
+                let host = confab_fetch::delivery_host(url).unwrap_or_default();
+                if self.url_hosts.len() >= MAX_URLS {
+                    self.url_hosts.clear();
+                }
+                self.url_hosts.insert(url.to_owned(), host.clone());
+                host
+            }
+        };
         if self.hosts.len() >= MAX_HOSTS && !self.hosts.contains_key(&host) {
             // Forget the hosts nobody is sending to.
             self.hosts.retain(|_, limit| Arc::strong_count(limit) > 1);
@@ -299,3 +314,5 @@ async fn sleep_until(due: Option<tokio::time::Instant>) {
 
 /// Hosts whose limits are kept before idle ones are forgotten.
 const MAX_HOSTS: usize = 1024;
+/// Callback URLs whose host is remembered before all are forgotten.
+const MAX_URLS: usize = 4096;
