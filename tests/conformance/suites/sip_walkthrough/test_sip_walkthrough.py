@@ -78,9 +78,14 @@ def harness_config():
     path = os.environ.get("CONFAB_CONFORMANCE_CONFIG")
     if path:
         with open(path) as f:
-            return json.load(f)
-    binary = os.environ.get("CONFAB_BIN", os.path.join(ROOT, "target", "debug", "confab"))
-    return {"confab": shlex.split(binary), "out_dir": os.path.join(ROOT, "target", "conformance")}
+            cfg = json.load(f)
+    else:
+        binary = os.environ.get("CONFAB_BIN", os.path.join(ROOT, "target", "debug", "confab"))
+        cfg = {"confab": shlex.split(binary), "out_dir": os.path.join(ROOT, "target", "conformance")}
+    # The README's shell blocks run in the walkthrough's home directory: a relative binary would be lost.
+    if os.sep in cfg["confab"][0]:
+        cfg["confab"] = [os.path.abspath(cfg["confab"][0])] + cfg["confab"][1:]
+    return cfg
 
 
 class Walk:
