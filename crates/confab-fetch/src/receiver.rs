@@ -419,8 +419,9 @@ static PROXY_CONFIGURED: std::sync::LazyLock<bool> = std::sync::LazyLock::new(||
         .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()))
 });
 
-/// Hosts whose idle connections are kept before all are forgotten.
-const MAX_HOSTS: usize = 1024;
+/// Hosts whose idle connections are kept before all are forgotten: with
+/// [`IDLE_PER_HOST`] this bounds the idle sockets held (64 x 32).
+const MAX_HOSTS: usize = 64;
 
 #[cfg(test)]
 mod tests {
