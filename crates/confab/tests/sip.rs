@@ -317,9 +317,11 @@ async fn baresip_calls_a_number_and_audio_flows_both_ways() {
     let phone = sip_agents::Baresip::new(1000.0, false);
     let dial = format!("sip:+15550104001@127.0.0.1:{}", sip.sip_port);
     let recorded = phone.call(&dial, 7).await;
+    let share = sip_agents::tone_share(&recorded, 440.0);
     assert!(
-        sip_agents::tone_share(&recorded, 440.0) > 0.5,
-        "baresip did not hear the simulated caller's 440 Hz tone"
+        share > 0.5,
+        "baresip heard the simulated caller's 440 Hz tone in {share} of its audible windows: {}",
+        sip_agents::tone_timeline(&recorded, 440.0)
     );
     let heard = sip.heard(&sim).await;
     assert!(

@@ -34,19 +34,47 @@ pub(crate) fn require(tool: &str) {
     );
 }
 
-/// A loopback port free for both UDP and TCP a moment ago.
+/// A loopback port free for both UDP and TCP a moment ago; see [`free_ports`].
 pub(crate) fn free_port() -> u16 {
+    free_ports(1)
+}
+
+/// The first of `n` consecutive loopback ports that were free for both UDP and TCP a moment
+/// ago, for a tool that binds more than one (baresip's TLS listens on its SIP port + 1, SIPp's
+/// media on `-mp` and the ports after it).
+///
+/// They are taken below the kernel's ephemeral range (`ip_local_port_range`, 32768 up by
+/// default): a port the kernel handed out for `bind(0)` and given back could be handed to any
+/// outgoing connection of the many processes a parallel test run starts before the tool binds
+/// it, but no port below that range is ever handed out. Other tests pick theirs at random
+/// among some twenty thousand, so two rarely meet.
+pub(crate) fn free_ports(n: u16) -> u16 {
+    let below = ephemeral_start().saturating_sub(n).max(LOWEST_PORT + 1);
     loop {
-        let Ok(udp) = UdpSocket::bind("127.0.0.1:0") else {
-            continue;
-        };
-        let Ok(addr) = udp.local_addr() else {
-            continue;
-        };
-        if TcpListener::bind(addr).is_ok() {
-            return addr.port();
+        let first = rand::Rng::gen_range(&mut rand::thread_rng(), LOWEST_PORT..below);
+        let mut held = Vec::new();
+        let free = (first..first + n).all(|port| {
+            let udp = UdpSocket::bind(("127.0.0.1", port));
+            let tcp = TcpListener::bind(("127.0.0.1", port));
+            let ok = udp.is_ok() && tcp.is_ok();
+            held.push((udp, tcp));
+            ok
+        });
+        if free {
+            return first;
         }
     }
+}
+
+/// Where the ports [`free_ports`] picks start.
+const LOWEST_PORT: u16 = 10_000;
+
+/// The first port of the kernel's ephemeral range.
+fn ephemeral_start() -> u16 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32_768)
 }
 
 fn scenario(name: &str) -> PathBuf {
@@ -80,7 +108,7 @@ impl Sipp {
             .arg("-p")
             .arg(port.to_string())
             .arg("-mp")
-            .arg(free_port().to_string())
+            .arg(free_ports(4).to_string())
             .args(["-m", "1", "-nostdin", "-timeout", "40", "-timeout_error"])
             .args(["-trace_err", "-trace_msg"])
             .arg("-error_file")
@@ -220,8 +248,9 @@ impl Baresip {
     pub(crate) fn new(tone_hz: f64, auto_answer: bool) -> Baresip {
         require("baresip");
         let dir = tempfile::tempdir().expect("tempdir");
-        let sip_port = free_port();
-        let rtp = free_port();
+        // Its TLS transport listens on the SIP port + 1.
+        let sip_port = free_ports(2);
+        let rtp = free_ports(10);
         let path = dir.path();
         std::fs::create_dir_all(path.join("rec")).expect("rec dir");
         // Longer than any call: baresip ends a call when its audio file ends.
@@ -299,6 +328,8 @@ impl Baresip {
             .expect("baresip output");
         let log = String::from_utf8_lossy(&output.stdout).into_owned()
             + &String::from_utf8_lossy(&output.stderr);
+        // Shown with a failing test's output only.
+        eprintln!("baresip log:\n{log}");
         let recorded = std::fs::read_dir(self.dir.path().join("rec"))
             .expect("rec dir")
             .filter_map(Result::ok)
@@ -371,35 +402,55 @@ fn wav_samples(bytes: &[u8]) -> Option<Vec<f64>> {
 /// Share of the audible 100 ms windows of a recording (from [`Baresip`]) in which `hz`
 /// carries most of the energy (Goertzel).
 pub(crate) fn tone_share(recorded: &[f64], hz: f64) -> f64 {
-    let Some((&rate, samples)) = recorded.split_first() else {
-        return 0.0;
-    };
-    let window = (rate / 10.0) as usize;
-    if window == 0 {
-        return 0.0;
-    }
-    let (mut audible, mut toned) = (0usize, 0usize);
-    for w in samples.chunks_exact(window) {
-        let energy: f64 = w.iter().map(|s| s * s).sum();
-        if energy / (window as f64) < 1e-5 {
-            continue;
-        }
-        audible += 1;
-        let k = 2.0 * (2.0 * std::f64::consts::PI * hz / rate).cos();
-        let (mut s1, mut s2) = (0.0, 0.0);
-        for &x in w {
-            let s0 = x + k * s1 - s2;
-            s2 = s1;
-            s1 = s0;
-        }
-        let power = s1 * s1 + s2 * s2 - k * s1 * s2;
-        // A pure tone's Goertzel power is energy * N / 2.
-        if power / (energy * window as f64 / 2.0) > 0.5 {
-            toned += 1;
-        }
-    }
+    let windows = tone_windows(recorded, hz);
+    let audible = windows.iter().filter(|w| w.is_some()).count();
+    let toned = windows.iter().filter(|w| **w == Some(true)).count();
     if audible == 0 {
         return 0.0;
     }
     toned as f64 / audible as f64
+}
+
+/// A recording's 100 ms windows as one character each, for failure messages: `#` when `hz`
+/// carries most of the energy, `x` audible without it, `.` silent.
+pub(crate) fn tone_timeline(recorded: &[f64], hz: f64) -> String {
+    tone_windows(recorded, hz)
+        .iter()
+        .map(|w| match w {
+            Some(true) => '#',
+            Some(false) => 'x',
+            None => '.',
+        })
+        .collect()
+}
+
+/// Each 100 ms window of a recording: `None` when silent, else whether `hz` carries most of
+/// its energy.
+fn tone_windows(recorded: &[f64], hz: f64) -> Vec<Option<bool>> {
+    let Some((&rate, samples)) = recorded.split_first() else {
+        return Vec::new();
+    };
+    let window = (rate / 10.0) as usize;
+    if window == 0 {
+        return Vec::new();
+    }
+    let k = 2.0 * (2.0 * std::f64::consts::PI * hz / rate).cos();
+    samples
+        .chunks_exact(window)
+        .map(|w| {
+            let energy: f64 = w.iter().map(|s| s * s).sum();
+            if energy / (window as f64) < 1e-5 {
+                return None;
+            }
+            let (mut s1, mut s2) = (0.0, 0.0);
+            for &x in w {
+                let s0 = x + k * s1 - s2;
+                s2 = s1;
+                s1 = s0;
+            }
+            let power = s1 * s1 + s2 * s2 - k * s1 * s2;
+            // A pure tone's Goertzel power is energy * N / 2.
+            Some(power / (energy * window as f64 / 2.0) > 0.5)
+        })
+        .collect()
 }
