@@ -450,6 +450,8 @@ async fn dial_number_goes_through_the_trunk() {
     let child = &wait_children(&sip, &caller, 1).await[0];
     assert_eq!(child["direction"], "outbound-dial");
     assert_eq!(child["from"], "+15550107999");
+    // Written with spaces, shown in E.164 as Twilio shows it.
+    assert_eq!(child["to"], "+15550107100");
     assert!(
         log.contains(&format!("INVITE sip:+15550107100@127.0.0.1:{port} SIP/2.0")),
         "the number is the Request-URI user at the trunk:\n{log}"

@@ -41,7 +41,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use confab_core::call::{CallEvent, Instructions};
-use confab_core::endpoint::Endpoint;
+use confab_core::endpoint::{normalize_number, Endpoint};
 use confab_core::request::SipAuth;
 use confab_core::{Call, CallSid, CallStatus, Direction};
 use confab_media::{AudioSource, Frame, MixerCommand, MixerParticipantId, SourceId, FRAME_SAMPLES};
@@ -135,11 +135,16 @@ impl CallActor {
         };
         let sid = CallSid::mint(self.account.style, rand::random());
         let from = dial.caller_id.as_deref().unwrap_or(&self.call.from);
+        // A number is shown in E.164, as Twilio shows it, however the document wrote it.
+        let to = match &endpoint {
+            Endpoint::Number(number) => normalize_number(number).unwrap_or_else(|| number.clone()),
+            _ => callee.target.clone(),
+        };
         let mut call = Call::outbound_api(
             sid.clone(),
             self.account.sid.clone(),
             from,
-            &callee.target,
+            &to,
             crate::clock::now(),
         );
         call.direction = Direction::OutboundDial;
