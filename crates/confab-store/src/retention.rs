@@ -8,8 +8,11 @@
 //! group's own, no transaction of their own). The deletion is by sequence range, one
 //! statement per source: a source's callbacks finish in sequence order (one after another),
 //! so everything finished of that source up to the newest sequence being forgotten is older
-//! still. Finding the boundary used to take a walk of the `keep` newest rows of the account
-//! at every pruning, and that walk cost more than writing the callbacks did.
+//! still. (A callback dropped from a full outbox finishes before the one of its source being
+//! sent; forgetting it may take that one along a little early. Only the history is bounded
+//! this way: pending callbacks are never deleted.) Finding the boundary used to take a walk
+//! of the `keep` newest rows of the account at every pruning, and that walk cost more than
+//! writing the callbacks did.
 
 use std::collections::{HashMap, VecDeque};
 
