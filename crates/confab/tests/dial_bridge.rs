@@ -5,9 +5,10 @@
 //! baresip for audio both ways, or simulated callers (`<Number>sim:bob?...</Number>`, which
 //! confab dials like any `To`).
 //!
-//! Checked: audio both ways by tone detection, the child call's `ParentCallSid`, `Direction`
-//! and `From` through the Calls API, the `<Dial action>` parameters (`DialCallStatus`,
-//! `DialCallSid`, `DialCallDuration`, `DialBridged`), busy, no-answer with a CANCEL at
+//! Checked: audio both ways by tone detection, the child call's `ParentCallSid`, `Direction`,
+//! `From` and `To` through the Calls API, the `<Dial action>` parameters (`DialCallStatus`,
+//! `DialCallSid`, `DialCallDuration`, `DialBridged`, and for `<Sip>` `DialSipCallId` and
+//! `DialSipResponseCode`), busy, no-answer with a CANCEL at
 //! `timeout`, failed, either side hanging up, `timeLimit`, `hangupOnStar`, completion through
 //! the API, two callees ringing at once, ringback, a whisper, inbound `answerOnBridge`, and a
 //! `<Number>` through a SIPp trunk.
@@ -83,6 +84,13 @@ fn param<'a>(seen: &'a Seen, name: &str) -> Option<&'a str> {
         .iter()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.as_str())
+}
+
+/// The Call-ID of the first message in a SIPp message log.
+fn call_id_in(log: &str) -> Option<&str> {
+    log.lines()
+        .find_map(|l| l.strip_prefix("Call-ID:"))
+        .map(str::trim)
 }
 
 fn hang_up() -> Web {
@@ -181,9 +189,19 @@ async fn unanswered_callees_report_busy_no_answer_and_failed() {
         sip.wait_call(child_sid, status).await;
         sip.wait_call(caller, "completed").await;
     }
-    busy.finish_ok().await;
+    let busy_log = busy.finish_ok().await;
     // The phone that never answered got confab's CANCEL at the dial's timeout.
-    quiet.finish_ok().await;
+    let quiet_log = quiet.finish_ok().await;
+    // A <Sip> callee's Call-ID and the final response to its INVITE; none for a simulated one.
+    for (path, log, code) in [("/busy", &busy_log, "486"), ("/quiet", &quiet_log, "487")] {
+        let after = request(&web, path).await;
+        assert_eq!(param(&after, "DialSipResponseCode"), Some(code), "{path}");
+        let call_id = call_id_in(log).expect("a Call-ID in the SIPp log");
+        assert_eq!(param(&after, "DialSipCallId"), Some(call_id), "{path}");
+    }
+    let failed = request(&web, "/failed").await;
+    assert_eq!(param(&failed, "DialSipCallId"), None);
+    assert_eq!(param(&failed, "DialSipResponseCode"), None);
 }
 
 #[tokio::test]
@@ -227,10 +245,13 @@ async fn caller_hang_up_sends_the_callee_a_bye_and_still_requests_the_action() {
         to.replace('&', "&amp;")
     );
     let caller = call(&sip, "silence&hangup=3000", &twiml).await;
-    running.finish_ok().await;
+    let log = running.finish_ok().await;
     let after = request(&web, "/after").await;
     assert_eq!(param(&after, "DialCallStatus"), Some("completed"));
     assert_eq!(param(&after, "DialBridged"), Some("true"));
+    assert_eq!(param(&after, "DialSipResponseCode"), Some("200"));
+    let call_id = call_id_in(&log).expect("a Call-ID in the SIPp log");
+    assert_eq!(param(&after, "DialSipCallId"), Some(call_id));
     let child = &wait_children(&sip, &caller, 1).await[0];
     sip.wait_call(child["sid"].as_str().expect("sid"), "completed")
         .await;
@@ -447,6 +468,9 @@ async fn dial_number_goes_through_the_trunk() {
     let after = request(&web, "/after").await;
     assert_eq!(param(&after, "DialCallStatus"), Some("completed"));
     assert_eq!(param(&after, "DialBridged"), Some("true"));
+    // Twilio sends the SIP details for <Sip> only, not for a <Number> (the trunk is SIP).
+    assert_eq!(param(&after, "DialSipCallId"), None);
+    assert_eq!(param(&after, "DialSipResponseCode"), None);
     let child = &wait_children(&sip, &caller, 1).await[0];
     assert_eq!(child["direction"], "outbound-dial");
     assert_eq!(child["from"], "+15550107999");

@@ -285,6 +285,8 @@ impl CallActor {
                 }
                 return;
             }
+            // Only a `<Dial>`ed callee's caller wants it.
+            LegEvent::SipOutcome(_) => return self.report_to_caller(&event),
         };
         if let Some(conference) = self.conference() {
             let sid = self.call.sid.clone();

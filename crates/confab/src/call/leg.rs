@@ -32,6 +32,21 @@ pub enum LegEvent {
     /// `c=0.0.0.0`), or took it off: while it holds, its audio (its own music on hold) is not
     /// mixed into a conference.
     FarEndHold(bool),
+    /// A SIP call confab placed got the final answer to its INVITE (or none came): sent once,
+    /// just before the [`LegEvent::Answered`], [`LegEvent::Busy`], [`LegEvent::NoAnswer`] or
+    /// [`LegEvent::Failed`] it leads to. Other legs never send it.
+    SipOutcome(SipOutcome),
+}
+
+/// How a SIP call confab placed was answered: what `<Dial><Sip>` reports as `DialSipCallId`
+/// and `DialSipResponseCode`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SipOutcome {
+    /// The dialog's Call-ID.
+    pub call_id: String,
+    /// The final response to the INVITE (200, 486, 487 after a CANCEL, ...); `None` when none
+    /// came (no answer at all, or the transport failed).
+    pub response_code: Option<u16>,
 }
 
 /// A leg's media as negotiated: where its RTP is and how it is encoded.

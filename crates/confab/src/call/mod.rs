@@ -67,6 +67,8 @@ pub enum CalleeReport {
     /// The callee's call ended with this status (busy, no-answer, failed, canceled, or
     /// completed after answering).
     Ended(CallSid, confab_core::CallStatus),
+    /// A SIP callee's INVITE got its final answer (before `Answered` or `Ended`).
+    Sip(CallSid, leg::SipOutcome),
 }
 
 /// A way to reach one live call's actor.

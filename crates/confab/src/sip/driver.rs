@@ -48,6 +48,8 @@ struct SipCall {
     reinvite_wanted: bool,
     /// The far end holds the call (its last offer was sendonly, inactive or `c=0.0.0.0`).
     held_by_peer: bool,
+    /// Outbound: the dialog's Call-ID, for [`LegEvent::SipOutcome`].
+    call_id: Option<String>,
 }
 
 /// The driver; see the module docs.
@@ -334,6 +336,7 @@ impl Driver {
                 ended_here: false,
                 reinvite_wanted: false,
                 held_by_peer: false,
+                call_id: self.agent.dialog(handle).map(|d| d.call_id.clone()),
             },
         );
         let sip = self.handle.clone();
@@ -516,6 +519,7 @@ impl Driver {
                 ended_here: false,
                 reinvite_wanted: false,
                 held_by_peer: false,
+                call_id: None,
             },
         );
         let invite = inbound::Invite::read(&request, source, username);
@@ -548,6 +552,9 @@ impl Driver {
                 .map_err(|e| e.to_string()),
             (None, None) => Err("no SDP answer".to_owned()),
         };
+        // Our INVITE got its 2xx (Event::Answered carries no code: the INVITE core takes
+        // 2xx alike, and 200 is what every phone sends).
+        report_outcome(call, Some(200));
         // Where its messages come from: its RTP will too, if it is behind NAT.
         let signalling = self.agent.dialog(handle).map(|d| d.peer.addr.ip());
         let leg_media = media.and_then(|m| {
@@ -631,6 +638,7 @@ impl Driver {
         let event = if call.answered || !call.outbound {
             LegEvent::HungUp
         } else {
+            report_outcome(&mut call, status);
             match (reason, status) {
                 _ if call.timed_out => LegEvent::NoAnswer,
                 (EndReason::Rejected, Some(486 | 600)) => LegEvent::Busy,
@@ -657,6 +665,19 @@ fn report(call: &mut SipCall, event: LegEvent) {
         }
         None if !call.ended_here => call.early.push(event),
         None => {}
+    }
+}
+
+/// An outbound call's [`LegEvent::SipOutcome`]: its Call-ID and the INVITE's final response.
+fn report_outcome(call: &mut SipCall, response_code: Option<u16>) {
+    if let Some(call_id) = call.call_id.clone().filter(|_| call.outbound) {
+        report(
+            call,
+            LegEvent::SipOutcome(crate::call::leg::SipOutcome {
+                call_id,
+                response_code,
+            }),
+        );
     }
 }
 

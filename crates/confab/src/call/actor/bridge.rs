@@ -17,9 +17,11 @@
 //! when the caller is redirected (the callee is hung up, no action). The interpreter then gets
 //! an [`Event::DialCallEnded`] with Twilio's `DialCallStatus`: `completed` once bridged; else
 //! the callees' outcome (`no-answer` if any rang out, else `busy` if any was busy, else
-//! `failed`), or `canceled` when the caller hung up first. `DialSipCallId` and
-//! `DialSipResponseCode` are not sent: a SIP leg does not report its Call-ID or final response
-//! code to its actor yet.
+//! `failed`), or `canceled` when the caller hung up first. A `<Sip>` callee's leg reports its
+//! dialog's Call-ID and the final response to its INVITE ([`LegEvent::SipOutcome`]), which
+//! its actor passes on ([`CalleeReport::Sip`]): they are the `DialSipCallId` and
+//! `DialSipResponseCode` of the callee the result names. Twilio documents them for `<Sip>`
+//! only, so a `<Number>` (even one through the SIP trunk) does not send them.
 //!
 //! **Ringback.** While the callees ring (from the first one's ringing), the caller hears a
 //! built-in North American ringback (440 + 480 Hz, 2 s on, 4 s off) on its solo mixer; the
@@ -48,7 +50,7 @@ use confab_media::{AudioSource, Frame, MixerCommand, MixerParticipantId, SourceI
 use confab_twiml::{Callee, DialCallResult, DialCallStatus, DialCalls, Event};
 
 use super::{now, CallActor, Done, SOLO_ID};
-use crate::call::leg::{LegEvent, LegMedia};
+use crate::call::leg::{LegEvent, LegMedia, SipOutcome};
 use crate::call::{CallCommand, CallHandle, CalleeReport, Program};
 use crate::media::MediaEvent;
 
@@ -80,6 +82,10 @@ struct CalleeCall {
     send_digits: Option<String>,
     /// Its final status, once it ended.
     ended: Option<CallStatus>,
+    /// A `<Sip>` callee: its SIP outcome is reported in the result.
+    sip_noun: bool,
+    /// Its Call-ID and final INVITE response, once its leg reported them.
+    sip: Option<SipOutcome>,
 }
 
 /// The callee the caller is connected to.
@@ -163,6 +169,7 @@ impl CallActor {
             method: callee.method,
         });
         let account = self.account.clone();
+        let sip_noun = matches!(endpoint, Endpoint::Sip(_));
         let handle = self
             .calls
             .start_callee((account, call, endpoint), me.clone(), auth, whisper);
@@ -171,6 +178,8 @@ impl CallActor {
             handle,
             send_digits: callee.send_digits.clone(),
             ended: None,
+            sip_noun,
+            sip: None,
         })
     }
 
@@ -179,7 +188,8 @@ impl CallActor {
         let sid = match &report {
             CalleeReport::Ringing(sid)
             | CalleeReport::Answered(sid, _)
-            | CalleeReport::Ended(sid, _) => sid.clone(),
+            | CalleeReport::Ended(sid, _)
+            | CalleeReport::Sip(sid, _) => sid.clone(),
         };
         let index = self
             .bridge
@@ -198,6 +208,11 @@ impl CallActor {
             CalleeReport::Ringing(_) => self.start_ringback(),
             CalleeReport::Answered(_, media) => self.callee_answered(index, media),
             CalleeReport::Ended(_, status) => self.callee_ended(index, status),
+            CalleeReport::Sip(_, outcome) => {
+                if let Some(callee) = self.bridge.as_mut().map(|b| &mut b.callees[index]) {
+                    callee.sip = callee.sip_noun.then_some(outcome);
+                }
+            }
         }
     }
 
@@ -278,9 +293,11 @@ impl CallActor {
         };
         if let Some(bridged) = &bridge.bridged {
             let mut result = DialCallResult::new(DialCallStatus::Completed);
-            result.call_sid = Some(bridge.callees[bridged.index].sid.to_string());
+            let callee = &bridge.callees[bridged.index];
+            result.call_sid = Some(callee.sid.to_string());
             result.duration_secs = Some(now().saturating_duration_since(bridged.since).as_secs());
             result.caller_hung_up = caller_hung_up;
+            with_sip_outcome(&mut result, callee);
             return result;
         }
         let has = |status| bridge.callees.iter().position(|c| c.ended == Some(status));
@@ -294,10 +311,12 @@ impl CallActor {
             (DialCallStatus::Failed, has(CallStatus::Failed))
         };
         let mut result = DialCallResult::new(status);
-        result.call_sid = at
-            .and_then(|i| bridge.callees.get(i))
-            .map(|c| c.sid.to_string());
+        let callee = at.and_then(|i| bridge.callees.get(i));
+        result.call_sid = callee.map(|c| c.sid.to_string());
         result.caller_hung_up = caller_hung_up;
+        if let Some(callee) = callee {
+            with_sip_outcome(&mut result, callee);
+        }
         result
     }
 
@@ -398,6 +417,7 @@ impl CallActor {
         let sid = self.call.sid.clone();
         let report = match event {
             LegEvent::Ringing => CalleeReport::Ringing(sid),
+            LegEvent::SipOutcome(outcome) => CalleeReport::Sip(sid, outcome.clone()),
             LegEvent::Answered(media)
                 if self.call.status == CallStatus::InProgress && !self.whispering =>
             {
@@ -439,6 +459,15 @@ impl CallActor {
             let report = CalleeReport::Ended(self.call.sid.clone(), status);
             let _ = caller.tell(CallCommand::Callee(report));
         }
+    }
+}
+
+/// `DialSipCallId` and `DialSipResponseCode` of the callee a result names, when it reported
+/// them.
+fn with_sip_outcome(result: &mut DialCallResult, callee: &CalleeCall) {
+    if let Some(sip) = &callee.sip {
+        result.sip_call_id = Some(sip.call_id.clone());
+        result.sip_response_code = sip.response_code;
     }
 }
 
