@@ -103,11 +103,33 @@ impl Api {
         Ok(body)
     }
 
+    /// A DELETE under the account.
+    pub(crate) async fn delete(&self, rest: &str) -> anyhow::Result<()> {
+        self.http
+            .delete(self.url(rest))
+            .basic_auth(&self.account, Some(&self.token))
+            .send()
+            .await?
+            .error_for_status()?;
+        Ok(())
+    }
+
+    /// The account SID.
+    pub(crate) fn account(&self) -> &str {
+        &self.account
+    }
+
     /// A GET under the account.
     pub(crate) async fn get(&self, rest: &str) -> anyhow::Result<Value> {
+        self.get_path(&format!("/2010-04-01/Accounts/{}/{rest}", self.account))
+            .await
+    }
+
+    /// A GET of any path (`/confab/v1/...`) with the account's credentials.
+    pub(crate) async fn get_path(&self, path: &str) -> anyhow::Result<Value> {
         let response = self
             .http
-            .get(self.url(rest))
+            .get(format!("http://{}{path}", self.addr))
             .basic_auth(&self.account, Some(&self.token))
             .send()
             .await?
