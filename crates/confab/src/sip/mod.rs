@@ -5,7 +5,7 @@
 //! [`SdpSession`](confab_sip::SdpSession) per call. It feeds the agent every UDP datagram and
 //! every TCP frame received on the SIP port (`transport.rs`), calls its timeout, sends what it
 //! polls and turns its events into [`LegEvent`](crate::call::leg::LegEvent)s for the call
-//! actors. Call legs ([`SipLeg`](crate::call::sip::SipLeg)) talk to the driver with
+//! actors (`driver/events.rs`). Call legs ([`SipLeg`](crate::call::sip::SipLeg)) talk to the driver with
 //! [`Command`]s over a channel, through a [`SipHandle`]. The driver takes no protocol decision of
 //! its own: retransmissions, dialogs, CANCEL, OPTIONS, 420 for `Require` and the offer/answer
 //! rules are the crate's.
