@@ -115,9 +115,13 @@ async fn junk_and_floods_leave_sip_answering() {
 #[tokio::test]
 async fn inbound_call_dials_a_conference() {
     let sip = SipServer::start(Some(1)).await;
-    let web = WebApp::serve(vec![("/voice", dial("sipin"))]).await;
+    // No wait music and no beep: whatever the listener hears is the SIP caller's audio.
+    let twiml = "<Response><Dial><Conference beep=\"false\">sipin</Conference></Dial></Response>";
+    let web = WebApp::serve(vec![("/voice", Web::Body("text/xml", twiml.into()))]).await;
     sip.number("+15550101001", &web.url("/voice")).await;
-    let sim = sip.participant("sipin", "sim:alice?tone=440", &[]).await;
+    let sim = sip
+        .participant("sipin", "sim:alice?tone=440", &[("WaitUrl", "")])
+        .await;
     sip.wait_call(&sim, "in-progress").await;
     // Without the `+`, as many carriers send it.
     Sipp::uac("inbound_call.xml", sip.sip_port, "15550101001")
