@@ -6,8 +6,8 @@
 //! both runs. For each size of the ramp:
 //! - **confab**: one conference on the media runtime (3 talkers sending a tone, the others
 //!   silence, as in a typical call), every caller mixed and sent its frame;
-//! - **echo**: a thread that sends every datagram straight back to its sender, the least any
-//!   server can do with the same packets.
+//! - **echo**: a thread that sends every datagram straight back to its sender (on a socket with
+//!   a media thread's receive buffer), the least any server can do with the same packets.
 //!
 //! A size is sustained when the callers got at least 99% of the packets due (confab: one per
 //! caller per tick; echo: one per packet sent) and, for confab, at most 5% of the media ticks
@@ -29,12 +29,12 @@
 
 mod stats;
 
-use std::net::UdpSocket;
+use std::net::{IpAddr, Ipv4Addr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use confab::media::{Media, MediaConfig, SimAudio, SimPeer};
+use confab::media::{media_socket, Media, MediaConfig, SimAudio, SimPeer};
 use confab_media::{Codec, JitterBufferSize, MixerCommand, MixerParticipantId};
 
 use stats::threads_cpu_seconds;
@@ -223,7 +223,8 @@ fn run_confab(media: &Media, size: usize) -> anyhow::Result<Run> {
 
 /// The same callers against a plain UDP echo thread.
 fn run_echo(media: &Media, size: usize) -> anyhow::Result<Run> {
-    let socket = UdpSocket::bind("127.0.0.1:0")?;
+    // The same socket as a media thread's (its receive buffer holds a burst).
+    let socket = media_socket(IpAddr::V4(Ipv4Addr::LOCALHOST))?;
     socket.set_read_timeout(Some(Duration::from_millis(50)))?;
     let addr = socket.local_addr()?;
     let stop = Arc::new(AtomicBool::new(false));

@@ -119,6 +119,11 @@ pub struct JitterBuffer {
     missing_run: u32,
     /// Output buffer for concealed frames.
     concealed: Vec<u8>,
+    /// Payload buffers no slot holds. A slot takes one when it stores a packet and gives it
+    /// back when the packet is played or dropped, so a steady stream cycles through the few
+    /// buffers that are waiting at a time instead of through one per slot: with thousands of
+    /// participants, each one's whole ring would be the media thread's working set.
+    spare: Vec<Vec<u8>>,
     /// Counters.
     stats: JitterStats,
 }
@@ -137,7 +142,8 @@ enum State {
 struct Slot {
     /// Extended sequence number of the packet held, if any.
     seq: Option<u64>,
-    /// Its payload; the allocation is reused from packet to packet.
+    /// Its payload, in a buffer from `JitterBuffer::spare` (empty, without an allocation,
+    /// while the slot holds nothing).
     payload: Vec<u8>,
 }
 
@@ -158,6 +164,7 @@ impl JitterBuffer {
             last: Vec::new(),
             missing_run: 0,
             concealed: Vec::new(),
+            spare: Vec::new(),
             stats: JitterStats::default(),
         }
     }
@@ -217,7 +224,11 @@ impl JitterBuffer {
         if slot.seq == Some(seq) {
             slot.seq = None;
             self.waiting -= 1;
-            std::mem::swap(&mut self.last, &mut slot.payload);
+            // The frame played before goes back to the spare buffers.
+            let previous = std::mem::replace(&mut self.last, std::mem::take(&mut slot.payload));
+            if previous.capacity() > 0 {
+                self.spare.push(previous);
+            }
             self.last_played = Some(seq);
             self.missing_run = 0;
             self.stats.played += 1;
@@ -274,6 +285,7 @@ impl JitterBuffer {
         }
         if slot.seq.is_none() {
             self.waiting += 1;
+            slot.payload = self.spare.pop().unwrap_or_default();
         }
         slot.seq = Some(seq);
         slot.payload.clear();
@@ -287,6 +299,7 @@ impl JitterBuffer {
             let slot = &mut self.slots[slot_index(s)];
             if slot.seq == Some(s) {
                 slot.seq = None;
+                self.spare.push(std::mem::take(&mut slot.payload));
                 self.waiting -= 1;
                 self.stats.dropped += 1;
             }
@@ -299,7 +312,9 @@ impl JitterBuffer {
     fn restart(&mut self) {
         self.stats.resyncs += 1;
         for slot in &mut self.slots {
-            slot.seq = None;
+            if slot.seq.take().is_some() {
+                self.spare.push(std::mem::take(&mut slot.payload));
+            }
         }
         self.waiting = 0;
         self.extender.reset();

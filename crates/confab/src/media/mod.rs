@@ -205,12 +205,7 @@ impl Media {
         let builtin = BuiltinAudio::generate();
         let mut threads = Vec::new();
         for index in 0..config.threads.max(1) {
-            let socket = UdpSocket::bind(SocketAddr::new(config.bind, 0))?;
-            // One socket takes every participant's packets: give it room for a burst of a
-            // large conference (the kernel caps this at net.core.rmem_max).
-            if let Err(e) = socket2::SockRef::from(&socket).set_recv_buffer_size(RECV_BUFFER) {
-                tracing::warn!(error = %e, "cannot enlarge the media socket's receive buffer");
-            }
+            let socket = media_socket(config.bind)?;
             let addr = socket.local_addr()?;
             let stats = Arc::new(EngineStats::default());
             let commands = engine::spawn(index, socket, builtin.clone(), stats.clone())?;
@@ -289,6 +284,18 @@ impl Media {
     pub fn addresses(&self) -> Vec<SocketAddr> {
         self.threads.iter().map(|t| t.addr).collect()
     }
+}
+
+/// A UDP socket as a media thread has it: bound to `bind` on a port the system picks, with a
+/// receive buffer large enough for a burst of a large conference (one socket takes every
+/// participant's packets; the kernel caps the size at `net.core.rmem_max`). Benchmarks give
+/// their baseline servers the same socket.
+pub fn media_socket(bind: IpAddr) -> std::io::Result<UdpSocket> {
+    let socket = UdpSocket::bind(SocketAddr::new(bind, 0))?;
+    if let Err(e) = socket2::SockRef::from(&socket).set_recv_buffer_size(RECV_BUFFER) {
+        tracing::warn!(error = %e, "cannot enlarge the media socket's receive buffer");
+    }
+    Ok(socket)
 }
 
 /// Media commands of one conference held back until the change that caused them is durable
