@@ -22,12 +22,14 @@
 //! For each, the join rate (callbacks per second between the 10th and 90th percentile join),
 //! the calls that failed or never joined, and confab's CPU from the first call to the last
 //! call's end, per call: all threads, and without the `confab-sim-media` thread (the simulated
-//! callers' own RTP, which the SIP side has in SIPp). Rounds alternate which side goes first.
+//! callers' own RTP, which the SIP side has in SIPp). A warm-up of `--warm-up` calls each way
+//! comes first, unmeasured; rounds alternate which side goes first.
 //! Targets (issue 11): every call succeeds, 0 retransmissions from confab, INVITE-to-200 p99
 //! printed; the ratios sip/api put the figures beside a reference measured in the same run.
 //!
 //! Run with `cargo build --release -p confab && cargo run --release -p confab-bench --bin
-//! sip_call_setup [-- --calls 2000 --rate 200 --hold-ms 1500 --rounds 2]` (needs `sipp`).
+//! sip_call_setup [-- --calls 2000 --warm-up 200 --rate 200 --hold-ms 1500 --rounds 2]` (needs
+//! `sipp`).
 
 // Only `spawn_with` and what it returns are used here.
 #[allow(dead_code)]
@@ -72,6 +74,16 @@ async fn main() -> anyhow::Result<()> {
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         load_average()
     );
+    // A first, unmeasured round of each kind: a fresh process's first calls pay for caches,
+    // connection pools and the database's first pages.
+    let warm_up = Settings {
+        calls: settings.warm_up,
+        ..settings
+    };
+    if warm_up.calls > 0 {
+        sip_phase(&confab, &web, &warm_up, usize::MAX, sink.port).await?;
+        api_phase(&confab, &web, &warm_up, usize::MAX).await?;
+    }
     let mut rounds: Vec<[Phase; 2]> = Vec::new();
     for round in 0..settings.rounds {
         let order = if round % 2 == 0 {
@@ -106,8 +118,11 @@ async fn main() -> anyhow::Result<()> {
 }
 
 /// What a run measures.
+#[derive(Clone, Copy)]
 struct Settings {
     calls: usize,
+    /// Calls of each kind placed before the measured rounds.
+    warm_up: usize,
     rate: usize,
     hold: Duration,
     rounds: usize,
@@ -117,6 +132,7 @@ impl Settings {
     fn from_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Settings> {
         let mut s = Settings {
             calls: 2000,
+            warm_up: 200,
             rate: 200,
             hold: Duration::from_millis(1500),
             rounds: 2,
@@ -133,7 +149,8 @@ impl Settings {
                 "--rate" => s.rate = number.clamp(1, 1000),
                 "--hold-ms" => s.hold = Duration::from_millis(number.clamp(100, 10_000) as u64),
                 "--rounds" => s.rounds = number.clamp(1, 9),
-                _ => bail!("unknown flag {flag} (--calls, --rate, --hold-ms, --rounds)"),
+                "--warm-up" => s.warm_up = number.min(5000),
+                _ => bail!("unknown flag {flag} (--calls, --warm-up, --rate, --hold-ms, --rounds)"),
             }
         }
         Ok(s)

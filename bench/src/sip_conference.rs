@@ -32,7 +32,7 @@
 //! order of the sides. Targets (issue 11): sip/sim <= 1.3, no late tick.
 //!
 //! Run with `cargo build --release -p confab && cargo run --release -p confab-bench --bin
-//! sip_conference [-- --callers 250 --rate 100 --window-s 5 --rounds 2]` (needs `sipp`).
+//! sip_conference [-- --callers 250 --rate 100 --window-s 5 --rounds 3]` (needs `sipp`).
 
 // Only `spawn_with` and what it returns are used here.
 #[allow(dead_code)]
@@ -152,7 +152,7 @@ impl Settings {
             callers: 250,
             rate: 100,
             window: Duration::from_secs(5),
-            rounds: 2,
+            rounds: 3,
         };
         while let Some(flag) = args.next() {
             let value = args
