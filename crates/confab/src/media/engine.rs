@@ -342,7 +342,7 @@ impl Engine {
         };
         let leg = Leg {
             remote,
-            media: MediaLeg::new(config, random_sender(params.codec)),
+            media: MediaLeg::new(config, sender_to(remote, params.codec, Instant::now())),
         };
         if let Some(previous) = self.addresses.insert((key, id), remote, params.latch) {
             tracing::warn!(%remote, ?previous, "RTP address reused by a new participant");
@@ -542,6 +542,32 @@ impl ConferenceMix {
             }
         }
     }
+}
+
+/// The outgoing RTP stream to `remote`, the same whichever mixer sends it: its SSRC and the
+/// origins of its sequence number and timestamp come from the address (hashed with a key of
+/// this process, so they are not guessable, RFC 3550 5.1), and both advance with the time since
+/// this process's first stream, one packet and one frame of samples per 20 ms. A call moved to
+/// another mixer (its own into a conference's, one media thread to another) so goes on as one
+/// stream, where a new random one made libre-based phones (baresip 1.0) drop all its packets
+/// about half the time: their jitter buffer keeps the old stream's last sequence number across
+/// the SSRC change and takes every packet "behind" it as too late.
+fn sender_to(remote: SocketAddr, codec: Codec, now: Instant) -> RtpSender {
+    static ORIGIN: std::sync::OnceLock<(Instant, u64)> = std::sync::OnceLock::new();
+    let (origin, key) = *ORIGIN.get_or_init(|| (now, rand::random()));
+    let mut hasher = std::hash::DefaultHasher::new();
+    std::hash::Hash::hash(&(key, remote), &mut hasher);
+    let stream = hasher.finish();
+    let frame_ms = FRAME_DURATION.as_millis().max(1);
+    // One frame ahead: the mixer the call left may have sent this frame already.
+    let frames = (now.saturating_duration_since(origin).as_millis() / frame_ms) as u64 + 1;
+    let samples = frames.wrapping_mul(confab_media::FRAME_SAMPLES as u64);
+    RtpSender::new(
+        Ssrc(stream as u32),
+        codec.payload_type(),
+        SeqNo(((stream >> 32) as u16).wrapping_add(frames as u16)),
+        RtpTimestamp(((stream >> 16) as u32).wrapping_add(samples as u32)),
+    )
 }
 
 /// An outgoing RTP stream with a random SSRC, sequence number and timestamp origin (RFC 3550
