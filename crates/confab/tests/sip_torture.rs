@@ -298,7 +298,10 @@ impl TortureServer {
         let mut sockets = Vec::with_capacity(messages.len());
         for (label, bytes) in messages {
             let socket = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
-            socket.send_to(&bytes, self.sip).await.expect("send");
+            // Connected: only confab's answers come in, not a stray datagram of another test
+            // (a phone's RTCP to a port this one was given again).
+            socket.connect(self.sip).await.expect("connect");
+            socket.send(&bytes).await.expect("send");
             sockets.push((label, socket));
             // Paced a little, as a real peer would be; a flood is another test's subject.
             tokio::time::sleep(Duration::from_millis(2)).await;

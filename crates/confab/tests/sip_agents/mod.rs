@@ -13,6 +13,7 @@ pub(crate) use server::SipServer;
 use std::net::{TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
 use tokio::process::{Child, Command};
@@ -46,12 +47,23 @@ pub(crate) fn free_port() -> u16 {
 /// They are taken below the kernel's ephemeral range (`ip_local_port_range`, 32768 up by
 /// default): a port the kernel handed out for `bind(0)` and given back could be handed to any
 /// outgoing connection of the many processes a parallel test run starts before the tool binds
-/// it, but no port below that range is ever handed out. Other tests pick theirs at random
-/// among some twenty thousand, so two rarely meet.
+/// it, but no port below that range is ever handed out. A test process hands its ports out in
+/// turn from a random start, so none of its own tools is given a port another of them was
+/// given and has not bound yet (baresip binds its RTP range only when a call starts); another
+/// process starts thousands of ports away.
 pub(crate) fn free_ports(n: u16) -> u16 {
-    let below = ephemeral_start().saturating_sub(n).max(LOWEST_PORT + 1);
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let top = ephemeral_start().max(LOWEST_PORT + n + 1);
+    let span = top - LOWEST_PORT - n;
+    let _ = NEXT.compare_exchange(
+        0,
+        rand::Rng::gen_range(&mut rand::thread_rng(), 1..span),
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
     loop {
-        let first = rand::Rng::gen_range(&mut rand::thread_rng(), LOWEST_PORT..below);
+        let offset = NEXT.fetch_add(n, Ordering::Relaxed) % span;
+        let first = LOWEST_PORT + offset;
         let mut held = Vec::new();
         let free = (first..first + n).all(|port| {
             let udp = UdpSocket::bind(("127.0.0.1", port));
