@@ -1,7 +1,8 @@
 //! SQL and row decoding for the status-callback outbox (see [`crate::rows`] for the shared
 //! machinery).
 //!
-//! A callback is keyed by its source and sequence. Lists page by keyset on
+//! A callback is the table row `id`, numbered by the writer (see [`crate::retention`]); its
+//! source and sequence name it outside the store. Lists page by keyset on
 //! `(created, source_kind, source_sid, sequence)`, newest first; the page token names a
 //! callback by [`callback_key`], a short text of letters, digits and `-` as page tokens allow.
 
@@ -25,42 +26,37 @@ const CALLBACK_COLUMNS: &str = "source_kind, source_sid, sequence, account_sid, 
 /// The list order and its keyset columns.
 const KEYSET: &str = "(created, source_kind, source_sid, sequence)";
 
-static CALLBACK_UPSERT: LazyLock<String> = LazyLock::new(|| {
-    let columns: Vec<&str> = CALLBACK_COLUMNS.split(',').map(str::trim).collect();
-    let placeholders = vec!["?"; columns.len()].join(", ");
-    // A key written again is the same logical callback written anew (never a reason to fail
-    // the batch of the state change that caused it): the later record wins.
-    let set: Vec<String> = columns
-        .iter()
-        .filter(|c| !matches!(**c, "source_kind" | "source_sid" | "sequence"))
-        .map(|c| format!("{c} = excluded.{c}"))
-        .collect();
+static CALLBACK_INSERT: LazyLock<String> = LazyLock::new(|| {
+    let placeholders = vec!["?"; CALLBACK_COLUMNS.split(',').count() + 1].join(", ");
     numbered(&format!(
-        "INSERT INTO callbacks ({CALLBACK_COLUMNS}) VALUES ({placeholders}) \
-         ON CONFLICT (source_kind, source_sid, sequence) DO UPDATE SET {}",
-        set.join(", ")
+        "INSERT INTO callbacks (id, {CALLBACK_COLUMNS}) VALUES ({placeholders})"
     ))
 });
 
-static DELIVERY_UPDATE: LazyLock<String> = LazyLock::new(|| {
-    numbered(
-        "UPDATE callbacks SET state = ?, attempts = ?, response_status = ?, error_code = ?, \
-         error_message = ?, finished = ? WHERE source_kind = ? AND source_sid = ? AND sequence = ?",
-    )
+const OUTCOME_SET: &str = "UPDATE callbacks SET state = ?, attempts = ?, response_status = ?, \
+    error_code = ?, error_message = ?, finished = ?";
+
+static DELIVERY_UPDATE: LazyLock<String> =
+    LazyLock::new(|| numbered(&format!("{OUTCOME_SET} WHERE id = ?")));
+
+static DELIVERY_UPDATE_BY_KEY: LazyLock<String> = LazyLock::new(|| {
+    numbered(&format!(
+        "{OUTCOME_SET} WHERE source_kind = ? AND source_sid = ? AND sequence = ?"
+    ))
 });
 
 static FORGET: LazyLock<String> = LazyLock::new(|| {
-    // A range of one source's key: the primary key's index finds it without a scan.
-    numbered(
-        "DELETE FROM callbacks WHERE source_kind = ? AND source_sid = ? AND sequence <= ? \
-         AND state <> 'pending'",
-    )
+    // A rowid range: found in the table's own tree, no scan, no other index.
+    numbered("DELETE FROM callbacks WHERE id BETWEEN ? AND ? AND state <> 'pending'")
 });
 
-/// Inserts a callback, pending.
-pub(crate) fn callback_upsert(c: &Callback) -> Query<'_> {
+static REMOVE: LazyLock<String> = LazyLock::new(|| numbered("DELETE FROM callbacks WHERE id = ?"));
+
+/// Inserts a callback, pending, as row `id` (numbered by the writer).
+pub(crate) fn callback_insert(id: i64, c: &Callback) -> Query<'_> {
     let params = serde_json::to_string(&c.params).unwrap_or_else(|_| "[]".to_owned());
     let mut binds = vec![
+        Bind::Int(id),
         Bind::Text(c.source.kind().into()),
         Bind::Text(c.source.sid().into()),
         Bind::Int(i64::from(c.sequence)),
@@ -83,13 +79,24 @@ pub(crate) fn callback_upsert(c: &Callback) -> Query<'_> {
         Bind::OptInt(None),
     ]);
     Query {
-        sql: Cow::Borrowed(CALLBACK_UPSERT.as_str()),
+        sql: Cow::Borrowed(CALLBACK_INSERT.as_str()),
         binds,
     }
 }
 
-/// Records the outcome of a callback's delivery so far.
-pub(crate) fn delivery_update<'a>(
+/// Records the outcome of the delivery of the callback in row `id`.
+pub(crate) fn delivery_update(id: i64, delivery: &Delivery) -> Query<'_> {
+    let mut binds: Vec<Bind<'_>> = outcome_binds(delivery).into();
+    binds.push(Bind::Int(id));
+    Query {
+        sql: Cow::Borrowed(DELIVERY_UPDATE.as_str()),
+        binds,
+    }
+}
+
+/// Records an outcome for a callback the writer knows no row of (a scan of the table; only
+/// for a callback whose row failed to be written).
+pub(crate) fn delivery_update_by_key<'a>(
     source: &'a CallbackSource,
     sequence: u32,
     delivery: &'a Delivery,
@@ -101,21 +108,25 @@ pub(crate) fn delivery_update<'a>(
         Bind::Int(i64::from(sequence)),
     ]);
     Query {
-        sql: Cow::Borrowed(DELIVERY_UPDATE.as_str()),
+        sql: Cow::Borrowed(DELIVERY_UPDATE_BY_KEY.as_str()),
         binds,
     }
 }
 
-/// Deletes the finished callbacks of `source` up to sequence `through` (the history bound,
-/// see [`crate::retention`]).
-pub(crate) fn forget(source: &CallbackSource, through: u32) -> Query<'_> {
+/// Deletes the finished callbacks in rows `first` to `last` (the history bound, see
+/// [`crate::retention`]).
+pub(crate) fn forget(first: i64, last: i64) -> Query<'static> {
     Query {
         sql: Cow::Borrowed(FORGET.as_str()),
-        binds: vec![
-            Bind::Text(source.kind().into()),
-            Bind::Text(source.sid().into()),
-            Bind::Int(i64::from(through)),
-        ],
+        binds: vec![Bind::Int(first), Bind::Int(last)],
+    }
+}
+
+/// Deletes row `id`: an earlier record of a callback written anew.
+pub(crate) fn remove(id: i64) -> Query<'static> {
+    Query {
+        sql: Cow::Borrowed(REMOVE.as_str()),
+        binds: vec![Bind::Int(id)],
     }
 }
 
@@ -130,11 +141,10 @@ fn outcome_binds(d: &Delivery) -> [Bind<'_>; 6] {
     ]
 }
 
-/// Every pending callback, oldest first, each source's in sequence order.
+/// Every pending callback, oldest first (in row order: each source's in sequence order).
 pub(crate) fn pending() -> Query<'static> {
     Query::new(&format!(
-        "SELECT {CALLBACK_COLUMNS} FROM callbacks WHERE state = 'pending' \
-         ORDER BY created, source_kind, source_sid, sequence"
+        "SELECT {CALLBACK_COLUMNS} FROM callbacks WHERE state = 'pending' ORDER BY id"
     ))
 }
 
@@ -177,12 +187,15 @@ pub(crate) fn callback_list<'a>(
             q.push(" AND 1 = 0", []);
             return;
         };
+        // Found among the account's rows (its index), whose number is bounded.
         q.push(
             &format!(
                 " AND {KEYSET} {comparison} (SELECT created, source_kind, source_sid, sequence \
-                 FROM callbacks WHERE source_kind = ? AND source_sid = ? AND sequence = ?)"
+                 FROM callbacks WHERE account_sid = ? \
+                 AND source_kind = ? AND source_sid = ? AND sequence = ?)"
             ),
             [
+                Bind::Text(account.as_str().into()),
                 Bind::Text(source.kind().into()),
                 Bind::Text(Cow::Owned(source.sid().to_owned())),
                 Bind::Int(i64::from(sequence)),
@@ -303,9 +316,11 @@ mod tests {
     #[test]
     fn statements_bind_every_placeholder() {
         let columns = CALLBACK_COLUMNS.split(',').count();
-        assert_eq!(CALLBACK_UPSERT.matches('$').count(), columns);
-        assert_eq!(DELIVERY_UPDATE.matches('$').count(), 9);
-        assert_eq!(FORGET.matches('$').count(), 3);
+        assert_eq!(CALLBACK_INSERT.matches('$').count(), columns + 1);
+        assert_eq!(DELIVERY_UPDATE.matches('$').count(), 7);
+        assert_eq!(DELIVERY_UPDATE_BY_KEY.matches('$').count(), 9);
+        assert_eq!(FORGET.matches('$').count(), 2);
+        assert_eq!(REMOVE.matches('$').count(), 1);
     }
 
     #[test]

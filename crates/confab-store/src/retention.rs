@@ -1,18 +1,17 @@
-//! The bound on the callback history: at most the newest `keep` finished callbacks of an
-//! account stay stored (pending ones always do).
+//! The writer's record of the callbacks table: the row of every stored callback, and the
+//! bound on the callback history (at most the newest `keep` finished callbacks of an account
+//! stay stored; pending ones always do).
 //!
-//! The writer sees every outcome it writes, so it knows, per account, which callbacks
-//! finished and in what order, without asking the database: [`Retention`] keeps that list
-//! (loaded from the table when the writer starts). Once an account has `every` more than
-//! `keep`, the oldest finished ones are deleted in the writer's next transaction (the
-//! group's own, no transaction of their own). The deletion is by sequence range, one
-//! statement per source: a source's callbacks finish in sequence order (one after another),
-//! so everything finished of that source up to the newest sequence being forgotten is older
-//! still. (A callback dropped from a full outbox finishes before the one of its source being
-//! sent; forgetting it may take that one along a little early. Only the history is bounded
-//! this way: pending callbacks are never deleted.) Finding the boundary used to take a walk
-//! of the `keep` newest rows of the account at every pruning, and that walk cost more than
-//! writing the callbacks did.
+//! The table has no index on a callback's source and sequence (see migration 6): the writer
+//! numbers the rows itself and remembers, for every stored callback, its row, so that an
+//! outcome is written by rowid. It also sees every outcome it writes, so it knows, per
+//! account, which callbacks finished and in what order, without asking the database:
+//! [`Retention`] keeps that list (loaded from the table when the writer starts). Once an
+//! account has `every` more than `keep`, its oldest finished ones are deleted in the writer's
+//! next transaction (the group's own, no transaction of their own), as runs of consecutive
+//! rows: callbacks finish about in the order they were written, so the runs are long and a
+//! pruning takes a few range deletions. A range deletion spares pending rows, so a callback
+//! written anew under the key of a finished one is never lost to it.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -21,73 +20,102 @@ use rusqlite::Connection;
 
 use crate::{StoreError, Write};
 
-/// Finished callbacks still stored, per account, in the order they finished.
+/// Stored callbacks' rows and finished callbacks per account.
 pub(crate) struct Retention {
     /// Finished callbacks kept per account.
     keep: usize,
     /// How many beyond `keep` trigger a pruning.
     every: usize,
+    /// The row of every stored callback, by source and sequence.
+    rows: HashMap<CallbackSource, HashMap<u32, i64>>,
+    /// The row the next callback is written to.
+    next_row: i64,
     /// By account SID, oldest finished first.
     finished: HashMap<String, VecDeque<(CallbackSource, u32)>>,
+    /// Rows of callbacks written anew since the last transaction: deleted at its end.
+    replaced: Vec<i64>,
 }
 
-/// One range deletion: the finished callbacks of `source` up to `through`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One range deletion: the finished callbacks in rows `first` to `last`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Forget {
-    pub(crate) source: CallbackSource,
-    pub(crate) through: u32,
+    pub(crate) first: i64,
+    pub(crate) last: i64,
 }
 
 impl Retention {
-    /// An empty bound of `keep` per account (for a new table, and for tests).
+    /// An empty record with a bound of `keep` per account (for a new table, and for tests).
     pub(crate) fn new(keep: u32) -> Retention {
         let keep = keep as usize;
         Retention {
             keep,
             every: (keep / 10).clamp(1, 1000),
+            rows: HashMap::new(),
+            next_row: 1,
             finished: HashMap::new(),
+            replaced: Vec::new(),
         }
     }
 
-    /// The bound over what the table holds: its finished callbacks in the order they
-    /// finished.
+    /// The record of what the table holds: every callback's row, and the finished ones in
+    /// the order they finished.
     pub(crate) fn load(conn: &Connection, keep: u32) -> Result<Retention, StoreError> {
         let mut retention = Retention::new(keep);
         let mut statement = conn.prepare(
-            "SELECT account_sid, source_kind, source_sid, sequence FROM callbacks \
-             WHERE state <> 'pending' ORDER BY finished, created, source_kind, source_sid, sequence",
+            "SELECT id, account_sid, source_kind, source_sid, sequence, state FROM callbacks \
+             ORDER BY finished, id",
         )?;
         let mut rows = statement.query([])?;
         while let Some(row) = rows.next()? {
-            let account: String = row.get(0)?;
-            let kind: String = row.get(1)?;
-            let sid: String = row.get(2)?;
-            let sequence: i64 = row.get(3)?;
+            let id: i64 = row.get(0)?;
+            let account: String = row.get(1)?;
+            let kind: String = row.get(2)?;
+            let sid: String = row.get(3)?;
+            let sequence: i64 = row.get(4)?;
+            let state: String = row.get(5)?;
+            retention.next_row = retention.next_row.max(id + 1);
             let (Some(source), Ok(sequence)) = (
                 CallbackSource::from_stored(&kind, sid),
                 u32::try_from(sequence),
             ) else {
                 continue;
             };
-            retention.remember(account, source, sequence);
+            let rows = retention.rows.entry(source.clone()).or_default();
+            rows.insert(sequence, id);
+            if state != "pending" {
+                retention.remember(account, source, sequence);
+            }
         }
         Ok(retention)
     }
 
-    /// Notes a finished callback among `writes`.
+    /// Notes a write of the writer's next transaction: a callback gets its row, a finished
+    /// delivery joins its account's history.
     pub(crate) fn count(&mut self, write: &Write) {
-        let Write::Delivery {
-            account,
-            source,
-            sequence,
-            delivery,
-        } = write
-        else {
-            return;
-        };
-        if delivery.finished.is_some() {
-            self.remember(account.as_str().to_owned(), source.clone(), *sequence);
+        match write {
+            Write::Callback(c) => {
+                let row = self.next_row;
+                self.next_row += 1;
+                let rows = self.rows.entry(c.source.clone()).or_default();
+                if let Some(earlier) = rows.insert(c.sequence, row) {
+                    self.replaced.push(earlier);
+                }
+            }
+            Write::Delivery {
+                account,
+                source,
+                sequence,
+                delivery,
+            } if delivery.finished.is_some() => {
+                self.remember(account.as_str().to_owned(), source.clone(), *sequence);
+            }
+            _ => {}
         }
+    }
+
+    /// The row of a stored callback (`None` only if its write failed).
+    pub(crate) fn row(&self, source: &CallbackSource, sequence: u32) -> Option<i64> {
+        self.rows.get(source)?.get(&sequence).copied()
     }
 
     fn remember(&mut self, account: String, source: CallbackSource, sequence: u32) {
@@ -97,11 +125,17 @@ impl Retention {
             .push_back((source, sequence));
     }
 
+    /// Rows of earlier records of callbacks written anew, to delete after the new ones.
+    #[must_use]
+    pub(crate) fn take_replaced(&mut self) -> Vec<i64> {
+        std::mem::take(&mut self.replaced)
+    }
+
     /// The deletions due now: for every account `every` or more beyond the bound, its
-    /// oldest finished callbacks down to `keep`, as one range per source.
+    /// oldest finished callbacks down to `keep`, as runs of consecutive rows.
     #[must_use]
     pub(crate) fn due(&mut self) -> Vec<Forget> {
-        let mut forget: HashMap<CallbackSource, u32> = HashMap::new();
+        let mut gone: Vec<i64> = Vec::new();
         for finished in self.finished.values_mut() {
             if finished.len() < self.keep + self.every {
                 continue;
@@ -110,15 +144,30 @@ impl Retention {
                 let Some((source, sequence)) = finished.pop_front() else {
                     break;
                 };
-                let through = forget.entry(source).or_default();
-                *through = (*through).max(sequence);
+                let Some(rows) = self.rows.get_mut(&source) else {
+                    continue;
+                };
+                if let Some(row) = rows.remove(&sequence) {
+                    gone.push(row);
+                }
+                if rows.is_empty() {
+                    self.rows.remove(&source);
+                }
             }
         }
         self.finished.retain(|_, finished| !finished.is_empty());
-        forget
-            .into_iter()
-            .map(|(source, through)| Forget { source, through })
-            .collect()
+        gone.sort_unstable();
+        let mut ranges: Vec<Forget> = Vec::new();
+        for row in gone {
+            match ranges.last_mut() {
+                Some(range) if range.last + 1 == row => range.last = row,
+                _ => ranges.push(Forget {
+                    first: row,
+                    last: row,
+                }),
+            }
+        }
+        ranges
     }
 }
 
@@ -128,10 +177,14 @@ mod tests {
     use confab_core::callback::{Callback, Delivery, DeliveryState};
     use confab_core::{AccountSid, ConferenceSid, HttpMethod, Timestamp};
 
-    fn finished(account: &str, room: &str, sequence: u32) -> Write {
-        let callback = Callback {
+    fn source(room: &str) -> CallbackSource {
+        CallbackSource::Conference(ConferenceSid::from_stored(room.into()))
+    }
+
+    fn written(account: &str, room: &str, sequence: u32) -> Write {
+        Write::Callback(Callback {
             account_sid: AccountSid::from_stored(account.into()),
-            source: CallbackSource::Conference(ConferenceSid::from_stored(room.into())),
+            source: source(room),
             sequence,
             event: "participant-mute".into(),
             call_sid: None,
@@ -140,10 +193,13 @@ mod tests {
             params: Vec::new(),
             idempotency_token: "t".into(),
             created: Timestamp(1),
-        };
+        })
+    }
+
+    fn finished(account: &str, room: &str, sequence: u32) -> Write {
         Write::Delivery {
-            account: callback.account_sid,
-            source: callback.source,
+            account: AccountSid::from_stored(account.into()),
+            source: source(room),
             sequence,
             delivery: Delivery {
                 state: DeliveryState::Delivered,
@@ -154,30 +210,39 @@ mod tests {
     }
 
     #[test]
-    fn the_oldest_finished_beyond_the_bound_are_forgotten_by_range_per_source() {
+    fn callbacks_get_consecutive_rows_and_a_rewritten_one_replaces_its_row() {
+        let mut retention = Retention::new(20);
+        retention.count(&written("AC1", "CF1", 1));
+        retention.count(&written("AC1", "CF2", 1));
+        assert_eq!(retention.row(&source("CF1"), 1), Some(1));
+        assert_eq!(retention.row(&source("CF2"), 1), Some(2));
+        assert_eq!(retention.row(&source("CF2"), 2), None);
+        retention.count(&written("AC1", "CF1", 1));
+        assert_eq!(retention.row(&source("CF1"), 1), Some(3));
+        assert_eq!(retention.take_replaced(), vec![1]);
+        assert!(retention.take_replaced().is_empty());
+    }
+
+    #[test]
+    fn the_oldest_finished_beyond_the_bound_are_forgotten_by_row_ranges() {
         let mut retention = Retention::new(20); // prunes every 2 beyond 20
+        for sequence in 1..=11 {
+            retention.count(&written("AC1", "CF1", sequence));
+            retention.count(&written("AC1", "CF2", sequence));
+        }
+        retention.count(&written("AC2", "CF3", 1));
         for sequence in 1..=11 {
             retention.count(&finished("AC1", "CF1", sequence));
             retention.count(&finished("AC1", "CF2", sequence));
         }
         retention.count(&finished("AC2", "CF3", 1));
-        let mut due = retention.due();
-        due.sort_by(|a, b| a.source.cmp(&b.source));
-        let source = |sid: &str| CallbackSource::Conference(ConferenceSid::from_stored(sid.into()));
         assert_eq!(
-            due,
-            vec![
-                Forget {
-                    source: source("CF1"),
-                    through: 1
-                },
-                Forget {
-                    source: source("CF2"),
-                    through: 1
-                }
-            ],
-            "22 finished, 20 kept: the first of each room goes"
+            retention.due(),
+            vec![Forget { first: 1, last: 2 }],
+            "22 finished, 20 kept: the first of each room (rows 1 and 2) go"
         );
+        assert_eq!(retention.row(&source("CF1"), 1), None);
+        assert_eq!(retention.row(&source("CF1"), 2), Some(3));
         assert!(
             retention.due().is_empty(),
             "nothing more until 2 more finish"

@@ -134,14 +134,15 @@ fn write_loop(
             retention.count(write);
         }
         let forget = retention.due();
+        let replaced = retention.take_replaced();
         let all: Vec<&Write> = group.iter().flat_map(|j| j.writes.iter()).collect();
-        let committed = if commit(&mut conn, &all, &forget).is_ok() {
+        let committed = if commit(&mut conn, &retention, &all, &forget, &replaced).is_ok() {
             group.drain(..).map(|job| job.done).collect()
         } else {
             let mut committed = Vec::new();
             for job in group.drain(..) {
                 let alone: Vec<&Write> = job.writes.iter().collect();
-                match commit(&mut conn, &alone, &[]) {
+                match commit(&mut conn, &retention, &alone, &[], &[]) {
                     Ok(()) => committed.push(job.done),
                     Err(e) => {
                         tracing::error!(error = %e, "write failed");
@@ -149,8 +150,8 @@ fn write_loop(
                     }
                 }
             }
-            if !forget.is_empty() {
-                if let Err(e) = commit(&mut conn, &[], &forget) {
+            if !forget.is_empty() || !replaced.is_empty() {
+                if let Err(e) = commit(&mut conn, &retention, &[], &forget, &replaced) {
                     // The history bound is not worth failing writes for.
                     tracing::warn!(error = %e, "pruning callbacks failed");
                 }
@@ -231,8 +232,16 @@ fn wal_path(db: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Applies `writes` and then the history's `forget` deletions in one transaction.
-fn commit(conn: &mut Connection, writes: &[&Write], forget: &[Forget]) -> Result<(), StoreError> {
+/// Applies `writes`, then the history's `forget` deletions and the deletion of the
+/// `replaced` rows of callbacks written anew, in one transaction. `rows` knows the row of
+/// each callback.
+fn commit(
+    conn: &mut Connection,
+    rows: &Retention,
+    writes: &[&Write],
+    forget: &[Forget],
+    replaced: &[i64],
+) -> Result<(), StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     {
         // Taken from the cache once per group: a lookup hashes the SQL text.
@@ -251,13 +260,20 @@ fn commit(conn: &mut Connection, writes: &[&Write], forget: &[Forget]) -> Result
                 Write::Participant(p) => rows::participant_insert(p),
                 Write::Call(c) => call_rows::call_upsert(c),
                 Write::DeleteCall { account, sid } => call_rows::call_delete(account, sid),
-                Write::Callback(c) => callback_rows::callback_upsert(c),
+                Write::Callback(c) => match rows.row(&c.source, c.sequence) {
+                    Some(row) => callback_rows::callback_insert(row, c),
+                    // Counted before the commit: always numbered.
+                    None => continue,
+                },
                 Write::Delivery {
                     source,
                     sequence,
                     delivery,
                     ..
-                } => callback_rows::delivery_update(source, *sequence, delivery),
+                } => match rows.row(source, *sequence) {
+                    Some(row) => callback_rows::delivery_update(row, delivery),
+                    None => callback_rows::delivery_update_by_key(source, *sequence, delivery),
+                },
                 Write::PhoneNumber(n) => number_rows::number_upsert(n),
                 Write::DeletePhoneNumber { account, sid } => {
                     number_rows::number_delete(account, sid)
@@ -266,8 +282,11 @@ fn commit(conn: &mut Connection, writes: &[&Write], forget: &[Forget]) -> Result
             tx.prepare_cached(&q.sql)?
                 .execute(params_from_iter(q.binds.iter()))?;
         }
-        for range in forget {
-            let q = callback_rows::forget(&range.source, range.through);
+        let deletions = forget
+            .iter()
+            .map(|range| callback_rows::forget(range.first, range.last))
+            .chain(replaced.iter().map(|&row| callback_rows::remove(row)));
+        for q in deletions {
             tx.prepare_cached(&q.sql)?
                 .execute(params_from_iter(q.binds.iter()))?;
         }
