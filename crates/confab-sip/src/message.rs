@@ -13,9 +13,14 @@
 //! method equal to the request's, the required headers present and single, exactly one
 //! Content-Length that matches the body of a datagram, size limits. The outcome is one of
 //! - a [`Message`];
-//! - [`ParseError::Drop`]: too broken to answer (no Via to answer to, a response, an ACK);
+//! - [`ParseError::Drop`]: too broken to answer (no Via naming a hop to answer to, a
+//!   response, an ACK);
 //! - [`ParseError::Reject`]: a request that can be answered, with the ready error response
-//!   (400, 505, 483, 416, 513) that the caller sends back.
+//!   (400, 505, 416) that the caller sends back. A request whose Via does not parse or that
+//!   lacks From, To or Call-ID is still answered, from the raw values it has.
+//!
+//! Max-Forwards 0 is not refused: confab is a user agent, the final recipient of what it
+//! accepts, and RFC 4475 §3.3.9 has an endpoint process such a request normally.
 //!
 //! # Building
 //!

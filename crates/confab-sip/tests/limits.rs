@@ -59,6 +59,50 @@ fn require_is_refused_with_420_and_unsupported() {
 }
 
 #[test]
+fn require_is_refused_on_every_request_not_only_invite() {
+    let mut pair = Pair::new();
+    let path = format!(
+        "{}/tests/data/rfc4475/bext01.dat",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let bext01 = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let sent = answers(&mut pair, &bext01);
+    assert_eq!(sent.len(), 1, "one answer to bext01");
+    assert_eq!(sent[0].status(), Some(420), "RFC 3261 §8.2.2.3");
+    assert_eq!(
+        sent[0].header("Unsupported"),
+        Some("nothingSupportsThis, nothingSupportsThisEither"),
+        "Proxy-Require is for proxies: not listed"
+    );
+    let request = |method: &str, n: usize, to_tag: &str| {
+        String::from_utf8_lossy(&invite(n, "Require: timer\r\n"))
+            .replace("INVITE sip", &format!("{method} sip"))
+            .replace("1 INVITE", &format!("1 {method}"))
+            .replace(
+                "<sip:bob@10.0.0.2>\r\n",
+                &format!("<sip:bob@10.0.0.2>{to_tag}\r\n"),
+            )
+    };
+    for (method, n, to_tag) in [
+        ("OPTIONS", 11, ""),
+        ("REGISTER", 12, ""),
+        ("MESSAGE", 13, ""),
+        // In a dialog too, before the dialog is looked up (no such dialog here: else 481).
+        ("BYE", 14, ";tag=nope"),
+        ("INFO", 15, ";tag=nope"),
+    ] {
+        let sent = answers(&mut pair, request(method, n, to_tag).as_bytes());
+        assert_eq!(
+            sent.iter().map(|m| m.status()).collect::<Vec<_>>(),
+            vec![Some(420)],
+            "{method}"
+        );
+        assert_eq!(sent[0].header("Unsupported"), Some("timer"), "{method}");
+    }
+    assert!(pair.b.poll_event().is_none(), "nothing reached the owner");
+}
+
+#[test]
 fn options_and_requests_outside_dialogs() {
     let mut pair = Pair::new();
     let options = String::from_utf8_lossy(&invite(3, ""))

@@ -14,6 +14,9 @@ enum Expect {
     Answered(u16),
     /// Structurally or semantically invalid: dropped or answered with this status.
     Refused(u16),
+    /// Invalid, and answerable all the same: refused with exactly this status, the Call-ID
+    /// copied when there is one (the response copies the faulty lines, so it need not parse).
+    Rejected(u16),
     /// A fault in a header confab does not decode (Date, Contact of a REGISTER): anything
     /// but a panic.
     Tolerated,
@@ -33,7 +36,7 @@ const CASES: &[(&str, Expect)] = &[
     ("mpart01", Expect::Parses),
     ("unreason", Expect::Parses),
     ("noreason", Expect::Parses),
-    ("badinv01", Expect::Refused(400)),
+    ("badinv01", Expect::Rejected(400)),
     ("clerr", Expect::Refused(400)),
     ("ncl", Expect::Refused(400)),
     ("scalar02", Expect::Refused(400)),
@@ -47,23 +50,27 @@ const CASES: &[(&str, Expect)] = &[
     ("baddate", Expect::Tolerated),
     ("regbadct", Expect::Tolerated),
     ("badaspec", Expect::Refused(400)),
+    // The file has no blank line after its headers (a quirk of the archive, not of the RFC's
+    // text): an incomplete head, so a drop passes.
     ("baddn", Expect::Refused(400)),
-    ("badvers", Expect::Refused(505)),
+    ("badvers", Expect::Rejected(505)),
     ("mismatch01", Expect::Refused(400)),
     ("mismatch02", Expect::Refused(400)),
     ("bigcode", Expect::Refused(400)),
     ("badbranch", Expect::Parses),
-    ("insuf", Expect::Refused(400)),
+    ("insuf", Expect::Rejected(400)),
     ("unkscm", Expect::Answered(416)),
     ("novelsc", Expect::Answered(416)),
     ("unksm2", Expect::Parses),
+    // Its 420 comes from the user agent (tests/limits.rs), not the parser.
     ("bext01", Expect::Parses),
     ("invut", Expect::Parses),
     ("regaut01", Expect::Parses),
     ("multi01", Expect::Refused(400)),
     ("mcl01", Expect::Refused(400)),
     ("bcast", Expect::Parses),
-    ("zeromf", Expect::Answered(483)),
+    // Max-Forwards 0 to a user agent: processed as if it were positive (RFC 4475 §3.3.9).
+    ("zeromf", Expect::Parses),
     ("cparam01", Expect::Parses),
     ("cparam02", Expect::Parses),
     ("regescrt", Expect::Parses),
@@ -78,6 +85,18 @@ fn corpus(name: &str) -> Vec<u8> {
         env!("CARGO_MANIFEST_DIR")
     );
     std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// The Call-ID line of a message's head, trimmed.
+fn call_id(message: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(message);
+    let head = text.split("\r\n\r\n").next().unwrap_or("");
+    head.split("\r\n").skip(1).find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        let name = name.trim();
+        (name.eq_ignore_ascii_case("Call-ID") || name.eq_ignore_ascii_case("i"))
+            .then(|| value.trim().to_owned())
+    })
 }
 
 #[test]
@@ -114,6 +133,17 @@ fn every_message_gets_the_rfc_outcome() {
                     status, response, ..
                 }),
             ) => *status == want && response.starts_with(format!("SIP/2.0 {want} ").as_bytes()),
+            (
+                Expect::Rejected(want),
+                Err(ParseError::Reject {
+                    status, response, ..
+                }),
+            ) => {
+                *status == want
+                    && response.starts_with(format!("SIP/2.0 {want} ").as_bytes())
+                    && call_id(&corpus(name))
+                        .is_none_or(|id| call_id(response).as_deref() == Some(id.as_str()))
+            }
             (Expect::Tolerated, _) => true,
             _ => false,
         };

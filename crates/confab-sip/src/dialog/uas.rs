@@ -99,6 +99,16 @@ impl UserAgent {
         request: Message,
         source: Peer,
     ) {
+        let required = request.tokens("Require");
+        if !required.is_empty() {
+            // confab implements no extension that a peer may require (100rel, timer, ...):
+            // every request but ACK and CANCEL (which never reach here) is refused before
+            // any other processing, in a dialog or not (RFC 3261 §8.2.2.3).
+            let unsupported = required.join(", ");
+            return self.reply(now, id, &request, 420, |r| {
+                r.push_header("Unsupported", unsupported)
+            });
+        }
         if request.to.tag.is_some() {
             return self.on_in_dialog(now, id, request);
         }
@@ -117,14 +127,6 @@ impl UserAgent {
     }
 
     fn on_invite(&mut self, now: Instant, id: TransactionId, request: Message, source: Peer) {
-        let required = request.tokens("Require");
-        if !required.is_empty() {
-            // confab implements no extension that a peer may require (§8.2.2.3).
-            let unsupported = required.join(", ");
-            return self.reply(now, id, &request, 420, |r| {
-                r.push_header("Unsupported", unsupported)
-            });
-        }
         if self.draining || self.calls.len() >= self.config.max_calls {
             let retry = self.config.transactions.retry_after_secs.to_string();
             return self.reply(now, id, &request, 503, |r| {

@@ -19,7 +19,7 @@ pub enum ParseError {
     Drop(&'static str),
     /// A request that can be answered: send `response` back to where it came from.
     Reject {
-        /// The status of the ready response (400, 416, 483, 505, ...).
+        /// The status of the ready response (400, 416, 505, ...).
         status: u16,
         /// What was wrong, for logs.
         reason: &'static str,
@@ -101,7 +101,18 @@ impl Message {
             Err(why) if first.starts_with("SIP/") => return Err(ParseError::Drop(why)),
             Err(why) => (raw.fallback_start(), Some((400, why))),
         };
-        let mut msg = raw.decode(start, &mut fault)?;
+        let method = match &start {
+            StartLine::Request { method, .. } => Some(method.clone()),
+            StartLine::Response { .. } => None,
+        };
+        let mut msg = match raw.decode(start, &mut fault) {
+            Ok(msg) => msg,
+            Err(ParseError::Drop(why)) if method.is_some() => {
+                let status = start_fault.map_or(400, |(status, _)| status);
+                return Err(raw.salvage(method.as_ref(), status, why));
+            }
+            Err(other) => return Err(other),
+        };
         if let Some((status, why)) = start_fault {
             return Err(reject(&msg, status, why));
         }
@@ -116,6 +127,60 @@ impl Message {
 }
 
 impl Raw {
+    /// The error response to a request whose identifying headers do not decode (a Via that
+    /// does not parse, From, To or Call-ID missing), built from the raw values that exist.
+    ///
+    /// RFC 4475 asks for a 400 (or the 505 of a foreign version) whenever a response can be
+    /// sent at all (`badinv01`, `insuf`, `badvers`). What confab decided: a response can be
+    /// sent when the top Via names a SIP protocol, a transport and a sent-by, whatever its
+    /// parameters say; like every stateless answer it goes to the datagram's source address
+    /// (RFC 3581 `rport` semantics), so the Via only has to identify the hop, not to route.
+    /// Without such a Via, or for an ACK, nothing is sent. The response copies every Via,
+    /// From, To (with a stable tag), Call-ID and CSeq line that exists, verbatim except for
+    /// control characters, which become spaces.
+    fn salvage(&self, method: Option<&Method>, status: u16, why: &'static str) -> ParseError {
+        let cseq = self.cseq.first().map(|c| clean(c));
+        let cseq_method = cseq.as_deref().and_then(|c| c.split_whitespace().nth(1));
+        if method == Some(&Method::Ack) || cseq_method == Some("ACK") {
+            return ParseError::Drop(why);
+        }
+        let Some(top) = self.via.first().filter(|v| names_a_hop(v)) else {
+            return ParseError::Drop(why);
+        };
+        let call_id = self.call_id.first().map(|c| clean(c));
+        let tag = stateless_tag(call_id.as_deref().unwrap_or(""), top);
+        let mut out = format!("SIP/2.0 {status} {}\r\n", reason_phrase(status));
+        for via in &self.via {
+            out.push_str(&format!("Via: {}\r\n", clean(via)));
+        }
+        if let Some(from) = self.from.first() {
+            out.push_str(&format!("From: {}\r\n", clean(from)));
+        }
+        if let Some(to) = self.to.first() {
+            let to = clean(to);
+            if to.to_ascii_lowercase().contains(";tag=") {
+                out.push_str(&format!("To: {to}\r\n"));
+            } else {
+                out.push_str(&format!("To: {to};tag={tag}\r\n"));
+            }
+        }
+        if let Some(call_id) = call_id {
+            out.push_str(&format!("Call-ID: {call_id}\r\n"));
+        }
+        if let Some(cseq) = cseq {
+            out.push_str(&format!("CSeq: {cseq}\r\n"));
+        }
+        if status == 505 {
+            out.push_str("Warning: 399 confab \"only SIP/2.0\"\r\n");
+        }
+        out.push_str("Content-Length: 0\r\n\r\n");
+        ParseError::Reject {
+            status,
+            reason: why,
+            response: Bytes::from(out),
+        }
+    }
+
     fn push(&mut self, name: &str, value: &str) {
         let value = unfold(value);
         let slot = match name {
@@ -285,7 +350,7 @@ fn body(buffer: &Bytes, head_end: usize, content_length: &[String]) -> Result<By
     }
 }
 
-/// The checks on a request that has decoded: version, CSeq method, Max-Forwards, URI scheme.
+/// The checks on a request that has decoded: CSeq method, Request-URI and its scheme.
 fn check_request(msg: &Message) -> Result<(), ParseError> {
     let StartLine::Request { method, uri } = &msg.start else {
         return Ok(());
@@ -311,10 +376,39 @@ fn check_request(msg: &Message) -> Result<(), ParseError> {
         "tel" => {}
         _ => return Err(reject(msg, 416, "unsupported URI scheme")),
     }
-    if msg.max_forwards() == Some(0) && *method != Method::Ack {
-        return Err(reject(msg, 483, "Max-Forwards is 0"));
-    }
+    // Max-Forwards 0 is a proxy's concern (483, RFC 3261 §16.3): confab is the final
+    // recipient of every request it accepts and forwards none, so it processes the request
+    // as if the value were still positive (RFC 4475 §3.3.9, `zeromf`).
     Ok(())
+}
+
+/// Whether a raw Via value starts `SIP/<version>/<transport> <sent-by>`, read leniently (any
+/// version, whitespace around the slashes, any parameters after the sent-by).
+fn names_a_hop(via: &str) -> bool {
+    let hop = via.split([';', ',']).next().unwrap_or("");
+    let mut parts = hop.splitn(3, '/');
+    let (Some(protocol), Some(version), Some(rest)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    let mut rest = rest.split_whitespace();
+    let (Some(transport), Some(sent_by), None) = (rest.next(), rest.next(), rest.next()) else {
+        return false;
+    };
+    protocol.trim().eq_ignore_ascii_case("SIP")
+        && !version.trim().is_empty()
+        && transport.bytes().all(is_token_byte)
+        && sent_by
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+}
+
+/// A raw value made safe to copy into a response: control characters become spaces.
+fn clean(value: &str) -> String {
+    value
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 /// A header value with its line folds (CRLF followed by whitespace) replaced by one space.

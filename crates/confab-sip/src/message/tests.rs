@@ -75,9 +75,9 @@ fn checks_on_untrusted_input() {
             Err(Some(400)),
         ),
         (
-            "Max-Forwards 0",
+            "Max-Forwards 0: a UAS processes it (RFC 4475 §3.3.9)",
             with("Max-Forwards: 70", "Max-Forwards: 0"),
-            Err(Some(483)),
+            Ok(()),
         ),
         (
             "two CL",
@@ -113,9 +113,22 @@ fn checks_on_untrusted_input() {
             Err(None),
         ),
         (
-            "no From",
+            "no From: answered from what is there",
             with("From: Alice <sip:alice@192.0.2.1>;tag=1928301774\r\n", ""),
+            Err(Some(400)),
+        ),
+        (
+            "Via without a sent-by",
+            with(
+                "192.0.2.1:5060;branch=z9hG4bK776asdhds;rport",
+                ";branch=z9hG4bK1",
+            ),
             Err(None),
+        ),
+        (
+            "Via that does not parse, from a foreign version",
+            INVITE.replacen("SIP/2.0", "SIP/7.0", 2).into_bytes(),
+            Err(Some(505)),
         ),
         (
             "double space",
@@ -194,6 +207,53 @@ fn a_rejection_is_a_copyable_response() {
     assert_eq!(
         response, again,
         "retransmissions get the same stateless answer"
+    );
+}
+
+#[test]
+fn a_request_missing_headers_is_answered_from_its_raw_lines() {
+    let bytes = with("From: Alice <sip:alice@192.0.2.1>;tag=1928301774\r\n", "");
+    let text = String::from_utf8_lossy(&bytes)
+        .replace(
+            "Via: SIP/2.0/UDP 192.0.2.1:5060;",
+            "Via: SIP/2.0/UDP 192.0.2.1:5060;;,;,,",
+        )
+        .replace("Call-ID: a84b4c76e66710@pc33.example.com\r\n", "");
+    let Err(ParseError::Reject {
+        status: 400,
+        response,
+        ..
+    }) = Message::parse(text.as_bytes())
+    else {
+        panic!("expected a 400");
+    };
+    let response = String::from_utf8_lossy(&response).into_owned();
+    assert!(
+        response.starts_with("SIP/2.0 400 Bad Request\r\n"),
+        "{response}"
+    );
+    assert!(
+        response
+            .contains("\r\nVia: SIP/2.0/UDP 192.0.2.1:5060;;,;,,branch=z9hG4bK776asdhds;rport\r\n"),
+        "the Via copied as it came: {response}"
+    );
+    assert!(
+        response.contains("\r\nTo: Bob <sip:bob@192.0.2.4>;tag="),
+        "{response}"
+    );
+    assert!(
+        response.contains("\r\nCSeq: 314159 INVITE\r\n"),
+        "{response}"
+    );
+    assert!(!response.contains("From:") && !response.contains("Call-ID:"));
+    assert!(response.ends_with("Content-Length: 0\r\n\r\n"));
+    let ack = text
+        .replace("INVITE sip", "ACK sip")
+        .replace("314159 INVITE", "314159 ACK");
+    assert_eq!(
+        status_of(ack.as_bytes()),
+        Err(None),
+        "ACKs are never answered"
     );
 }
 
