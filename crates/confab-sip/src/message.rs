@@ -20,7 +20,7 @@
 //!   lacks From, To or Call-ID is still answered, from the raw values it has.
 //!
 //! Max-Forwards 0 is not refused: confab is a user agent, the final recipient of what it
-//! accepts, and RFC 4475 §3.3.9 has an endpoint process such a request normally.
+//! accepts, and RFC 4475 §3.3.11 has an endpoint process such a request normally.
 //!
 //! # Building
 //!

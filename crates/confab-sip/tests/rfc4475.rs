@@ -69,7 +69,7 @@ const CASES: &[(&str, Expect)] = &[
     ("multi01", Expect::Refused(400)),
     ("mcl01", Expect::Refused(400)),
     ("bcast", Expect::Parses),
-    // Max-Forwards 0 to a user agent: processed as if it were positive (RFC 4475 §3.3.9).
+    // Max-Forwards 0 to a user agent: processed as if it were positive (RFC 4475 §3.3.11).
     ("zeromf", Expect::Parses),
     ("cparam01", Expect::Parses),
     ("cparam02", Expect::Parses),

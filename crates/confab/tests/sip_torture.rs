@@ -107,7 +107,7 @@ const CASES: &[(&str, Expect)] = &[
     ("mcl01", Expect::Refused(400)),
     ("bcast", Expect::Dropped),
     // Max-Forwards 0 to the element itself: a user agent processes it as if the value were
-    // still positive (RFC 4475 §3.3.9); only a proxy answers 483, and confab forwards nothing.
+    // still positive (RFC 4475 §3.3.11); only a proxy answers 483, and confab forwards nothing.
     ("zeromf", Expect::Answered(200)),
     ("cparam01", Expect::Answered(405)),
     ("cparam02", Expect::Answered(405)),

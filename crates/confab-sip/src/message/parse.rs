@@ -378,7 +378,7 @@ fn check_request(msg: &Message) -> Result<(), ParseError> {
     }
     // Max-Forwards 0 is a proxy's concern (483, RFC 3261 §16.3): confab is the final
     // recipient of every request it accepts and forwards none, so it processes the request
-    // as if the value were still positive (RFC 4475 §3.3.9, `zeromf`).
+    // as if the value were still positive (RFC 4475 §3.3.11, `zeromf`).
     Ok(())
 }
 

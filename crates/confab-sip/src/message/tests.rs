@@ -75,7 +75,7 @@ fn checks_on_untrusted_input() {
             Err(Some(400)),
         ),
         (
-            "Max-Forwards 0: a UAS processes it (RFC 4475 §3.3.9)",
+            "Max-Forwards 0: a UAS processes it (RFC 4475 §3.3.11)",
             with("Max-Forwards: 70", "Max-Forwards: 0"),
             Ok(()),
         ),
