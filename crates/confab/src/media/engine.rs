@@ -345,7 +345,10 @@ impl Engine {
             media: MediaLeg::new(config, sender_to(remote, params.codec, Instant::now())),
         };
         if let Some(previous) = self.addresses.insert((key, id), remote, params.latch) {
-            tracing::warn!(%remote, ?previous, "RTP address reused by a new participant");
+            // The usual cause is a call moving between two mixers of this thread (its own
+            // into a conference's): it joins the new one before it leaves the old, and the
+            // newer participant takes the address. Not worth a warning per call.
+            tracing::debug!(%remote, ?previous, "RTP address taken over by a new participant");
         }
         mix.legs.insert(id, leg);
         self.legs += 1;
