@@ -32,8 +32,6 @@ pub(crate) struct Retention {
     next_row: i64,
     /// By account SID, oldest finished first.
     finished: HashMap<String, VecDeque<(CallbackSource, u32)>>,
-    /// Rows of callbacks written anew since the last transaction: deleted at its end.
-    replaced: Vec<i64>,
 }
 
 /// One range deletion: the finished callbacks in rows `first` to `last`.
@@ -53,7 +51,6 @@ impl Retention {
             rows: HashMap::new(),
             next_row: 1,
             finished: HashMap::new(),
-            replaced: Vec::new(),
         }
     }
 
@@ -89,28 +86,31 @@ impl Retention {
         Ok(retention)
     }
 
-    /// Notes a write of the writer's next transaction: a callback gets its row, a finished
-    /// delivery joins its account's history.
+    /// Notes a write of the writer's next transaction: a finished delivery joins its
+    /// account's history.
     pub(crate) fn count(&mut self, write: &Write) {
-        match write {
-            Write::Callback(c) => {
-                let row = self.next_row;
-                self.next_row += 1;
-                let rows = self.rows.entry(c.source.clone()).or_default();
-                if let Some(earlier) = rows.insert(c.sequence, row) {
-                    self.replaced.push(earlier);
-                }
-            }
-            Write::Delivery {
-                account,
-                source,
-                sequence,
-                delivery,
-            } if delivery.finished.is_some() => {
+        if let Write::Delivery {
+            account,
+            source,
+            sequence,
+            delivery,
+        } = write
+        {
+            if delivery.finished.is_some() {
                 self.remember(account.as_str().to_owned(), source.clone(), *sequence);
             }
-            _ => {}
         }
+    }
+
+    /// The row a callback is written to now, and the row of an earlier record of it (to
+    /// delete: the later record wins). Called as the insert is made, in write order, so a
+    /// callback written twice in one transaction replaces its own first row. A row numbered
+    /// in a transaction that failed is never reused.
+    pub(crate) fn number(&mut self, source: &CallbackSource, sequence: u32) -> (i64, Option<i64>) {
+        let row = self.next_row;
+        self.next_row += 1;
+        let rows = self.rows.entry(source.clone()).or_default();
+        (row, rows.insert(sequence, row))
     }
 
     /// The row of a stored callback (`None` only if its write failed).
@@ -123,12 +123,6 @@ impl Retention {
             .entry(account)
             .or_default()
             .push_back((source, sequence));
-    }
-
-    /// Rows of earlier records of callbacks written anew, to delete after the new ones.
-    #[must_use]
-    pub(crate) fn take_replaced(&mut self) -> Vec<i64> {
-        std::mem::take(&mut self.replaced)
     }
 
     /// The deletions due now: for every account `every` or more beyond the bound, its
@@ -174,26 +168,11 @@ impl Retention {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use confab_core::callback::{Callback, Delivery, DeliveryState};
-    use confab_core::{AccountSid, ConferenceSid, HttpMethod, Timestamp};
+    use confab_core::callback::{Delivery, DeliveryState};
+    use confab_core::{AccountSid, ConferenceSid, Timestamp};
 
     fn source(room: &str) -> CallbackSource {
         CallbackSource::Conference(ConferenceSid::from_stored(room.into()))
-    }
-
-    fn written(account: &str, room: &str, sequence: u32) -> Write {
-        Write::Callback(Callback {
-            account_sid: AccountSid::from_stored(account.into()),
-            source: source(room),
-            sequence,
-            event: "participant-mute".into(),
-            call_sid: None,
-            url: "http://app.test/cb".into(),
-            method: HttpMethod::Post,
-            params: Vec::new(),
-            idempotency_token: "t".into(),
-            created: Timestamp(1),
-        })
     }
 
     fn finished(account: &str, room: &str, sequence: u32) -> Write {
@@ -212,25 +191,22 @@ mod tests {
     #[test]
     fn callbacks_get_consecutive_rows_and_a_rewritten_one_replaces_its_row() {
         let mut retention = Retention::new(20);
-        retention.count(&written("AC1", "CF1", 1));
-        retention.count(&written("AC1", "CF2", 1));
+        assert_eq!(retention.number(&source("CF1"), 1), (1, None));
+        assert_eq!(retention.number(&source("CF2"), 1), (2, None));
         assert_eq!(retention.row(&source("CF1"), 1), Some(1));
-        assert_eq!(retention.row(&source("CF2"), 1), Some(2));
         assert_eq!(retention.row(&source("CF2"), 2), None);
-        retention.count(&written("AC1", "CF1", 1));
+        assert_eq!(retention.number(&source("CF1"), 1), (3, Some(1)));
         assert_eq!(retention.row(&source("CF1"), 1), Some(3));
-        assert_eq!(retention.take_replaced(), vec![1]);
-        assert!(retention.take_replaced().is_empty());
     }
 
     #[test]
     fn the_oldest_finished_beyond_the_bound_are_forgotten_by_row_ranges() {
         let mut retention = Retention::new(20); // prunes every 2 beyond 20
         for sequence in 1..=11 {
-            retention.count(&written("AC1", "CF1", sequence));
-            retention.count(&written("AC1", "CF2", sequence));
+            let _ = retention.number(&source("CF1"), sequence);
+            let _ = retention.number(&source("CF2"), sequence);
         }
-        retention.count(&written("AC2", "CF3", 1));
+        let _ = retention.number(&source("CF3"), 1);
         for sequence in 1..=11 {
             retention.count(&finished("AC1", "CF1", sequence));
             retention.count(&finished("AC1", "CF2", sequence));

@@ -18,9 +18,11 @@
 //! power loss just as with `synchronous=FULL`, but the writer commits the next
 //! group while the disk flushes the last one instead of waiting for it.
 //!
-//! The writer also bounds the callback history: it notes the callbacks of each account that
-//! finish and, every so often, deletes that account's oldest finished ones beyond the
-//! retention bound in the group's transaction (see [`crate::retention`]).
+//! The writer also numbers the rows of the callbacks table and remembers each stored
+//! callback's, so that an outcome is written by rowid, and it bounds the callback history:
+//! it notes the callbacks of each account that finish and, every so often, deletes that
+//! account's oldest finished ones beyond the retention bound in the group's transaction
+//! (see [`crate::retention`]).
 //!
 //! Both are plain threads with a synchronous connection (rusqlite) rather
 //! than tokio tasks over sqlx: sqlx's SQLite driver hands every statement to
@@ -134,15 +136,14 @@ fn write_loop(
             retention.count(write);
         }
         let forget = retention.due();
-        let replaced = retention.take_replaced();
         let all: Vec<&Write> = group.iter().flat_map(|j| j.writes.iter()).collect();
-        let committed = if commit(&mut conn, &retention, &all, &forget, &replaced).is_ok() {
+        let committed = if commit(&mut conn, &mut retention, &all, &forget).is_ok() {
             group.drain(..).map(|job| job.done).collect()
         } else {
             let mut committed = Vec::new();
             for job in group.drain(..) {
                 let alone: Vec<&Write> = job.writes.iter().collect();
-                match commit(&mut conn, &retention, &alone, &[], &[]) {
+                match commit(&mut conn, &mut retention, &alone, &[]) {
                     Ok(()) => committed.push(job.done),
                     Err(e) => {
                         tracing::error!(error = %e, "write failed");
@@ -150,8 +151,8 @@ fn write_loop(
                     }
                 }
             }
-            if !forget.is_empty() || !replaced.is_empty() {
-                if let Err(e) = commit(&mut conn, &retention, &[], &forget, &replaced) {
+            if !forget.is_empty() {
+                if let Err(e) = commit(&mut conn, &mut retention, &[], &forget) {
                     // The history bound is not worth failing writes for.
                     tracing::warn!(error = %e, "pruning callbacks failed");
                 }
@@ -232,15 +233,13 @@ fn wal_path(db: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Applies `writes`, then the history's `forget` deletions and the deletion of the
-/// `replaced` rows of callbacks written anew, in one transaction. `rows` knows the row of
-/// each callback.
+/// Applies `writes` and then the history's `forget` deletions in one transaction. `rows`
+/// numbers the callbacks' rows and knows the row of each stored one.
 fn commit(
     conn: &mut Connection,
-    rows: &Retention,
+    rows: &mut Retention,
     writes: &[&Write],
     forget: &[Forget],
-    replaced: &[i64],
 ) -> Result<(), StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     {
@@ -260,11 +259,16 @@ fn commit(
                 Write::Participant(p) => rows::participant_insert(p),
                 Write::Call(c) => call_rows::call_upsert(c),
                 Write::DeleteCall { account, sid } => call_rows::call_delete(account, sid),
-                Write::Callback(c) => match rows.row(&c.source, c.sequence) {
-                    Some(row) => callback_rows::callback_insert(row, c),
-                    // Counted before the commit: always numbered.
-                    None => continue,
-                },
+                Write::Callback(c) => {
+                    let (row, earlier) = rows.number(&c.source, c.sequence);
+                    if let Some(earlier) = earlier {
+                        // Written anew: the later record wins.
+                        let q = callback_rows::remove(earlier);
+                        tx.prepare_cached(&q.sql)?
+                            .execute(params_from_iter(q.binds.iter()))?;
+                    }
+                    callback_rows::callback_insert(row, c)
+                }
                 Write::Delivery {
                     source,
                     sequence,
@@ -282,11 +286,8 @@ fn commit(
             tx.prepare_cached(&q.sql)?
                 .execute(params_from_iter(q.binds.iter()))?;
         }
-        let deletions = forget
-            .iter()
-            .map(|range| callback_rows::forget(range.first, range.last))
-            .chain(replaced.iter().map(|&row| callback_rows::remove(row)));
-        for q in deletions {
+        for range in forget {
+            let q = callback_rows::forget(range.first, range.last);
             tx.prepare_cached(&q.sql)?
                 .execute(params_from_iter(q.binds.iter()))?;
         }

@@ -518,3 +518,83 @@ async fn the_history_bound_covers_what_an_earlier_run_finished() {
         "{kept} finished kept"
     );
 }
+
+#[tokio::test]
+async fn a_callback_written_again_is_one_row_and_outcomes_find_rows_of_an_earlier_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let room = conference_source(1);
+    let all = |store: SqliteStore| async move {
+        store
+            .list_callbacks(
+                &account(1).sid,
+                &CallbackFilter::default(),
+                &page(&[("PageSize", "100")]),
+            )
+            .await
+            .expect("list")
+            .items
+    };
+    {
+        let store = open(&dir, 100).await;
+        let first = callback(&room, 1, 1, None);
+        let mut again = first.clone();
+        again.event = "written-again".into();
+        // In one batch and in the next: the later record wins, once.
+        store
+            .write(vec![Write::Callback(first.clone()), Write::Callback(again)])
+            .await
+            .expect("write");
+        let mut third = first.clone();
+        third.event = "written-thrice".into();
+        store
+            .write(vec![Write::Callback(third)])
+            .await
+            .expect("write");
+        store
+            .write(vec![Write::Callback(callback(&room, 2, 2, None))])
+            .await
+            .expect("write");
+        let items = all(store).await;
+        let events: Vec<&str> = items.iter().map(|s| s.callback.event.as_str()).collect();
+        assert_eq!(events, ["event-2", "written-thrice"]);
+    }
+    // A restarted writer knows the rows of the callbacks it did not write.
+    let store = SqliteStore::open_with(
+        &dir.path().join("confab.db"),
+        StoreOptions {
+            callback_retention: 100,
+        },
+    )
+    .await
+    .expect("reopen");
+    let second = callback(&room, 2, 2, None);
+    let fourth = callback(&room, 3, 3, None);
+    store
+        .write(vec![
+            outcome(&second, delivered(2, 5)),
+            Write::Callback(fourth.clone()),
+            outcome(&fourth, delivered(1, 6)),
+        ])
+        .await
+        .expect("write");
+    let pending = store.pending_callbacks().await.expect("pending");
+    let pending: Vec<u32> = pending.iter().map(|s| s.callback.sequence).collect();
+    assert_eq!(
+        pending,
+        [1],
+        "2 and 3 delivered, in the rows they were stored in"
+    );
+    let items = all(store).await;
+    let states: Vec<(u32, DeliveryState, u32)> = items
+        .iter()
+        .map(|s| (s.callback.sequence, s.delivery.state, s.delivery.attempts))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            (3, DeliveryState::Delivered, 1),
+            (2, DeliveryState::Delivered, 2),
+            (1, DeliveryState::Pending, 0)
+        ]
+    );
+}
