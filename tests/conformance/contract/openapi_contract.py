@@ -7,9 +7,11 @@ Adjustments to the spec (each justified by the spec's own examples; listed in PA
     and the description says "When a conference is in progress, will be `null`".
   * list envelopes: `format: uri` is dropped from the page URIs, which every spec example gives
     as relative paths (`/2010-04-01/...`); a strict RFC 3986 check rejects those.
-Calls paths (`/Calls`, `/Calls/{Sid}`) are validated against spec/twilio_api_v2010_voice.json
-(`api.v2010.account.call`, `ListCallResponse`), everything else against the conference file
-(`ContractRouter`).
+  * incoming phone numbers: a URL or SID field also allows '', as the spec's own examples give it
+    for unset ones.
+Calls and IncomingPhoneNumbers paths are validated against spec/twilio_api_v2010_voice.json
+(`api.v2010.account.call`, `ListCallResponse`, `api.v2010.account.incoming_phone_number`...),
+everything else against the conference file (`ContractRouter`).
 For accounts with UUID SIDs (SignalWire style) addressed under /2010-04-01, the `^XX[0-9a-fA-F]{32}$`
 SID patterns also accept a UUID (`uuid_sids=True`): everything else in the schema still applies.
 """
@@ -24,6 +26,8 @@ PATCHES = [
     "conference_enum_reason_conference_ended: null allowed (spec examples and description say null while in progress)",
     "list envelopes: `format: uri` dropped from uri/first_page_uri/next_page_uri/previous_page_uri (every spec "
     "example, and every client, uses relative URIs such as /2010-04-01/...; a strict RFC 3986 'uri' rejects them)",
+    "incoming_phone_number: a URL or SID field (format uri, or a SID pattern) also allows '' (the spec's own "
+    "Fetch/List/Update examples give '' for an unset sms_url, status_callback, voice_application_sid...)",
 ]
 META_KEYS = {"end", "first_page_uri", "next_page_uri", "last_page_uri", "page", "page_size", "previous_page_uri",
              "total", "num_pages", "start", "uri"}
@@ -61,6 +65,11 @@ def load_spec(path):
         spec = json.load(f)
     schemas = spec["components"]["schemas"]
     schemas["conference_enum_reason_conference_ended"]["nullable"] = True
+    number = schemas.get("api.v2010.account.incoming_phone_number", {})
+    for name, prop in list(number.get("properties", {}).items()):
+        if prop.get("format") == "uri" or "pattern" in prop:
+            number["properties"][name] = {"anyOf": [prop, {"type": "string", "maxLength": 0}],
+                                          "nullable": bool(prop.get("nullable"))}
     for item in spec["paths"].values():
         for op in item.values():
             if not isinstance(op, dict):
@@ -175,11 +184,12 @@ class Contract:
         return self.match(method, path[len("/api/laml"):])
 
 
-CALLS_PATH = re.compile(r"/Accounts/[^/]+/Calls(/[^/]+)?(\.json)?$")  # Calls and Calls/{Sid} only
+# Calls and Calls/{Sid}, IncomingPhoneNumbers and IncomingPhoneNumbers/{Sid}: described by the voice spec only
+CALLS_PATH = re.compile(r"/Accounts/[^/]+/(Calls|IncomingPhoneNumbers)(/[^/]+)?(\.json)?$")
 
 
 class ContractRouter:
-    """Calls paths -> the voice spec; every other path -> the conference spec."""
+    """Calls and IncomingPhoneNumbers paths -> the voice spec; every other path -> the conference spec."""
 
     def __init__(self, spec_path, voice_spec_path):
         self.default = Contract(spec_path)

@@ -22,9 +22,11 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 
 import pytest
+from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from phone_audio import ALICE_HZ, BOB_HZ, CAROL_HZ, Recording, heard_picture, heard_windows, windows_with
@@ -88,11 +90,30 @@ def harness_config():
     return cfg
 
 
+def capture_responses(path):
+    """Records every response twilio-python hands the README's code, for the harness's contract
+    check (the README builds its own Client, so the library's HTTP client is wrapped in place)."""
+    from conformance_common import Capture
+
+    capture = Capture(path, "sip-walkthrough")
+    request = TwilioHttpClient.request
+
+    def recording(self, method, url, params=None, *args, **kwargs):
+        resp = request(self, method, url, params, *args, **kwargs)
+        full = url + ("?" + urllib.parse.urlencode(params, doseq=True) if params else "")
+        capture.record(method, full, resp.status_code, resp.text, "twilio")
+        return resp
+
+    TwilioHttpClient.request = recording
+
+
 class Walk:
     """The walkthrough's processes, directories and what the steps found so far."""
 
     def __init__(self, cfg):
         self.cfg = cfg
+        if cfg.get("capture_file"):
+            capture_responses(cfg["capture_file"])
         self.steps = steps()
         self.tmp = tempfile.mkdtemp(prefix="confab-sip-walkthrough-")
         self.home = os.path.join(self.tmp, "home")
