@@ -212,7 +212,9 @@ pub(crate) fn thread_cpu(pid: u32) -> BTreeMap<String, f64> {
             .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok());
         let seconds = match nanos {
             Some(ns) => ns / 1e9,
-            None => stat_seconds(&std::fs::read_to_string(dir.join("stat")).unwrap_or_default()),
+            None => crate::stats::stat_seconds(
+                &std::fs::read_to_string(dir.join("stat")).unwrap_or_default(),
+            ),
         };
         *cpu.entry(name.to_owned()).or_default() += seconds;
     }
@@ -231,20 +233,6 @@ pub(crate) fn cpu_between(
             (name.clone(), spent.max(0.0))
         })
         .collect()
-}
-
-fn stat_seconds(stat: &str) -> f64 {
-    let Some((_, rest)) = stat.rsplit_once(')') else {
-        return 0.0;
-    };
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// The one-, five- and fifteen-minute load averages, as `/proc/loadavg` has them.

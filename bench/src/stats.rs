@@ -78,7 +78,8 @@ pub(crate) fn threads_cpu_seconds(prefix: &str) -> f64 {
 }
 
 /// User plus system time of a `/proc` `stat` line, in seconds (0 if it does not parse).
-fn stat_seconds(stat: &str) -> f64 {
+/// User plus system CPU seconds in the text of a `/proc/.../stat` file.
+pub(crate) fn stat_seconds(stat: &str) -> f64 {
     // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
     let Some((_, rest)) = stat.rsplit_once(')') else {
         return 0.0;
