@@ -49,6 +49,7 @@ mod confab_process;
 // The load generator of `api_throughput`; this benchmark uses most of it.
 #[allow(dead_code)]
 mod loadgen;
+mod pin;
 mod stats;
 
 use std::collections::BTreeMap;
@@ -187,8 +188,8 @@ async fn run(settings: Settings, receiver_runtime: tokio::runtime::Handle) -> an
     );
     println!("load average at the start: {}", load_average());
     if settings.pin {
-        pin(server.pid, 0)?;
-        pin(std::process::id(), 1)?;
+        pin::process(server.pid, 0)?;
+        pin::process(std::process::id(), 1)?;
         println!("pinned: confab to CPU 0, the load generator and the receiver to CPU 1");
     }
     let idle = idle_cores(server.pid).await?;
@@ -469,20 +470,6 @@ fn add_usage(sum: &mut Usage, more: &Usage) {
     sum.confab_ticks += more.confab_ticks;
     sum.bare_ticks += more.bare_ticks;
     sum.process_ticks += more.process_ticks;
-}
-
-/// Binds every thread of process `pid` (and the threads it starts later) to `cpu`.
-fn pin(pid: u32, cpu: usize) -> anyhow::Result<()> {
-    let status = std::process::Command::new("taskset")
-        .args(["-a", "-p", "-c", &cpu.to_string(), &pid.to_string()])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .status()
-        .context("taskset (util-linux) is needed for --pin on")?;
-    if !status.success() {
-        bail!("taskset could not pin process {pid} to CPU {cpu}");
-    }
-    Ok(())
 }
 
 /// The machine's 1, 5 and 15 minute load averages: how busy the shared cores were.

@@ -32,11 +32,13 @@
 //! order of the sides. Targets (issue 11): sip/sim <= 1.3, no late tick.
 //!
 //! Run with `cargo build --release -p confab && cargo run --release -p confab-bench --bin
-//! sip_conference [-- --callers 250 --rate 100 --window-s 5 --rounds 3]` (needs `sipp`).
+//! sip_conference [-- --callers 250 --rate 100 --window-s 5 --rounds 3 --pin off]` (needs `sipp`;
+//! `--pin on` runs each window with the media thread alone on CPU 0, see [`pin_for_window`]).
 
 // Only `spawn_with` and what it returns are used here.
 #[allow(dead_code)]
 mod confab_process;
+mod pin;
 mod sip_load;
 mod stats;
 
@@ -144,6 +146,10 @@ struct Settings {
     rate: usize,
     window: Duration,
     rounds: usize,
+    /// Whether each window runs with confab's media thread alone on CPU 0 and everything
+    /// else (SIPp, the simulated callers' thread, confab's other threads, this process) on
+    /// CPU 1.
+    pin: bool,
 }
 
 impl Settings {
@@ -153,11 +159,16 @@ impl Settings {
             rate: 100,
             window: Duration::from_secs(5),
             rounds: 3,
+            pin: false,
         };
         while let Some(flag) = args.next() {
             let value = args
                 .next()
                 .with_context(|| format!("{flag} needs a value"))?;
+            if flag == "--pin" {
+                s.pin = value == "on";
+                continue;
+            }
             let number = value
                 .parse::<usize>()
                 .with_context(|| format!("{flag} {value}"))?;
@@ -166,11 +177,30 @@ impl Settings {
                 "--rate" => s.rate = number.clamp(1, 500),
                 "--window-s" => s.window = Duration::from_secs(number.clamp(1, 20) as u64),
                 "--rounds" => s.rounds = number.clamp(1, 9),
-                _ => bail!("unknown flag {flag} (--callers, --rate, --window-s, --rounds)"),
+                _ => bail!("unknown flag {flag} (--callers, --rate, --window-s, --rounds, --pin)"),
             }
         }
         Ok(s)
     }
+}
+
+/// Puts confab's media thread alone on CPU 0 and everything else of this run on CPU 1: the
+/// load generators (SIPp, whose pcap play runs a thread per call, and confab's own simulated
+/// callers' thread) then do not preempt the thread that is measured.
+fn pin_for_window(confab: u32, sipp: Option<u32>) -> anyhow::Result<()> {
+    pin::process(std::process::id(), 1)?;
+    pin::process(confab, 1)?;
+    if let Some(sipp) = sipp {
+        pin::process(sipp, 1)?;
+    }
+    let media = pin::threads_named(confab, "confab-media-");
+    if media.is_empty() {
+        bail!("confab {confab} has no media thread to pin");
+    }
+    for tid in media {
+        pin::thread(tid, 0)?;
+    }
+    Ok(())
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -311,6 +341,9 @@ async fn phase(
     let conference = conference_named(api, &room).await?;
     wait_connected(api, &conference, s.callers).await?;
     let joined_after = started.elapsed();
+    if s.pin {
+        pin_for_window(confab.pid(), sipp.as_ref().and_then(|sipp| sipp.pid()))?;
+    }
     tokio::time::sleep(Duration::from_secs(1)).await;
     let before = confab.thread_cpu();
     let (ticks_before, at) = (confab.api.media_ticks().await?, Instant::now());

@@ -428,6 +428,12 @@ pub(crate) struct RunningSipp {
 }
 
 impl RunningSipp {
+    /// The SIPp process's id, while it runs.
+    #[allow(dead_code)]
+    pub(crate) fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// Waits until it ends (killing it after `timeout`) and reads what it wrote.
     pub(crate) async fn finish(mut self, timeout: Duration) -> anyhow::Result<SippRun> {
         let status = match tokio::time::timeout(timeout, self.child.wait()).await {

@@ -4,10 +4,14 @@
 //! # Schedule
 //!
 //! Ticks run on absolute deadlines (`start + n·20 ms`), never "20 ms after the last one", so
-//! small delays do not accumulate into drift. Between ticks the thread waits for its socket to
-//! become readable and drains it, at most once per short nap, so packets wait in the kernel for
-//! at most a nap, the socket's receive buffer never has to hold a whole tick of traffic, and a
-//! quiet socket costs no wake-ups. A tick that starts more
+//! small delays do not accumulate into drift. Each tick first drains the socket. Between ticks
+//! the thread drains it again only as often as its receive buffer needs ([`nap_for`]): the
+//! jitter buffers play out at the tick, so a packet read earlier is heard no sooner, and every
+//! extra drain is a wake-up, a `poll` and a `recvmmsg`. Phones send at phases of their own, so
+//! a few hundred of them keep a socket readable all the time; draining it every 2 ms then cost
+//! ten wake-ups a tick where one does (the simulated callers of one process send in bursts and
+//! never showed it). A thread whose buffer would not hold a tick of its traffic drains it at
+//! shorter naps, never shorter than [`NAP`]. A tick that starts more
 //! than [`LATE_START`] behind its deadline, or whose work runs into the next deadline, counts as
 //! late. When the thread falls a whole tick behind it skips ahead instead of bursting, because
 //! a burst of frames would only overflow every listener's jitter buffer.
@@ -59,6 +63,11 @@ pub(super) const LATE_START: Duration = Duration::from_millis(5);
 
 /// Shortest time between two drains of the socket while waiting for the next tick.
 const NAP: Duration = Duration::from_millis(2);
+
+/// What the kernel charges a small datagram against the receive buffer, at most (its
+/// `truesize`: the payload's slab plus the `sk_buff`, about 1.3 kB for an RTP packet on
+/// Linux), rounded up.
+const DATAGRAM_CHARGE: usize = 2048;
 
 /// What a conference actor asks of its media thread.
 pub(super) enum EngineCommand {
@@ -119,6 +128,7 @@ pub(super) fn spawn(
         .spawn(move || {
             // The batch buffers hold the kernel's raw message headers, which may not cross
             // threads: they are made on the thread that uses them.
+            let hold = hold_for(&socket);
             let engine = Engine {
                 socket,
                 commands: rx,
@@ -128,6 +138,9 @@ pub(super) fn spawn(
                 conferences: IdMap::default(),
                 addresses: RtpDemux::new(),
                 legs: 0,
+                hold,
+                read_since_tick: 0,
+                read_last_tick: 0,
                 inbox: Inbox::new(),
                 outbox: Outbox::new(),
             };
@@ -221,6 +234,12 @@ struct Engine {
     addresses: RtpDemux<(u64, MixerParticipantId)>,
     /// Connected participants over all conferences; zero means the thread may sleep.
     legs: usize,
+    /// Datagrams the socket may be left holding between two drains (half of what its receive
+    /// buffer holds).
+    hold: usize,
+    /// Datagrams read since the last tick started, and in the tick period before it.
+    read_since_tick: usize,
+    read_last_tick: usize,
     /// Datagrams read, a batch at a time.
     inbox: Inbox,
     /// The tick's outgoing RTP, sent a batch at a time.
@@ -258,6 +277,7 @@ impl Engine {
             }
             let start = Instant::now();
             self.receive(start);
+            self.read_last_tick = std::mem::take(&mut self.read_since_tick);
             self.tick(start);
             deadline = self.account(deadline, start, Instant::now());
             self.wait_until(deadline);
@@ -373,10 +393,12 @@ impl Engine {
             conferences,
             addresses,
             stats,
+            read_since_tick,
             ..
         } = self;
         loop {
             let count = inbox.receive(socket);
+            *read_since_tick += count;
             let mut accepted = 0;
             for index in 0..count {
                 let Some((datagram, from)) = inbox.datagram(index) else {
@@ -462,14 +484,20 @@ impl Engine {
         next
     }
 
-    /// Waits for `deadline`, draining the socket when datagrams arrive, at most once per
-    /// [`NAP`]: a steady stream of packets wakes the thread no more often than that, and a quiet
-    /// socket not at all.
+    /// Waits for `deadline`. When the socket's buffer holds a tick of this thread's traffic
+    /// the thread just sleeps, and the tick drains it; otherwise it drains the socket when
+    /// datagrams arrive, at most once per nap ([`nap_for`]), and a quiet socket costs no
+    /// wake-ups.
     fn wait_until(&mut self, deadline: Instant) {
+        let nap = nap_for(self.read_last_tick, self.hold);
         let mut ready = Vec::with_capacity(1);
         loop {
             let now = Instant::now();
             if now >= deadline {
+                return;
+            }
+            if deadline - now <= nap {
+                std::thread::sleep(deadline - now);
                 return;
             }
             wait_readable(&[&self.socket], deadline - now, &mut ready);
@@ -480,9 +508,29 @@ impl Engine {
             if now >= deadline {
                 return;
             }
-            std::thread::sleep((deadline - now).min(NAP));
+            std::thread::sleep((deadline - now).min(nap));
         }
     }
+}
+
+/// How long the media thread may leave its socket undrained when it read `per_tick`
+/// datagrams in the last tick period and the socket can be left holding `hold`: the time that
+/// traffic takes to fill `hold`, from [`NAP`] to a whole frame.
+fn nap_for(per_tick: usize, hold: usize) -> Duration {
+    if per_tick <= hold {
+        return FRAME_DURATION;
+    }
+    let share = hold as f64 / per_tick as f64;
+    FRAME_DURATION.mul_f64(share).clamp(NAP, FRAME_DURATION)
+}
+
+/// Half of the datagrams `socket`'s receive buffer holds (Linux reports the buffer doubled,
+/// room for the kernel's bookkeeping included, which [`DATAGRAM_CHARGE`] counts in).
+fn hold_for(socket: &UdpSocket) -> usize {
+    let bytes = socket2::SockRef::from(socket)
+        .recv_buffer_size()
+        .unwrap_or(212_992);
+    (bytes / DATAGRAM_CHARGE / 2).max(1)
 }
 
 /// Hands one datagram to its participant's jitter buffer (latching the participant to its
@@ -597,5 +645,37 @@ impl EngineStats {
             packets_out: sum.packets_out + get(&self.packets_out),
             packets_dropped: sum.packets_dropped + get(&self.packets_dropped),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_buffer_that_holds_a_tick_of_traffic_is_drained_once_a_tick() {
+        assert_eq!(nap_for(0, 2048), FRAME_DURATION);
+        assert_eq!(nap_for(250, 2048), FRAME_DURATION);
+        assert_eq!(nap_for(2048, 2048), FRAME_DURATION);
+    }
+
+    #[test]
+    fn more_traffic_than_the_buffer_holds_shortens_the_nap_down_to_its_floor() {
+        assert_eq!(nap_for(4096, 2048), FRAME_DURATION / 2);
+        assert_eq!(nap_for(400, 100), FRAME_DURATION / 4);
+        assert_eq!(nap_for(1_000_000, 100), NAP);
+        assert_eq!(nap_for(10, 0), NAP);
+    }
+
+    #[test]
+    fn the_hold_is_half_the_buffer_in_small_datagrams() {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket2::SockRef::from(&socket)
+            .set_recv_buffer_size(64 * 1024)
+            .unwrap();
+        // Linux doubles what was asked for: 128 kB, 64 datagrams, half of them.
+        let reported = socket2::SockRef::from(&socket).recv_buffer_size().unwrap();
+        assert_eq!(hold_for(&socket), reported / DATAGRAM_CHARGE / 2);
+        assert!(hold_for(&socket) >= 16);
     }
 }
