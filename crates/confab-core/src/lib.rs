@@ -8,8 +8,8 @@
 //! table of plain unit tests.
 
 pub mod call;
-pub mod callback;
 pub mod call_request;
+pub mod callback;
 pub mod endpoint;
 pub mod error;
 pub mod model;

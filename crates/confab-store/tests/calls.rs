@@ -42,11 +42,7 @@ fn page(pairs: &[(&str, &str)]) -> PageRequest {
 
 async fn sids(store: &SqliteStore, filter: &CallFilter, page_size: &str) -> Vec<String> {
     let listed = store
-        .list_calls(
-            &account().sid,
-            filter,
-            &page(&[("PageSize", page_size)]),
-        )
+        .list_calls(&account().sid, filter, &page(&[("PageSize", page_size)]))
         .await
         .expect("list");
     listed.items.iter().map(|c| c.sid.to_string()).collect()
@@ -193,7 +189,14 @@ async fn a_version_1_database_upgrades_with_a_call_per_participant() {
     );
     assert_eq!(c.status, CallStatus::Completed);
     assert_eq!(c.end_time, Some(Timestamp(5)));
-    let p = store.participant(&AccountSid::from_stored("AC1".into()), &confab_core::ConferenceSid::from_stored("CF1".into()), "CA1").await.expect("fetch");
+    let p = store
+        .participant(
+            &AccountSid::from_stored("AC1".into()),
+            &confab_core::ConferenceSid::from_stored("CF1".into()),
+            "CA1",
+        )
+        .await
+        .expect("fetch");
     assert!(p.is_none(), "a completed participant is not listed");
 }
 

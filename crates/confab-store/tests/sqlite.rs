@@ -5,8 +5,7 @@ use confab_core::page::{token_after, token_before, PageRequest};
 use confab_core::params::Params;
 use confab_core::{
     Account, AccountSid, CallSid, Conference, ConferenceSid, ConferenceStatus, Participant,
-    ParticipantStatus, SidStyle,
-    Timestamp,
+    ParticipantStatus, SidStyle, Timestamp,
 };
 use confab_store::{ConferenceFilter, ParticipantFilter, SqliteStore, Store, Write};
 
@@ -129,10 +128,7 @@ async fn records_round_trip_and_lists_page_by_keyset() {
     let acct = account().sid;
     assert_eq!(store.account(&acct).await.expect("read"), Some(account()));
     assert_eq!(
-        store
-            .conference(&acct, &confs[2].sid)
-            .await
-            .expect("read"),
+        store.conference(&acct, &confs[2].sid).await.expect("read"),
         Some(confs[2].clone())
     );
 
@@ -312,11 +308,7 @@ async fn a_stored_participant_is_updated_in_place() {
         .await
         .expect("update again");
     let found = store
-        .participant(
-            &conf.account_sid,
-            &conf.sid,
-            p.call_sid.as_str(),
-        )
+        .participant(&conf.account_sid, &conf.sid, p.call_sid.as_str())
         .await
         .expect("read")
         .expect("active again");

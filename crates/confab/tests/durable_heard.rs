@@ -12,12 +12,12 @@ use axum::http::{header, Request, StatusCode};
 use base64::Engine;
 use confab::state::create_account;
 use confab::AppState;
+use confab_core::callback::CallbackSource;
 use confab_core::page::{Page, PageRequest};
 use confab_core::{
     Account, AccountSid, Call, CallSid, Conference, ConferenceSid, Participant, PhoneNumber,
     PhoneNumberSid, SidStyle,
 };
-use confab_core::callback::CallbackSource;
 use confab_store::{
     CallFilter, CallbackFilter, ConferenceFilter, Durability, LiveConference, ParticipantFilter,
     PhoneNumberFilter, SqliteStore, Store, StoreError, StoredCallback, Write,
