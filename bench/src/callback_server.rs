@@ -6,7 +6,6 @@
 //! subscribed every conference event to the receiver, one without any callback, so the cost
 //! of the callbacks is the difference between the two under the same load.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -156,38 +155,6 @@ impl ConfabServer {
     pub(crate) async fn stop(&mut self) {
         let _ = self.child.start_kill();
         let _ = self.child.wait().await;
-    }
-}
-
-/// The CPU ticks of each of `pid`'s threads so far, summed by thread name, numbered threads
-/// (`confab-media-0`, `confab-media-1`) under their common name. A thread that ended is not
-/// counted, so read this around a measurement, not across the server's life.
-pub(crate) fn thread_ticks(pid: u32) -> BTreeMap<String, u64> {
-    let mut ticks = BTreeMap::new();
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return ticks;
-    };
-    for task in tasks.flatten() {
-        let dir = task.path();
-        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
-        let name = comm
-            .trim()
-            .trim_end_matches(|c: char| c.is_ascii_digit() || c == '-');
-        let stat = std::fs::read_to_string(dir.join("stat")).unwrap_or_default();
-        *ticks.entry(name.to_owned()).or_default() += super::loadgen::cpu_ticks(&stat).unwrap_or(0);
-    }
-    ticks
-}
-
-/// What each thread name spent between two [`thread_ticks`] readings, added to `sum`.
-pub(crate) fn add_thread_ticks(
-    sum: &mut BTreeMap<String, u64>,
-    before: &BTreeMap<String, u64>,
-    after: &BTreeMap<String, u64>,
-) {
-    for (name, ticks) in after {
-        let spent = ticks.saturating_sub(before.get(name).copied().unwrap_or(0));
-        *sum.entry(name.clone()).or_default() += spent;
     }
 }
 

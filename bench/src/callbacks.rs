@@ -60,9 +60,9 @@ use anyhow::{bail, Context};
 
 use callback_load::{Fleet, Step};
 use callback_receiver::{Audit, Receiver, RECEIVER_THREAD};
-use callback_server::{add_thread_ticks, thread_ticks, ConfabServer, EVERY_EVENT};
+use callback_server::{ConfabServer, EVERY_EVENT};
 use loadgen::{connect_all, run_slice, Measurement, Target, Usage};
-use stats::{median, ms, percentile};
+use stats::{cpu_between, median, ms, percentile, thread_cpu};
 
 fn main() -> anyhow::Result<()> {
     let settings = Settings::from_args(std::env::args().skip(1))?;
@@ -291,7 +291,7 @@ async fn compare(
         );
         let (before, threads, arrived) = (
             Usage::now(server.pid)?,
-            thread_ticks(server.pid),
+            thread_cpu(server.pid),
             receiver.count(),
         );
         let slice = run_slice(&mut with_conns, &with, len, server.pid).await?;
@@ -307,13 +307,16 @@ async fn compare(
             .last_arrival()
             .map_or(Duration::ZERO, |at| at.saturating_duration_since(ended));
         let used = Usage::now(server.pid)?.since(&before);
-        let with_after = thread_ticks(server.pid);
+        let with_after = thread_cpu(server.pid);
         let plain_slice = run_slice(&mut without_conns, &without, len, server.pid).await?;
         if round == 0 {
             continue;
         }
-        add_thread_ticks(&mut with_threads, &threads, &with_after);
-        add_thread_ticks(&mut without_threads, &with_after, &thread_ticks(server.pid));
+        add_spent(&mut with_threads, cpu_between(&threads, &with_after));
+        add_spent(
+            &mut without_threads,
+            cpu_between(&with_after, &thread_cpu(server.pid)),
+        );
         delivered += arrived;
         add_usage(&mut with_cpu, &used);
         add_usage(&mut without_cpu, &plain_slice.usage);
@@ -345,8 +348,8 @@ struct Cost<'a> {
     with_cpu: &'a Usage,
     without_cpu: &'a Usage,
     /// The server's CPU ticks by thread name over the same spans.
-    with_threads: &'a BTreeMap<String, u64>,
-    without_threads: &'a BTreeMap<String, u64>,
+    with_threads: &'a BTreeMap<String, f64>,
+    without_threads: &'a BTreeMap<String, f64>,
     /// Callbacks that arrived during the subscribed slices.
     delivered: usize,
     /// Callbacks still queued when each subscribed slice ended, and how long they took.
@@ -428,11 +431,12 @@ impl Cost<'_> {
         let threads: Vec<String> = self
             .with_threads
             .iter()
-            .map(|(name, &ticks)| {
-                let plain = self.without_threads.get(name).copied().unwrap_or(0);
+            .map(|(name, &seconds)| {
+                let plain = self.without_threads.get(name).copied().unwrap_or(0.0);
+                let per_update = |s: f64, m: &Measurement| s * 1e6 / m.ok.max(1) as f64;
                 format!(
                     "{name} {:.0} | {:.0}",
-                    per_update(ticks, with),
+                    per_update(seconds, with),
                     per_update(plain, without)
                 )
             })
@@ -464,6 +468,13 @@ fn audit(receiver: &Receiver) {
         audit.unstamped,
         audit.max_stamp_age_s,
     );
+}
+
+/// Adds what each thread name spent in a slice to its sum over the slices.
+fn add_spent(sum: &mut BTreeMap<String, f64>, spent: BTreeMap<String, f64>) {
+    for (name, seconds) in spent {
+        *sum.entry(name).or_default() += seconds;
+    }
 }
 
 fn add_usage(sum: &mut Usage, more: &Usage) {

@@ -17,16 +17,10 @@ pub(crate) fn thread(tid: u32, cpu: usize) -> anyhow::Result<()> {
 /// The task ids of `pid`'s threads whose name starts with `prefix`.
 #[allow(dead_code)]
 pub(crate) fn threads_named(pid: u32, prefix: &str) -> Vec<u32> {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return Vec::new();
-    };
-    tasks
-        .flatten()
-        .filter(|task| {
-            std::fs::read_to_string(task.path().join("comm"))
-                .is_ok_and(|name| name.starts_with(prefix))
-        })
-        .filter_map(|task| task.file_name().to_str()?.parse().ok())
+    crate::stats::tasks(&pid.to_string())
+        .into_iter()
+        .filter(|task| task.name.starts_with(prefix))
+        .map(|task| task.tid)
         .collect()
 }
 

@@ -46,7 +46,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use tokio::task::JoinSet;
 
-use sip_load::{cpu_between, load_average, Confab, Sipp, Trace, WebApp};
+use sip_load::{load_average, Confab, Sipp, Trace, WebApp};
+use stats::cpu_between;
 use stats::{median, ms, percentile};
 
 /// The number SIPp calls.

@@ -49,8 +49,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use serde_json::Value;
 
-use sip_load::{cpu_between, load_average, Api, Confab, Sipp, WebApp};
-use stats::median;
+use sip_load::{load_average, Api, Confab, Sipp, WebApp};
+use stats::{cpu_between, median};
 
 /// The number the SIP callers call.
 const NUMBER: &str = "+15550300000";

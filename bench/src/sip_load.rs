@@ -73,7 +73,7 @@ impl Confab {
     /// CPU seconds of each of confab's threads so far, by name (numbered threads under their
     /// common name: `confab-media` for `confab-media-0`, ...).
     pub(crate) fn thread_cpu(&self) -> BTreeMap<String, f64> {
-        thread_cpu(self.spawned.pid)
+        crate::stats::thread_cpu(self.spawned.pid)
     }
 }
 
@@ -192,47 +192,6 @@ impl Api {
             sum("confab_media_late_ticks_total"),
         ))
     }
-}
-
-/// CPU seconds of each of `pid`'s threads so far, summed by name without a numeric suffix:
-/// each thread's `schedstat` (nanoseconds) where the kernel keeps it, else its `stat` ticks.
-pub(crate) fn thread_cpu(pid: u32) -> BTreeMap<String, f64> {
-    let mut cpu = BTreeMap::new();
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return cpu;
-    };
-    for task in tasks.flatten() {
-        let dir = task.path();
-        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
-        let name = comm
-            .trim()
-            .trim_end_matches(|c: char| c.is_ascii_digit() || c == '-');
-        let nanos = std::fs::read_to_string(dir.join("schedstat"))
-            .ok()
-            .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok());
-        let seconds = match nanos {
-            Some(ns) => ns / 1e9,
-            None => crate::stats::stat_seconds(
-                &std::fs::read_to_string(dir.join("stat")).unwrap_or_default(),
-            ),
-        };
-        *cpu.entry(name.to_owned()).or_default() += seconds;
-    }
-    cpu
-}
-
-/// What each thread name spent between two [`thread_cpu`] readings.
-pub(crate) fn cpu_between(
-    before: &BTreeMap<String, f64>,
-    after: &BTreeMap<String, f64>,
-) -> BTreeMap<String, f64> {
-    after
-        .iter()
-        .map(|(name, s)| {
-            let spent = s - before.get(name).copied().unwrap_or(0.0);
-            (name.clone(), spent.max(0.0))
-        })
-        .collect()
 }
 
 /// The one-, five- and fifteen-minute load averages, as `/proc/loadavg` has them.

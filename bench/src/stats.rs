@@ -4,6 +4,7 @@
 // Each benchmark uses a part of it.
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// A duration in milliseconds.
@@ -53,28 +54,81 @@ pub(crate) fn cpu_seconds() -> f64 {
 }
 
 /// CPU time, in seconds, of this process's threads whose name starts with `prefix` (the media
-/// threads are `confab-media-N`): each thread's `schedstat` in nanoseconds where the kernel
-/// keeps it, else its `stat` in clock ticks (0 where neither is readable).
+/// threads are `confab-media-N`).
 pub(crate) fn threads_cpu_seconds(prefix: &str) -> f64 {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return 0.0;
+    tasks("self")
+        .into_iter()
+        .filter(|task| task.name.starts_with(prefix))
+        .map(|task| task.seconds)
+        .sum()
+}
+
+/// One thread of a process, as `/proc/PID/task` shows it.
+pub(crate) struct Task {
+    /// Its task id.
+    pub(crate) tid: u32,
+    /// Its name (`comm`).
+    pub(crate) name: String,
+    /// CPU seconds so far: its `schedstat` in nanoseconds where the kernel keeps it, else its
+    /// `stat` in clock ticks (0 where neither is readable).
+    pub(crate) seconds: f64,
+}
+
+/// The threads of process `pid` (`"self"` for this one); none if it is gone.
+pub(crate) fn tasks(pid: &str) -> Vec<Task> {
+    let Ok(entries) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
     };
-    let mut total = 0.0;
-    for task in tasks.flatten() {
-        let dir = task.path();
-        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
-        if !comm.starts_with(prefix) {
-            continue;
-        }
-        let nanos = std::fs::read_to_string(dir.join("schedstat"))
-            .ok()
-            .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok());
-        total += match nanos {
-            Some(ns) => ns / 1e9,
-            None => stat_seconds(&std::fs::read_to_string(dir.join("stat")).unwrap_or_default()),
-        };
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let tid = entry.file_name().to_str()?.parse().ok()?;
+            let dir = entry.path();
+            let name = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+            let nanos = std::fs::read_to_string(dir.join("schedstat"))
+                .ok()
+                .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok());
+            let seconds = match nanos {
+                Some(ns) => ns / 1e9,
+                None => {
+                    stat_seconds(&std::fs::read_to_string(dir.join("stat")).unwrap_or_default())
+                }
+            };
+            Some(Task {
+                tid,
+                name: name.trim().to_owned(),
+                seconds,
+            })
+        })
+        .collect()
+}
+
+/// CPU seconds of each of `pid`'s threads so far, summed by name without a numeric suffix
+/// (`confab-media` for `confab-media-0` and `confab-media-1`). A thread that ended is not
+/// counted, so read this around a measurement, not across a process's life.
+pub(crate) fn thread_cpu(pid: u32) -> BTreeMap<String, f64> {
+    let mut cpu = BTreeMap::new();
+    for task in tasks(&pid.to_string()) {
+        let name = task
+            .name
+            .trim_end_matches(|c: char| c.is_ascii_digit() || c == '-');
+        *cpu.entry(name.to_owned()).or_default() += task.seconds;
     }
-    total
+    cpu
+}
+
+/// What each thread name spent between two [`thread_cpu`] readings.
+pub(crate) fn cpu_between(
+    before: &BTreeMap<String, f64>,
+    after: &BTreeMap<String, f64>,
+) -> BTreeMap<String, f64> {
+    after
+        .iter()
+        .map(|(name, s)| {
+            let spent = s - before.get(name).copied().unwrap_or(0.0);
+            (name.clone(), spent.max(0.0))
+        })
+        .collect()
 }
 
 /// User plus system time of a `/proc` `stat` line, in seconds (0 if it does not parse).
