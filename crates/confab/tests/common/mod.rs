@@ -339,7 +339,9 @@ impl Reply {
     async fn send(request: reqwest::RequestBuilder, path: &str) -> Reply {
         match Reply::try_send(request).await {
             Ok(reply) => reply,
-            Err(e) => panic!("request to {path} failed: {e}"),
+            // The chain of sources says what failed: a timeout, a refused connection (the
+            // server is gone), or a connection closed under the request.
+            Err(e) => panic!("request to {path} failed: {e} ({e:?})"),
         }
     }
 
@@ -498,6 +500,25 @@ fn listening_addr(stdout: &str) -> Option<SocketAddr> {
             .parse()
             .ok()
     })
+}
+
+/// A test that fails with a server running shows what the server wrote to stderr last (a
+/// panic in one of its tasks, a warning), which the test itself never prints.
+impl Drop for Server {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let log = self.stderr.text();
+        let lines: Vec<&str> = log.lines().collect();
+        let tail = &lines[lines.len().saturating_sub(80)..];
+        eprintln!(
+            "--- the last {} lines confab serve (pid {}) wrote to stderr ---\n{}\n---",
+            tail.len(),
+            self.pid,
+            tail.join("\n")
+        );
+    }
 }
 
 /// The lines of one output stream of the child, collected as they come.
