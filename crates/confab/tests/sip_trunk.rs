@@ -43,6 +43,23 @@ fn invites(log: &str) -> Vec<String> {
         .collect()
 }
 
+/// The retry of the one challenged INVITE SIPp received (its log shows exactly two), sent to
+/// the trunk at `port` for the number +15550100100.
+fn challenged_retry(log: &str, port: u16) -> String {
+    let mut invites = invites(log);
+    assert_eq!(
+        invites.len(),
+        2,
+        "a challenged INVITE and its retry:\n{log}"
+    );
+    let retry = invites.remove(1);
+    assert!(
+        retry.starts_with(&format!("INVITE sip:+15550100100@127.0.0.1:{port} SIP/2.0")),
+        "{retry}"
+    );
+    retry
+}
+
 /// The value of header `name` in one logged message.
 fn header<'a>(message: &'a str, name: &str) -> Option<&'a str> {
     message.lines().find_map(|line| {
@@ -117,24 +134,14 @@ async fn a_call_to_a_number_goes_through_the_trunk_from_the_caller() {
     let call = created["sid"].as_str().expect("sid").to_owned();
     let log = running.finish_ok().await;
     sip.wait_call(&call, "completed").await;
-    let invites = invites(&log);
-    assert_eq!(
-        invites.len(),
-        2,
-        "a challenged INVITE and its retry:\n{log}"
-    );
-    let retry = &invites[1];
-    assert!(
-        retry.starts_with(&format!("INVITE sip:+15550100100@127.0.0.1:{port} SIP/2.0")),
-        "{retry}"
-    );
-    let from = header(retry, "From").unwrap_or_default();
+    let retry = challenged_retry(&log, port);
+    let from = header(&retry, "From").unwrap_or_default();
     assert!(
         from.contains("<sip:+15550100002@"),
         "the caller as From: {from}"
     );
-    assert_eq!(header(retry, "P-Asserted-Identity"), None, "{retry}");
-    let answer = header(retry, "Authorization").unwrap_or_default();
+    assert_eq!(header(&retry, "P-Asserted-Identity"), None, "{retry}");
+    let answer = header(&retry, "Authorization").unwrap_or_default();
     assert!(answer.contains("username=\"bob\""), "{retry}");
 }
 
@@ -178,18 +185,8 @@ async fn dial_number_goes_through_the_trunk_with_the_caller_id() {
         .await
         .expect_status(201);
     let log = running.finish_ok().await;
-    let invites = invites(&log);
-    assert_eq!(
-        invites.len(),
-        2,
-        "a challenged INVITE and its retry:\n{log}"
-    );
-    let retry = &invites[1];
-    assert!(
-        retry.starts_with(&format!("INVITE sip:+15550100100@127.0.0.1:{port} SIP/2.0")),
-        "{retry}"
-    );
-    let from = header(retry, "From").unwrap_or_default();
+    let retry = challenged_retry(&log, port);
+    let from = header(&retry, "From").unwrap_or_default();
     assert!(
         from.contains("<sip:+15550100003@"),
         "callerId as From: {from}"
