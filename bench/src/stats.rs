@@ -72,6 +72,11 @@ pub(crate) struct Task {
     /// CPU seconds so far: its `schedstat` in nanoseconds where the kernel keeps it, else its
     /// `stat` in clock ticks (0 where neither is readable).
     pub(crate) seconds: f64,
+    /// Times it was put on a CPU so far (`schedstat`'s timeslices: each one a switch to it);
+    /// 0 where the kernel keeps no `schedstat`.
+    pub(crate) slices: f64,
+    /// CPU seconds so far in the kernel (its `stat`'s system time, in clock ticks).
+    pub(crate) kernel_seconds: f64,
 }
 
 /// The threads of process `pid` (`"self"` for this one); none if it is gone.
@@ -85,19 +90,20 @@ pub(crate) fn tasks(pid: &str) -> Vec<Task> {
             let tid = entry.file_name().to_str()?.parse().ok()?;
             let dir = entry.path();
             let name = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
-            let nanos = std::fs::read_to_string(dir.join("schedstat"))
-                .ok()
-                .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok());
+            let schedstat = std::fs::read_to_string(dir.join("schedstat")).unwrap_or_default();
+            let field = |i: usize| schedstat.split_whitespace().nth(i)?.parse::<f64>().ok();
+            let nanos = field(0);
+            let stat = std::fs::read_to_string(dir.join("stat")).unwrap_or_default();
             let seconds = match nanos {
                 Some(ns) => ns / 1e9,
-                None => {
-                    stat_seconds(&std::fs::read_to_string(dir.join("stat")).unwrap_or_default())
-                }
+                None => stat_seconds(&stat),
             };
             Some(Task {
                 tid,
                 name: name.trim().to_owned(),
                 seconds,
+                slices: field(2).unwrap_or(0.0),
+                kernel_seconds: system_seconds(&stat),
             })
         })
         .collect()
@@ -107,14 +113,29 @@ pub(crate) fn tasks(pid: &str) -> Vec<Task> {
 /// (`confab-media` for `confab-media-0` and `confab-media-1`). A thread that ended is not
 /// counted, so read this around a measurement, not across a process's life.
 pub(crate) fn thread_cpu(pid: u32) -> BTreeMap<String, f64> {
-    let mut cpu = BTreeMap::new();
+    by_thread_name(pid, |task| task.seconds)
+}
+
+/// Like [`thread_cpu`], the times each thread name was switched to so far.
+pub(crate) fn thread_slices(pid: u32) -> BTreeMap<String, f64> {
+    by_thread_name(pid, |task| task.slices)
+}
+
+/// Like [`thread_cpu`], the seconds each thread name spent in the kernel so far.
+pub(crate) fn thread_kernel(pid: u32) -> BTreeMap<String, f64> {
+    by_thread_name(pid, |task| task.kernel_seconds)
+}
+
+/// `of` each of `pid`'s threads, summed by name without a numeric suffix.
+fn by_thread_name(pid: u32, of: fn(&Task) -> f64) -> BTreeMap<String, f64> {
+    let mut sum = BTreeMap::new();
     for task in tasks(&pid.to_string()) {
         let name = task
             .name
             .trim_end_matches(|c: char| c.is_ascii_digit() || c == '-');
-        *cpu.entry(name.to_owned()).or_default() += task.seconds;
+        *sum.entry(name.to_owned()).or_default() += of(&task);
     }
-    cpu
+    sum
 }
 
 /// What each thread name spent between two [`thread_cpu`] readings.
@@ -131,19 +152,26 @@ pub(crate) fn cpu_between(
         .collect()
 }
 
-/// User plus system time of a `/proc` `stat` line, in seconds (0 if it does not parse).
-/// User plus system CPU seconds in the text of a `/proc/.../stat` file.
+/// User plus system CPU seconds in the text of a `/proc/.../stat` file (0 if it does not
+/// parse).
 pub(crate) fn stat_seconds(stat: &str) -> f64 {
-    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+    // utime and stime are fields 14 and 15.
+    (stat_ticks(stat, 14) + stat_ticks(stat, 15)) / 100.0
+}
+
+/// System CPU seconds (field 15, `stime`) in the text of a `/proc/.../stat` file.
+pub(crate) fn system_seconds(stat: &str) -> f64 {
+    stat_ticks(stat, 15) / 100.0
+}
+
+/// Field `n` (counted from 1, as proc(5) does) of a `stat` text, 0 if missing; the fields
+/// are counted after the parenthesised command name, which may hold spaces.
+fn stat_ticks(stat: &str, n: usize) -> f64 {
     let Some((_, rest)) = stat.rsplit_once(')') else {
         return 0.0;
     };
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
+    rest.split_whitespace()
+        .nth(n.saturating_sub(3))
+        .and_then(|f| f.parse::<f64>().ok())
+        .unwrap_or(0.0)
 }

@@ -189,7 +189,11 @@ fn callback(account: &AccountSid, n: usize) -> Callback {
     let conference = ConferenceSid::mint(SidStyle::Twilio, source + 1);
     let call = CallSid::mint(SidStyle::Twilio, source + 1000);
     let sequence = (n as u128 / SOURCES) as u32 + 1;
-    let muted = if sequence.is_multiple_of(2) { "true" } else { "false" };
+    let muted = if sequence.is_multiple_of(2) {
+        "true"
+    } else {
+        "false"
+    };
     let params: Vec<(String, String)> = [
         ("Coaching", "false"),
         ("FriendlyName", &format!("room-{source}")),
