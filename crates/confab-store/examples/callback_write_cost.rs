@@ -97,7 +97,13 @@ async fn insert(
 ) -> Result<(), Box<dyn std::error::Error>> {
     let batches: Vec<Vec<Write>> = callbacks
         .chunks(batch)
-        .map(|chunk| chunk.iter().cloned().map(Write::Callback).collect())
+        .map(|chunk| {
+            chunk
+                .iter()
+                .cloned()
+                .map(|c| Write::Callback(c.into()))
+                .collect()
+        })
         .collect();
     for group in batches.chunks(IN_FLIGHT) {
         let writes = group.iter().map(|batch| store.write(batch.clone()));

@@ -2,7 +2,8 @@
 //! machinery).
 //!
 //! A callback is the table row `id`, numbered by the writer (see [`crate::retention`]); its
-//! source and sequence name it outside the store. Lists page by keyset on
+//! source and sequence name it outside the store. Its outcome, once it has one, is the row of
+//! the same `id` in `callback_outcomes` (migration 7); without one it is pending. Lists page by keyset on
 //! `(created, source_kind, source_sid, sequence)`, newest first; the page token names a
 //! callback by [`callback_key`], a short text of letters, digits and `-` as page tokens allow.
 
@@ -19,12 +20,21 @@ use sqlx::Row;
 use crate::rows::{corrupt, method, numbered, opt_call_sid, Bind, Query};
 use crate::{CallbackFilter, StoreError, StoredCallback};
 
+/// The columns of a callback's own row, as inserted.
 const CALLBACK_COLUMNS: &str = "source_kind, source_sid, sequence, account_sid, event, call_sid, \
-    url, method, params, token, created, state, attempts, response_status, error_code, \
-    error_message, finished";
+    url, method, params, token, created";
+
+/// What a read selects: the callback's row (`c`) and its outcome (`o`, none while pending).
+const SELECTED: &str = "c.source_kind, c.source_sid, c.sequence, c.account_sid, c.event, \
+    c.call_sid, c.url, c.method, c.params, c.token, c.created, \
+    COALESCE(o.state, 'pending') AS state, COALESCE(o.attempts, 0) AS attempts, \
+    o.response_status, o.error_code, o.error_message, o.finished";
+
+/// The tables a read selects from.
+const JOINED: &str = "callbacks c LEFT JOIN callback_outcomes o ON o.id = c.id";
 
 /// The list order and its keyset columns.
-const KEYSET: &str = "(created, source_kind, source_sid, sequence)";
+const KEYSET: &str = "(c.created, c.source_kind, c.source_sid, c.sequence)";
 
 static CALLBACK_INSERT: LazyLock<String> = LazyLock::new(|| {
     let placeholders = vec!["?"; CALLBACK_COLUMNS.split(',').count() + 1].join(", ");
@@ -33,29 +43,51 @@ static CALLBACK_INSERT: LazyLock<String> = LazyLock::new(|| {
     ))
 });
 
-const OUTCOME_SET: &str = "UPDATE callbacks SET state = ?, attempts = ?, response_status = ?, \
-    error_code = ?, error_message = ?, finished = ?";
+/// An outcome replaces an earlier one of the same callback (a pending record of attempts).
+const OUTCOME_UPSERT: &str = "INSERT INTO callback_outcomes (id, state, attempts, \
+    response_status, error_code, error_message, finished)";
+const OUTCOME_CONFLICT: &str = "ON CONFLICT (id) DO UPDATE SET state = excluded.state, \
+    attempts = excluded.attempts, response_status = excluded.response_status, \
+    error_code = excluded.error_code, error_message = excluded.error_message, \
+    finished = excluded.finished";
 
-static DELIVERY_UPDATE: LazyLock<String> =
-    LazyLock::new(|| numbered(&format!("{OUTCOME_SET} WHERE id = ?")));
-
-static DELIVERY_UPDATE_BY_KEY: LazyLock<String> = LazyLock::new(|| {
+static DELIVERY_UPDATE: LazyLock<String> = LazyLock::new(|| {
     numbered(&format!(
-        "{OUTCOME_SET} WHERE source_kind = ? AND source_sid = ? AND sequence = ?"
+        "{OUTCOME_UPSERT} VALUES (?, ?, ?, ?, ?, ?, ?) {OUTCOME_CONFLICT}"
     ))
 });
 
-static FORGET: LazyLock<String> = LazyLock::new(|| {
-    // A rowid range: found in the table's own tree, no scan, no other index.
-    numbered("DELETE FROM callbacks WHERE id BETWEEN ? AND ? AND state <> 'pending'")
+static DELIVERY_UPDATE_BY_KEY: LazyLock<String> = LazyLock::new(|| {
+    // The SELECT's WHERE is what lets SQLite tell the upsert's ON CONFLICT from a join's ON.
+    numbered(&format!(
+        "{OUTCOME_UPSERT} SELECT id, ?, ?, ?, ?, ?, ? FROM callbacks \
+         WHERE source_kind = ? AND source_sid = ? AND sequence = ? {OUTCOME_CONFLICT}"
+    ))
 });
 
-static REMOVE: LazyLock<String> = LazyLock::new(|| numbered("DELETE FROM callbacks WHERE id = ?"));
+static FORGET: LazyLock<[String; 2]> = LazyLock::new(|| {
+    // Rowid ranges: found in each table's own tree, no scan, no other index. Only rows with
+    // a finished outcome go; the callbacks first, while their outcomes still say so.
+    [
+        numbered(
+            "DELETE FROM callbacks WHERE id IN (SELECT id FROM callback_outcomes \
+             WHERE id BETWEEN ? AND ? AND state <> 'pending')",
+        ),
+        numbered("DELETE FROM callback_outcomes WHERE id BETWEEN ? AND ? AND state <> 'pending'"),
+    ]
+});
+
+static REMOVE: LazyLock<[String; 2]> = LazyLock::new(|| {
+    [
+        numbered("DELETE FROM callbacks WHERE id = ?"),
+        numbered("DELETE FROM callback_outcomes WHERE id = ?"),
+    ]
+});
 
 /// Inserts a callback, pending, as row `id` (numbered by the writer).
 pub(crate) fn callback_insert(id: i64, c: &Callback) -> Query<'_> {
     let params = serde_json::to_string(&c.params).unwrap_or_else(|_| "[]".to_owned());
-    let mut binds = vec![
+    let binds = vec![
         Bind::Int(id),
         Bind::Text(c.source.kind().into()),
         Bind::Text(c.source.sid().into()),
@@ -69,15 +101,6 @@ pub(crate) fn callback_insert(id: i64, c: &Callback) -> Query<'_> {
         Bind::Text(c.idempotency_token.as_str().into()),
         Bind::Int(c.created.0),
     ];
-    // Delivery::pending(), bound as constants.
-    binds.extend([
-        Bind::Text(DeliveryState::Pending.as_str().into()),
-        Bind::Int(0),
-        Bind::OptInt(None),
-        Bind::OptInt(None),
-        Bind::OptText(None),
-        Bind::OptInt(None),
-    ]);
     Query {
         sql: Cow::Borrowed(CALLBACK_INSERT.as_str()),
         binds,
@@ -86,8 +109,8 @@ pub(crate) fn callback_insert(id: i64, c: &Callback) -> Query<'_> {
 
 /// Records the outcome of the delivery of the callback in row `id`.
 pub(crate) fn delivery_update(id: i64, delivery: &Delivery) -> Query<'_> {
-    let mut binds: Vec<Bind<'_>> = outcome_binds(delivery).into();
-    binds.push(Bind::Int(id));
+    let mut binds = vec![Bind::Int(id)];
+    binds.extend(outcome_binds(delivery));
     Query {
         sql: Cow::Borrowed(DELIVERY_UPDATE.as_str()),
         binds,
@@ -113,21 +136,21 @@ pub(crate) fn delivery_update_by_key<'a>(
     }
 }
 
-/// Deletes the finished callbacks in rows `first` to `last` (the history bound, see
-/// [`crate::retention`]).
-pub(crate) fn forget(first: i64, last: i64) -> Query<'static> {
-    Query {
-        sql: Cow::Borrowed(FORGET.as_str()),
+/// Deletes the finished callbacks in rows `first` to `last` and their outcomes (the history
+/// bound, see [`crate::retention`]): two statements, in this order.
+pub(crate) fn forget(first: i64, last: i64) -> [Query<'static>; 2] {
+    FORGET.each_ref().map(|sql| Query {
+        sql: Cow::Borrowed(sql.as_str()),
         binds: vec![Bind::Int(first), Bind::Int(last)],
-    }
+    })
 }
 
-/// Deletes row `id`: an earlier record of a callback written anew.
-pub(crate) fn remove(id: i64) -> Query<'static> {
-    Query {
-        sql: Cow::Borrowed(REMOVE.as_str()),
+/// Deletes row `id` and its outcome: an earlier record of a callback written anew.
+pub(crate) fn remove(id: i64) -> [Query<'static>; 2] {
+    REMOVE.each_ref().map(|sql| Query {
+        sql: Cow::Borrowed(sql.as_str()),
         binds: vec![Bind::Int(id)],
-    }
+    })
 }
 
 fn outcome_binds(d: &Delivery) -> [Bind<'_>; 6] {
@@ -144,7 +167,8 @@ fn outcome_binds(d: &Delivery) -> [Bind<'_>; 6] {
 /// Every pending callback, oldest first (in row order: each source's in sequence order).
 pub(crate) fn pending() -> Query<'static> {
     Query::new(&format!(
-        "SELECT {CALLBACK_COLUMNS} FROM callbacks WHERE state = 'pending' ORDER BY id"
+        "SELECT {SELECTED} FROM {JOINED} WHERE COALESCE(o.state, 'pending') = 'pending' \
+         ORDER BY c.id"
     ))
 }
 
@@ -167,19 +191,22 @@ pub(crate) fn callback_list<'a>(
     f: &'a CallbackFilter,
     page: &'a PageRequest,
 ) -> (Query<'a>, bool) {
-    let mut q = Query::new(&format!("SELECT {CALLBACK_COLUMNS} FROM callbacks WHERE "));
-    q.push("account_sid = ?", [Bind::Text(account.as_str().into())]);
+    let mut q = Query::new(&format!("SELECT {SELECTED} FROM {JOINED} WHERE "));
+    q.push("c.account_sid = ?", [Bind::Text(account.as_str().into())]);
     if let Some(conference) = &f.conference_sid {
         q.push(
-            " AND source_kind = 'conference' AND source_sid = ?",
+            " AND c.source_kind = 'conference' AND c.source_sid = ?",
             [Bind::Text(conference.as_str().into())],
         );
     }
     if let Some(call) = &f.call_sid {
-        q.push(" AND call_sid = ?", [Bind::Text(call.as_str().into())]);
+        q.push(" AND c.call_sid = ?", [Bind::Text(call.as_str().into())]);
     }
     if let Some(state) = f.state {
-        q.push(" AND state = ?", [Bind::Text(state.as_str().into())]);
+        q.push(
+            " AND COALESCE(o.state, 'pending') = ?",
+            [Bind::Text(state.as_str().into())],
+        );
     }
     let anchor = |q: &mut Query<'a>, comparison: &str, key: &str| {
         // A token naming no callback (one of another list) anchors nowhere: an empty page.
@@ -203,8 +230,8 @@ pub(crate) fn callback_list<'a>(
         );
     };
     let limit = i64::from(page.size) + 1;
-    let newest_first = "created DESC, source_kind DESC, source_sid DESC, sequence DESC";
-    let oldest_first = "created ASC, source_kind ASC, source_sid ASC, sequence ASC";
+    let newest_first = "c.created DESC, c.source_kind DESC, c.source_sid DESC, c.sequence DESC";
+    let oldest_first = "c.created ASC, c.source_kind ASC, c.source_sid ASC, c.sequence ASC";
     let reversed = match &page.cursor {
         Cursor::Offset(offset) => {
             q.push(
@@ -319,8 +346,8 @@ mod tests {
         assert_eq!(CALLBACK_INSERT.matches('$').count(), columns + 1);
         assert_eq!(DELIVERY_UPDATE.matches('$').count(), 7);
         assert_eq!(DELIVERY_UPDATE_BY_KEY.matches('$').count(), 9);
-        assert_eq!(FORGET.matches('$').count(), 2);
-        assert_eq!(REMOVE.matches('$').count(), 1);
+        assert!(FORGET.iter().all(|sql| sql.matches('$').count() == 2));
+        assert!(REMOVE.iter().all(|sql| sql.matches('$').count() == 1));
     }
 
     #[test]

@@ -27,6 +27,8 @@ mod rows;
 mod sqlite;
 mod writer;
 
+use std::sync::Arc;
+
 use confab_core::callback::{Callback, CallbackSource, Delivery, DeliveryState};
 use confab_core::page::{Page, PageRequest};
 use confab_core::time::DateRange;
@@ -119,7 +121,8 @@ pub enum Write {
         sid: CallSid,
     },
     /// Insert a status callback, pending (or replace one with the same source and sequence).
-    Callback(Callback),
+    /// Shared with the outbox, which delivers the same record once the write is durable.
+    Callback(Arc<Callback>),
     /// Record how a callback's delivery went so far.
     Delivery {
         /// The account the callback belongs to (for its retention bound).

@@ -4,7 +4,7 @@
 //!
 //! The table has no index on a callback's source and sequence (see migration 6): the writer
 //! numbers the rows itself and remembers, for every stored callback, its row, so that an
-//! outcome is written by rowid. It also sees every outcome it writes, so it knows, per
+//! outcome is written under that row number (in `callback_outcomes`, see migration 7). It also sees every outcome it writes, so it knows, per
 //! account, which callbacks finished and in what order, without asking the database:
 //! [`Retention`] keeps that list (loaded from the table when the writer starts). Once an
 //! account has `every` more than `keep`, its oldest finished ones are deleted in the writer's
@@ -59,8 +59,9 @@ impl Retention {
     pub(crate) fn load(conn: &Connection, keep: u32) -> Result<Retention, StoreError> {
         let mut retention = Retention::new(keep);
         let mut statement = conn.prepare(
-            "SELECT id, account_sid, source_kind, source_sid, sequence, state FROM callbacks \
-             ORDER BY finished, id",
+            "SELECT c.id, c.account_sid, c.source_kind, c.source_sid, c.sequence, \
+             COALESCE(o.state, 'pending') FROM callbacks c \
+             LEFT JOIN callback_outcomes o ON o.id = c.id ORDER BY o.finished, c.id",
         )?;
         let mut rows = statement.query([])?;
         while let Some(row) = rows.next()? {

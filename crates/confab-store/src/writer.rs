@@ -19,7 +19,7 @@
 //! group while the disk flushes the last one instead of waiting for it.
 //!
 //! The writer also numbers the rows of the callbacks table and remembers each stored
-//! callback's, so that an outcome is written by rowid, and it bounds the callback history:
+//! callback's, so that an outcome is written under its row number, and it bounds the callback history:
 //! it notes the callbacks of each account that finish and, every so often, deletes that
 //! account's oldest finished ones beyond the retention bound in the group's transaction
 //! (see [`crate::retention`]).
@@ -263,9 +263,10 @@ fn commit(
                     let (row, earlier) = rows.number(&c.source, c.sequence);
                     if let Some(earlier) = earlier {
                         // Written anew: the later record wins.
-                        let q = callback_rows::remove(earlier);
-                        tx.prepare_cached(&q.sql)?
-                            .execute(params_from_iter(q.binds.iter()))?;
+                        for q in callback_rows::remove(earlier) {
+                            tx.prepare_cached(&q.sql)?
+                                .execute(params_from_iter(q.binds.iter()))?;
+                        }
                     }
                     callback_rows::callback_insert(row, c)
                 }
@@ -287,9 +288,10 @@ fn commit(
                 .execute(params_from_iter(q.binds.iter()))?;
         }
         for range in forget {
-            let q = callback_rows::forget(range.first, range.last);
-            tx.prepare_cached(&q.sql)?
-                .execute(params_from_iter(q.binds.iter()))?;
+            for q in callback_rows::forget(range.first, range.last) {
+                tx.prepare_cached(&q.sql)?
+                    .execute(params_from_iter(q.binds.iter()))?;
+            }
         }
     }
     tx.commit()?;

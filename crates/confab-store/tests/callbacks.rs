@@ -119,8 +119,8 @@ async fn callbacks_round_trip_with_their_delivery() {
     second.method = HttpMethod::Get;
     store
         .write(vec![
-            Write::Callback(first.clone()),
-            Write::Callback(second.clone()),
+            Write::Callback(first.clone().into()),
+            Write::Callback(second.clone().into()),
         ])
         .await
         .expect("insert");
@@ -168,10 +168,14 @@ async fn lists_filter_by_conference_call_and_state_and_page_by_keyset() {
         callback(&other_room, 1, 12, Some(8)),
         callback(&room, 3, 13, Some(8)),
     ];
-    let mut batch: Vec<Write> = callbacks.iter().cloned().map(Write::Callback).collect();
+    let mut batch: Vec<Write> = callbacks
+        .iter()
+        .cloned()
+        .map(|c| Write::Callback(c.into()))
+        .collect();
     let mut foreign = callback(&conference_source(3), 1, 14, None);
     foreign.account_sid = account(2).sid;
-    batch.push(Write::Callback(foreign));
+    batch.push(Write::Callback(foreign.into()));
     batch.push(outcome(&callbacks[0], delivered(1, 20)));
     batch.push(outcome(&callbacks[2], delivered(1, 21)));
     store.write(batch).await.expect("write");
@@ -270,7 +274,11 @@ async fn pending_scan_and_last_sequence() {
         callback(&call, 1, 13, Some(7)),
         callback(&room, 3, 14, None),
     ];
-    let mut batch: Vec<Write> = callbacks.iter().cloned().map(Write::Callback).collect();
+    let mut batch: Vec<Write> = callbacks
+        .iter()
+        .cloned()
+        .map(|c| Write::Callback(c.into()))
+        .collect();
     batch.push(outcome(&callbacks[0], delivered(1, 20)));
     let retrying = Delivery {
         attempts: 1,
@@ -317,14 +325,20 @@ async fn finished_callbacks_are_pruned_per_account_pending_ones_never() {
         .map(|n| callback(&room, n, i64::from(n), None))
         .collect();
     store
-        .write(callbacks.iter().cloned().map(Write::Callback).collect())
+        .write(
+            callbacks
+                .iter()
+                .cloned()
+                .map(|c| Write::Callback(c.into()))
+                .collect(),
+        )
         .await
         .expect("insert");
     let mut other = callback(&conference_source(2), 1, 1, None);
     other.account_sid = account(2).sid;
     store
         .write(vec![
-            Write::Callback(other.clone()),
+            Write::Callback(other.clone().into()),
             outcome(&other, delivered(1, 2)),
         ])
         .await
@@ -436,7 +450,7 @@ async fn a_callback_is_written_atomically_with_its_change() {
         .write(vec![
             Write::Conference(room.clone()),
             Write::Participant(participant(&room, 1)),
-            Write::Callback(join.clone()),
+            Write::Callback(join.clone().into()),
         ])
         .await
         .expect("participant and callback");
@@ -450,7 +464,7 @@ async fn a_callback_is_written_atomically_with_its_change() {
     let ghost_source = CallbackSource::Conference(ghost.sid.clone());
     let result = store
         .write(vec![
-            Write::Callback(callback(&ghost_source, 1, 6, Some(2))),
+            Write::Callback(callback(&ghost_source, 1, 6, Some(2)).into()),
             Write::Participant(participant(&ghost, 2)),
         ])
         .await;
@@ -491,7 +505,7 @@ async fn the_history_bound_covers_what_an_earlier_run_finished() {
             let c = callback(&room, n, i64::from(n), None);
             let done = outcome(&c, delivered(1, i64::from(n)));
             store
-                .write(vec![Write::Callback(c), done])
+                .write(vec![Write::Callback(c.into()), done])
                 .await
                 .expect("write");
         }
@@ -508,7 +522,7 @@ async fn the_history_bound_covers_what_an_earlier_run_finished() {
         let c = callback(&room, n, i64::from(n), None);
         let done = outcome(&c, delivered(1, i64::from(n)));
         store
-            .write(vec![Write::Callback(c), done])
+            .write(vec![Write::Callback(c.into()), done])
             .await
             .expect("write");
     }
@@ -541,17 +555,20 @@ async fn a_callback_written_again_is_one_row_and_outcomes_find_rows_of_an_earlie
         again.event = "written-again".into();
         // In one batch and in the next: the later record wins, once.
         store
-            .write(vec![Write::Callback(first.clone()), Write::Callback(again)])
+            .write(vec![
+                Write::Callback(first.clone().into()),
+                Write::Callback(again.into()),
+            ])
             .await
             .expect("write");
         let mut third = first.clone();
         third.event = "written-thrice".into();
         store
-            .write(vec![Write::Callback(third)])
+            .write(vec![Write::Callback(third.into())])
             .await
             .expect("write");
         store
-            .write(vec![Write::Callback(callback(&room, 2, 2, None))])
+            .write(vec![Write::Callback(callback(&room, 2, 2, None).into())])
             .await
             .expect("write");
         let items = all(store).await;
@@ -572,7 +589,7 @@ async fn a_callback_written_again_is_one_row_and_outcomes_find_rows_of_an_earlie
     store
         .write(vec![
             outcome(&second, delivered(2, 5)),
-            Write::Callback(fourth.clone()),
+            Write::Callback(fourth.clone().into()),
             outcome(&fourth, delivered(1, 6)),
         ])
         .await
@@ -597,4 +614,176 @@ async fn a_callback_written_again_is_one_row_and_outcomes_find_rows_of_an_earlie
             (1, DeliveryState::Pending, 0)
         ]
     );
+}
+
+/// A data directory of schema version 6 (outcomes in the callbacks' own rows) keeps every
+/// callback and every outcome when its outcomes move to a table of their own: the pending one
+/// is still pending (and delivered after the restart), the finished ones list as before, and
+/// new outcomes are recorded.
+#[tokio::test]
+async fn a_version_6_database_keeps_its_callbacks_and_their_outcomes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("confab.db");
+    let conn = rusqlite::Connection::open(&path).expect("open v6");
+    conn.execute_batch(
+        "CREATE TABLE _sqlx_migrations (version BIGINT PRIMARY KEY, description TEXT NOT NULL, \
+         installed_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP, success BOOLEAN NOT NULL, \
+         checksum BLOB NOT NULL, execution_time BIGINT NOT NULL);",
+    )
+    .expect("migrations table");
+    let migrations = [
+        (1, "init", include_str!("../migrations/0001_init.sql")),
+        (2, "calls", include_str!("../migrations/0002_calls.sql")),
+        (
+            3,
+            "callbacks",
+            include_str!("../migrations/0003_callbacks.sql"),
+        ),
+        (
+            4,
+            "phone numbers",
+            include_str!("../migrations/0004_phone_numbers.sql"),
+        ),
+        (
+            5,
+            "callbacks pending",
+            include_str!("../migrations/0005_callbacks_pending.sql"),
+        ),
+        (
+            6,
+            "callbacks rowid",
+            include_str!("../migrations/0006_callbacks_rowid.sql"),
+        ),
+    ];
+    for (version, description, sql) in migrations {
+        conn.execute_batch(sql).expect("schema");
+        conn.execute(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+             VALUES (?1, ?2, 1, ?3, 0)",
+            rusqlite::params![version, description, sha384(sql.as_bytes())],
+        )
+        .expect("record migration");
+    }
+    let a = account(1);
+    conn.execute(
+        "INSERT INTO accounts VALUES (?1, 'secret', 'twilio', 'account 1', 1)",
+        [a.sid.as_str()],
+    )
+    .expect("v6 account");
+    let source = conference_source(1);
+    let (failed, delivered_one, pending) = (
+        callback(&source, 1, 1_000, Some(7)),
+        callback(&source, 2, 1_001, None),
+        callback(&source, 3, 1_002, None),
+    );
+    let rows = [
+        (
+            1,
+            &failed,
+            "failed",
+            3,
+            Some(503),
+            Some(11217),
+            Some("answered HTTP 503"),
+            Some(2_000),
+        ),
+        (
+            2,
+            &delivered_one,
+            "delivered",
+            1,
+            Some(204),
+            None,
+            None,
+            Some(2_001),
+        ),
+        (3, &pending, "pending", 0, None, None, None, None),
+    ];
+    for (id, c, state, attempts, status, code, message, finished) in rows {
+        conn.execute(
+            "INSERT INTO callbacks (id, source_kind, source_sid, sequence, account_sid, event, \
+             call_sid, url, method, params, token, created, state, attempts, response_status, \
+             error_code, error_message, finished) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, \
+             ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+            rusqlite::params![
+                id,
+                c.source.kind(),
+                c.source.sid(),
+                c.sequence,
+                c.account_sid.as_str(),
+                c.event,
+                c.call_sid.as_ref().map(|s| s.as_str().to_owned()),
+                c.url,
+                c.method.as_str(),
+                serde_json::to_string(&c.params).expect("params"),
+                c.idempotency_token,
+                c.created.0,
+                state,
+                attempts,
+                status,
+                code,
+                message,
+                finished,
+            ],
+        )
+        .expect("v6 callback");
+    }
+    drop(conn);
+
+    let store = SqliteStore::open(&path).await.expect("upgrade");
+    let still_pending = store.pending_callbacks().await.expect("pending");
+    assert_eq!(
+        still_pending,
+        vec![StoredCallback {
+            callback: pending.clone(),
+            delivery: Delivery::pending()
+        }]
+    );
+    let listed = store
+        .list_callbacks(&a.sid, &CallbackFilter::default(), &page(&[]))
+        .await
+        .expect("list");
+    let failure = Delivery {
+        state: DeliveryState::Failed,
+        attempts: 3,
+        response_status: Some(503),
+        error: Some((11217, "answered HTTP 503".into())),
+        finished: Some(Timestamp(2_000)),
+    };
+    assert_eq!(
+        listed.items,
+        vec![
+            StoredCallback {
+                callback: pending.clone(),
+                delivery: Delivery::pending()
+            },
+            StoredCallback {
+                callback: delivered_one,
+                delivery: delivered(1, 2_001)
+            },
+            StoredCallback {
+                callback: failed,
+                delivery: failure
+            },
+        ]
+    );
+    store
+        .write(vec![outcome(&pending, delivered(2, 3_000))])
+        .await
+        .expect("a new outcome");
+    assert!(store.pending_callbacks().await.expect("pending").is_empty());
+    let delivered_filter = CallbackFilter {
+        state: Some(DeliveryState::Delivered),
+        ..CallbackFilter::default()
+    };
+    assert_eq!(
+        list(&store, &delivered_filter, &[]).await,
+        vec![label(&pending), "event-2@".to_owned() + source.sid()]
+    );
+}
+
+/// sqlx records each applied migration with the SHA-384 of its text.
+fn sha384(data: &[u8]) -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha384::digest(data).to_vec()
 }

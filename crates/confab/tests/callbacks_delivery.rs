@@ -195,6 +195,7 @@ async fn outbox(config: OutboxConfig) -> (Arc<SqliteStore>, Outbox, Account, tem
 
 /// Writes the callbacks pending (as an actor's batch would) and releases them.
 async fn write_and_release(store: &SqliteStore, outbox: &Outbox, callbacks: Vec<Callback>) {
+    let callbacks: Vec<Arc<Callback>> = callbacks.into_iter().map(Into::into).collect();
     store
         .write(callbacks.iter().cloned().map(Write::Callback).collect())
         .await
@@ -492,8 +493,8 @@ async fn recover_delivers_what_the_store_holds_pending_with_its_token() {
     };
     store
         .write(vec![
-            Write::Callback(first.clone()),
-            Write::Callback(tried.clone()),
+            Write::Callback(first.clone().into()),
+            Write::Callback(tried.clone().into()),
             Write::Delivery {
                 account: account.sid.clone(),
                 source: tried.source.clone(),
@@ -532,8 +533,8 @@ async fn the_callbacks_resource_lists_filters_and_pages() {
     let mut progress = callback(&account.sid, &call(5), 0, "http://app.test/progress");
     progress.call_sid = Some(CallSid::mint(SidStyle::Twilio, 5));
     let mut batch = vec![
-        Write::Callback(joined.clone()),
-        Write::Callback(progress.clone()),
+        Write::Callback(joined.clone().into()),
+        Write::Callback(progress.clone().into()),
     ];
     batch.push(Write::Delivery {
         account: account.sid.clone(),
@@ -681,7 +682,13 @@ async fn kill_9_with_deliveries_pending_then_every_one_is_delivered_after_restar
             .await
             .unwrap();
         store
-            .write(written.iter().cloned().map(Write::Callback).collect())
+            .write(
+                written
+                    .iter()
+                    .cloned()
+                    .map(|c| Write::Callback(c.into()))
+                    .collect(),
+            )
             .await
             .unwrap();
     }

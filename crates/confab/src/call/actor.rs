@@ -750,6 +750,7 @@ impl CallActor {
     fn persist(&self, callbacks: Vec<Callback>) {
         let call = self.call.clone();
         let mut batch = vec![Write::Call(call)];
+        let callbacks = crate::webhook::shared(callbacks);
         batch.extend(callbacks.iter().cloned().map(Write::Callback));
         let outbox = self.calls.outbox.clone();
         self.calls.store.write_then(

@@ -37,7 +37,7 @@ use crate::call::leg::LegMedia;
 use crate::call::{CallCommand, CallHandle, CallRegistry};
 use crate::clock;
 use crate::media::{ConferenceMedia, Media, MediaBatch, MediaEvent};
-use crate::webhook::Outbox;
+use crate::webhook::{shared, Outbox};
 
 /// A reply channel for one command. The actor answers an error at once; a
 /// success is answered by the store once the change is durable, so the
@@ -299,6 +299,7 @@ impl Conferences {
                 now,
                 &mut crate::call::idempotency_token,
             );
+            let callbacks = shared(callbacks);
             let mut batch = writes(&room, outcome, true);
             batch.extend(callbacks.iter().cloned().map(Write::Callback));
             self.store.write(batch).await?;
@@ -530,6 +531,7 @@ impl Actor {
         if callbacks.is_empty() {
             return;
         }
+        let callbacks = shared(callbacks);
         let batch = callbacks.iter().cloned().map(Write::Callback).collect();
         let outbox = self.conferences.outbox.clone();
         self.conferences.store.write_then(
@@ -651,6 +653,7 @@ impl Actor {
         let calls = std::mem::take(&mut self.pending_calls);
         let programs = std::mem::take(&mut self.pending_programs);
         let me = self.me.clone();
+        let callbacks = shared(callbacks);
         let callbacks_sent = callbacks.clone();
         // Durable, then heard: what callers hear and the calls are told follows the write.
         let then: Durability = Box::new(move |stored| {

@@ -34,7 +34,7 @@ pub(super) struct Job {
 /// A delivery that is over: delivered or given up.
 pub(super) struct Finished {
     /// The callback.
-    pub(super) callback: Callback,
+    pub(super) callback: Arc<Callback>,
     /// Its arrival number in the dispatcher.
     pub(super) arrival: u64,
     /// The outcome to record.

@@ -78,8 +78,14 @@ pub struct Outbox {
 /// A callback waiting for delivery, with the attempts made before (in an earlier run).
 #[derive(Debug, Clone)]
 struct Queued {
-    callback: Callback,
+    callback: Arc<Callback>,
     attempts: u32,
+}
+
+/// Callbacks made shareable, so that the store's write and the outbox hold one record each
+/// rather than a copy each (a callback's parameters are a dozen strings or more).
+pub(crate) fn shared(callbacks: Vec<Callback>) -> Vec<Arc<Callback>> {
+    callbacks.into_iter().map(Arc::new).collect()
 }
 
 impl Outbox {
@@ -99,7 +105,7 @@ impl Outbox {
     /// Queues callbacks whose store batch is durable. Never blocks and never fails: called
     /// on the store's writer thread. Should the worker be gone (the server is stopping), the
     /// callbacks stay pending in the store and are delivered after the next start.
-    pub fn release(&self, callbacks: Vec<Callback>) {
+    pub fn release(&self, callbacks: Vec<Arc<Callback>>) {
         if callbacks.is_empty() {
             return;
         }
@@ -125,7 +131,7 @@ impl Outbox {
         let queued: Vec<Queued> = pending
             .into_iter()
             .map(|stored| Queued {
-                callback: stored.callback,
+                callback: Arc::new(stored.callback),
                 attempts: stored.delivery.attempts,
             })
             .collect();
