@@ -42,6 +42,13 @@ fn matching<'a>(
     })
 }
 
+/// The value of the sample `name` that has no labels.
+fn unlabelled(body: &str, name: &str) -> Option<f64> {
+    samples(body)
+        .into_iter()
+        .find_map(|(series, v)| (series == name).then_some(v))
+}
+
 /// `/metrics`, fetched without credentials.
 async fn scrape(server: &Server) -> Reply {
     let url = format!("http://{}/metrics", server.addr);
@@ -166,5 +173,67 @@ async fn requests_and_media_ticks_show_on_metrics() {
         ),
         Some(1.0),
         "{ticks}"
+    );
+}
+
+/// The callback worker's metrics: deliveries counted by outcome, their latency, the queue.
+/// One conference's callbacks go to a receiver answering 204, another's to one answering 500
+/// (not retried: Twilio retries only failed connections unless the URL says otherwise).
+#[tokio::test]
+async fn callback_deliveries_show_on_metrics_by_outcome() {
+    let receiver = common::web::WebApp::serve(vec![
+        ("/ok", common::web::Reply::Status(204)),
+        ("/broken", common::web::Reply::Status(500)),
+    ])
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(dir.path()).await;
+    let api = server.api();
+    for (room, path) in [("delivered-room", "/ok"), ("failed-room", "/broken")] {
+        let url = receiver.url(path);
+        let participants = api.twilio(&format!("Conferences/{room}/Participants.json"));
+        let form = [
+            ("From", "+15550100"),
+            ("To", "sim:alice?silence"),
+            ("ConferenceStatusCallback", url.as_str()),
+            ("ConferenceStatusCallbackEvent", "join"),
+        ];
+        api.post_form(&participants, &form).await.expect_status(201);
+    }
+    let body = eventually(
+        "a delivered and a failed callback on /metrics",
+        Duration::from_secs(10),
+        || async {
+            let body = scrape(&server).await.body;
+            let outcome = |o: &str| {
+                value(
+                    &body,
+                    "confab_callbacks_total",
+                    &[&format!(r#"outcome="{o}""#)],
+                )
+            };
+            (outcome("delivered").is_some_and(|n| n >= 1.0)
+                && outcome("failed").is_some_and(|n| n >= 1.0))
+            .then_some(body)
+        },
+    )
+    .await;
+    assert_eq!(receiver.requests_for("/ok").len(), 1);
+    assert_eq!(
+        receiver.requests_for("/broken").len(),
+        1,
+        "a 500 is not retried"
+    );
+    assert!(
+        value(&body, "confab_callbacks_total", &[r#"outcome="retried""#]).is_none_or(|n| n == 0.0),
+        "{body}"
+    );
+    assert!(
+        unlabelled(&body, "confab_callback_latency_seconds_count").is_some_and(|n| n >= 1.0),
+        "one latency per delivered callback: {body}"
+    );
+    assert!(
+        unlabelled(&body, "confab_callbacks_queued").is_some(),
+        "the queue gauge: {body}"
     );
 }

@@ -50,6 +50,35 @@ pub(super) struct Dispatcher {
     outcomes: Outcomes,
     /// When the held outcomes are due; `None` while none are held.
     outcomes_due: Option<tokio::time::Instant>,
+    /// The worker's metrics, registered once: a lookup by name and labels costs more than
+    /// the count itself, thousands of times a second.
+    meters: Meters,
+}
+
+/// Handles of the delivery metrics (see the module docs of [`super`]).
+struct Meters {
+    delivered: metrics::Counter,
+    failed: metrics::Counter,
+    dropped: metrics::Counter,
+    retried: metrics::Counter,
+    latency: metrics::Histogram,
+    queued: metrics::Gauge,
+}
+
+impl Meters {
+    /// Registers the metrics with the recorder installed now (none: they count nowhere).
+    fn register() -> Meters {
+        let outcome =
+            |name: &'static str| metrics::counter!("confab_callbacks_total", "outcome" => name);
+        Meters {
+            delivered: outcome("delivered"),
+            failed: outcome("failed"),
+            dropped: outcome("dropped"),
+            retried: outcome("retried"),
+            latency: metrics::histogram!("confab_callback_latency_seconds"),
+            queued: metrics::gauge!("confab_callbacks_queued"),
+        }
+    }
 }
 
 /// One source's callbacks.
@@ -82,6 +111,7 @@ impl Dispatcher {
             sending: 0,
             outcomes: Outcomes::default(),
             outcomes_due: None,
+            meters: Meters::register(),
         }
     }
 
@@ -99,7 +129,7 @@ impl Dispatcher {
                 Some(result) = finished.recv() => self.finish(result, &done),
                 () = sleep_until(due), if due.is_some() => self.write_outcomes(),
             }
-            metrics::gauge!("confab_callbacks_queued").set(self.undelivered as f64);
+            self.meters.queued.set(self.undelivered as f64);
         }
         self.write_outcomes();
     }
@@ -192,7 +222,7 @@ impl Dispatcher {
                 limit = self.config.max_undelivered_per_account,
                 "the account's callback outbox is full: dropped its oldest undelivered callback"
             );
-            metrics::counter!("confab_callbacks_total", "outcome" => "dropped").increment(1);
+            self.meters.dropped.increment(1);
             let outcome = Delivery {
                 state: DeliveryState::Dropped,
                 attempts: dropped.attempts,
@@ -236,18 +266,17 @@ impl Dispatcher {
         let callback = &finished.callback;
         self.forget(&callback.account_sid, finished.arrival);
         if finished.retries > 0 {
-            metrics::counter!("confab_callbacks_total", "outcome" => "retried")
-                .increment(u64::from(finished.retries));
+            self.meters.retried.increment(u64::from(finished.retries));
         }
         match finished.delivery.state {
             DeliveryState::Delivered => {
-                metrics::counter!("confab_callbacks_total", "outcome" => "delivered").increment(1);
+                self.meters.delivered.increment(1);
                 let now = finished.delivery.finished.unwrap_or(callback.created);
                 let latency = (now.0 - callback.created.0).max(0) as f64 / 1000.0;
-                metrics::histogram!("confab_callback_latency_seconds").record(latency);
+                self.meters.latency.record(latency);
             }
             _ => {
-                metrics::counter!("confab_callbacks_total", "outcome" => "failed").increment(1);
+                self.meters.failed.increment(1);
                 let (code, message) = finished.delivery.error.clone().unwrap_or_default();
                 tracing::warn!(
                     account = %callback.account_sid,
