@@ -2,6 +2,8 @@
 //! pending scan, the last sequence of a source, pruning of the history, and a callback written
 //! atomically with the change that caused it.
 
+mod common;
+
 use confab_core::callback::{Callback, CallbackSource, Delivery, DeliveryState};
 use confab_core::model::{Beep, HttpMethod, JitterBufferSize};
 use confab_core::page::{token_after, token_before, PageRequest};
@@ -624,46 +626,7 @@ async fn a_callback_written_again_is_one_row_and_outcomes_find_rows_of_an_earlie
 async fn a_version_6_database_keeps_its_callbacks_and_their_outcomes() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("confab.db");
-    let conn = rusqlite::Connection::open(&path).expect("open v6");
-    conn.execute_batch(
-        "CREATE TABLE _sqlx_migrations (version BIGINT PRIMARY KEY, description TEXT NOT NULL, \
-         installed_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP, success BOOLEAN NOT NULL, \
-         checksum BLOB NOT NULL, execution_time BIGINT NOT NULL);",
-    )
-    .expect("migrations table");
-    let migrations = [
-        (1, "init", include_str!("../migrations/0001_init.sql")),
-        (2, "calls", include_str!("../migrations/0002_calls.sql")),
-        (
-            3,
-            "callbacks",
-            include_str!("../migrations/0003_callbacks.sql"),
-        ),
-        (
-            4,
-            "phone numbers",
-            include_str!("../migrations/0004_phone_numbers.sql"),
-        ),
-        (
-            5,
-            "callbacks pending",
-            include_str!("../migrations/0005_callbacks_pending.sql"),
-        ),
-        (
-            6,
-            "callbacks rowid",
-            include_str!("../migrations/0006_callbacks_rowid.sql"),
-        ),
-    ];
-    for (version, description, sql) in migrations {
-        conn.execute_batch(sql).expect("schema");
-        conn.execute(
-            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
-             VALUES (?1, ?2, 1, ?3, 0)",
-            rusqlite::params![version, description, sha384(sql.as_bytes())],
-        )
-        .expect("record migration");
-    }
+    let conn = common::database_at(&path, 6);
     let a = account(1);
     conn.execute(
         "INSERT INTO accounts VALUES (?1, 'secret', 'twilio', 'account 1', 1)",
@@ -780,10 +743,4 @@ async fn a_version_6_database_keeps_its_callbacks_and_their_outcomes() {
         list(&store, &delivered_filter, &[]).await,
         vec![label(&pending), "event-2@".to_owned() + source.sid()]
     );
-}
-
-/// sqlx records each applied migration with the SHA-384 of its text.
-fn sha384(data: &[u8]) -> Vec<u8> {
-    use sha2::Digest;
-    sha2::Sha384::digest(data).to_vec()
 }

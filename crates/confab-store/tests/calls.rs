@@ -1,6 +1,8 @@
 //! Calls in the SQLite store: round trip, List Calls filters and paging, Delete Call, the
 //! calls a crash left live, and the upgrade of a version-1 database.
 
+mod common;
+
 use confab_core::call::{CallEvent, CallStatus};
 use confab_core::page::PageRequest;
 use confab_core::params::Params;
@@ -149,22 +151,7 @@ async fn calls_round_trip_filter_page_and_delete() {
 async fn a_version_1_database_upgrades_with_a_call_per_participant() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("v1.db");
-    let v1 = include_str!("../migrations/0001_init.sql");
-    let conn = rusqlite::Connection::open(&path).expect("open v1");
-    conn.execute_batch(v1).expect("schema v1");
-    conn.execute_batch(
-        "CREATE TABLE _sqlx_migrations (version BIGINT PRIMARY KEY, description TEXT NOT NULL, \
-         installed_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP, success BOOLEAN NOT NULL, \
-         checksum BLOB NOT NULL, execution_time BIGINT NOT NULL);",
-    )
-    .expect("migrations table");
-    let checksum = sha384(v1.as_bytes());
-    conn.execute(
-        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
-         VALUES (1, 'init', 1, ?1, 0)",
-        [checksum],
-    )
-    .expect("record v1");
+    let conn = common::database_at(&path, 1);
     conn.execute_batch(
         "INSERT INTO accounts VALUES ('AC1', 't', 'twilio', 'a', 0);
          INSERT INTO conferences VALUES ('CF1', 'AC1', 'room', 'completed', 'us1', 0, 5, \
@@ -198,10 +185,4 @@ async fn a_version_1_database_upgrades_with_a_call_per_participant() {
         .await
         .expect("fetch");
     assert!(p.is_none(), "a completed participant is not listed");
-}
-
-/// sqlx records each applied migration with the SHA-384 of its text.
-fn sha384(data: &[u8]) -> Vec<u8> {
-    use sha2::Digest;
-    sha2::Sha384::digest(data).to_vec()
 }

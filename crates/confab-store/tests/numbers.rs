@@ -2,6 +2,8 @@
 //! delete, one number per all accounts, the lookup by E.164 that routes inbound calls, and the
 //! upgrade of a version-3 database.
 
+mod common;
+
 use confab_core::model::HttpMethod;
 use confab_core::page::{token_after, PageRequest};
 use confab_core::params::Params;
@@ -293,31 +295,7 @@ async fn inbound_lookup_by_e164_with_or_without_plus() {
 async fn a_version_3_database_upgrades_with_an_empty_numbers_table() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("v3.db");
-    let conn = rusqlite::Connection::open(&path).expect("open v3");
-    conn.execute_batch(
-        "CREATE TABLE _sqlx_migrations (version BIGINT PRIMARY KEY, description TEXT NOT NULL, \
-         installed_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP, success BOOLEAN NOT NULL, \
-         checksum BLOB NOT NULL, execution_time BIGINT NOT NULL);",
-    )
-    .expect("migrations table");
-    let migrations = [
-        (1, "init", include_str!("../migrations/0001_init.sql")),
-        (2, "calls", include_str!("../migrations/0002_calls.sql")),
-        (
-            3,
-            "callbacks",
-            include_str!("../migrations/0003_callbacks.sql"),
-        ),
-    ];
-    for (version, description, sql) in migrations {
-        conn.execute_batch(sql).expect("schema");
-        conn.execute(
-            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
-             VALUES (?1, ?2, 1, ?3, 0)",
-            rusqlite::params![version, description, sha384(sql.as_bytes())],
-        )
-        .expect("record migration");
-    }
+    let conn = common::database_at(&path, 3);
     conn.execute_batch("INSERT INTO accounts VALUES ('AC1', 't', 'twilio', 'a', 0);")
         .expect("v3 rows");
     drop(conn);
@@ -342,10 +320,4 @@ async fn a_version_3_database_upgrades_with_an_empty_numbers_table() {
         .await
         .expect("lookup")
         .is_some());
-}
-
-/// sqlx records each applied migration with the SHA-384 of its text.
-fn sha384(data: &[u8]) -> Vec<u8> {
-    use sha2::Digest;
-    sha2::Sha384::digest(data).to_vec()
 }
