@@ -24,9 +24,31 @@ INSERT INTO callback_outcomes (id, state, attempts, response_status, error_code,
 SELECT id, state, attempts, response_status, error_code, error_message, finished
 FROM callbacks WHERE state <> 'pending';
 
-ALTER TABLE callbacks DROP COLUMN state;
-ALTER TABLE callbacks DROP COLUMN attempts;
-ALTER TABLE callbacks DROP COLUMN response_status;
-ALTER TABLE callbacks DROP COLUMN error_code;
-ALTER TABLE callbacks DROP COLUMN error_message;
-ALTER TABLE callbacks DROP COLUMN finished;
+-- The callbacks lose their outcome columns: the table is rebuilt once (SQLite's DROP COLUMN
+-- would rewrite every row once per column).
+CREATE TABLE callbacks_v7 (
+    id               INTEGER PRIMARY KEY,
+    source_kind      TEXT NOT NULL,
+    source_sid       TEXT NOT NULL,
+    sequence         BIGINT NOT NULL,
+    account_sid      TEXT NOT NULL REFERENCES accounts (sid),
+    event            TEXT NOT NULL,
+    call_sid         TEXT,
+    url              TEXT NOT NULL,
+    method           TEXT NOT NULL,
+    params           TEXT NOT NULL,
+    token            TEXT NOT NULL,
+    created          BIGINT NOT NULL
+);
+
+INSERT INTO callbacks_v7 (id, source_kind, source_sid, sequence, account_sid, event, call_sid,
+    url, method, params, token, created)
+SELECT id, source_kind, source_sid, sequence, account_sid, event, call_sid, url, method, params,
+    token, created
+FROM callbacks;
+
+DROP TABLE callbacks;
+ALTER TABLE callbacks_v7 RENAME TO callbacks;
+
+-- As in migration 6: an account's callbacks, newest first.
+CREATE INDEX callbacks_by_account ON callbacks (account_sid, created, source_kind, source_sid, sequence);

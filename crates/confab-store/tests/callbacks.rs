@@ -743,4 +743,13 @@ async fn a_version_6_database_keeps_its_callbacks_and_their_outcomes() {
         list(&store, &delivered_filter, &[]).await,
         vec![label(&pending), "event-2@".to_owned() + source.sid()]
     );
+    let conn = rusqlite::Connection::open(&path).expect("reopen");
+    let index: String = conn
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE name = 'callbacks_by_account'",
+            [],
+            |row| row.get(0),
+        )
+        .expect("the account index survives the rebuild");
+    assert!(index.contains("callbacks (account_sid, created"), "{index}");
 }
